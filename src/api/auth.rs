@@ -1,0 +1,204 @@
+//! `/api/auth`: one-time codes, tokens and sessions.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::middleware;
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::{Login, TokenPair};
+use crate::chat::views::UserView;
+use crate::error::{Error, Result};
+use crate::id::SessionId;
+use crate::timestamp::Timestamp;
+
+use super::extract::{AuthUser, Client, JsonBody, OptionalJsonBody, bearer_token, path_id};
+use super::rate_limit;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/send-otp",
+            post(send_otp).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                rate_limit::otp_sends,
+            )),
+        )
+        .route("/verify-otp", post(verify_otp))
+        .route("/refresh-token", post(refresh_token))
+        .route("/logout", post(logout))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{session_id}", delete(end_session))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PhoneBody {
+    phone_number: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OtpSentBody {
+    message: &'static str,
+    expires_in: u64,
+    retry_after: u64,
+}
+
+async fn send_otp(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PhoneBody>,
+) -> Result<Json<OtpSentBody>> {
+    let sent = state.auth.send_otp(&body.phone_number).await?;
+    Ok(Json(OtpSentBody {
+        message: "OTP sent",
+        expires_in: sent.expires_in,
+        retry_after: sent.retry_after,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyBody {
+    phone_number: String,
+    otp: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokensBody {
+    access_token: String,
+    refresh_token: String,
+    expires_in: u64,
+}
+
+impl From<TokenPair> for TokensBody {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            expires_in: pair.expires_in,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginBody {
+    #[serde(flatten)]
+    tokens: TokensBody,
+    user: UserView,
+    is_new_user: bool,
+}
+
+async fn verify_otp(
+    State(state): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<VerifyBody>,
+) -> Result<Json<LoginBody>> {
+    let Login {
+        tokens,
+        user,
+        is_new_user,
+    } = state
+        .auth
+        .verify_otp(&body.phone_number, &body.otp, client)
+        .await?;
+    let user = UserView::new(&user, state.hub.is_user_online(user.id));
+    Ok(Json(LoginBody {
+        tokens: tokens.into(),
+        user,
+        is_new_user,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+/// The refresh token as a bearer token (the original design), if sent so.
+struct BearerRefresh(Option<String>);
+
+impl axum::extract::FromRequestParts<AppState> for BearerRefresh {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(bearer_token(parts).map(str::to_owned)))
+    }
+}
+
+async fn refresh_token(
+    State(state): State<AppState>,
+    Client(client): Client,
+    BearerRefresh(header): BearerRefresh,
+    OptionalJsonBody(body): OptionalJsonBody<RefreshBody>,
+) -> Result<Json<TokensBody>> {
+    // The header wins; the body is for clients that cannot set headers.
+    let token = header
+        .or_else(|| body.and_then(|body| body.refresh_token))
+        .ok_or(Error::Unauthorized)?;
+    let pair = state.auth.refresh(&token, client).await?;
+    Ok(Json(pair.into()))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<StatusCode> {
+    state.auth.logout(principal).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionView {
+    id: SessionId,
+    created_at: Timestamp,
+    last_used_at: Timestamp,
+    user_agent: Option<String>,
+    ip: Option<String>,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct SessionsBody {
+    sessions: Vec<SessionView>,
+}
+
+async fn sessions(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<Json<SessionsBody>> {
+    let sessions = state
+        .auth
+        .sessions(principal)?
+        .into_iter()
+        .map(|session| SessionView {
+            id: session.id,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            user_agent: session.user_agent,
+            ip: session.ip,
+            current: session.id == principal.session,
+        })
+        .collect();
+    Ok(Json(SessionsBody { sessions }))
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(session): Path<String>,
+) -> Result<StatusCode> {
+    state
+        .auth
+        .end_session(principal, path_id(&session)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,237 @@
+//! Extractors that turn a request into typed input or SPEC's errors: JSON
+//! bodies (415, 413, `invalid_json`, `validation_failed` with the field),
+//! query strings, ids in paths, the authenticated caller, and the client's
+//! address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::auth::{ClientInfo, Principal};
+use crate::config::JSON_BODY_LIMIT;
+use crate::error::Error;
+
+/// A JSON request body of type `T`.
+pub struct JsonBody<T>(pub T);
+
+/// A JSON body that may also be absent (an empty body).
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        match OptionalJsonBody::from_request(request, state).await? {
+            OptionalJsonBody(Some(value)) => Ok(Self(value)),
+            OptionalJsonBody(None) => Err(Error::InvalidJson(
+                "the body is empty; send a JSON object".into(),
+            )),
+        }
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, Error> {
+        let is_json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(is_json_type);
+        let bytes = read_body(request).await?;
+        if bytes.is_empty() && is_json != Some(true) {
+            return Ok(Self(None));
+        }
+        if is_json != Some(true) {
+            return Err(Error::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(|value| Self(Some(value)))
+    }
+}
+
+fn is_json_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+async fn read_body(request: Request) -> Result<Bytes, Error> {
+    axum::body::to_bytes(request.into_body(), JSON_BODY_LIMIT)
+        .await
+        .map_err(|error| {
+            let too_large = std::error::Error::source(&error).is_some_and(
+                <dyn std::error::Error + 'static>::is::<http_body_util::LengthLimitError>,
+            );
+            if too_large {
+                Error::PayloadTooLarge {
+                    limit: JSON_BODY_LIMIT,
+                }
+            } else {
+                Error::InvalidJson("the body could not be read".into())
+            }
+        })
+}
+
+/// Parses JSON, telling broken JSON (`invalid_json`) apart from JSON of the
+/// wrong shape (`validation_failed`, naming the field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    // Syntax first, so `{} trailing` is broken JSON rather than a missing field.
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|error| Error::InvalidJson(error.to_string()))?;
+    serde_path_to_error::deserialize(value).map_err(Error::from_json)
+}
+
+/// A query string of type `T` (all fields optional strings, usually).
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(query)
+            .map(Self)
+            .map_err(|error| Error::validation("query", error.to_string()))
+    }
+}
+
+/// Parses an id from a path segment. A malformed id cannot name anything, so
+/// it is `not_found` like any other id that names nothing.
+pub fn path_id<T: FromStr>(text: &str) -> Result<T, Error> {
+    text.parse().map_err(|_| Error::NotFound)
+}
+
+/// The caller, proven by `Authorization: Bearer <access token>`.
+pub struct AuthUser(pub Principal);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = bearer_token(parts).ok_or(Error::Unauthorized)?;
+        state.auth.authenticate(token).map(Self)
+    }
+}
+
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+/// The client's address: the peer, or with `TRUST_PROXY` the first address
+/// in `X-Forwarded-For`.
+pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<IpAddr> {
+    if trust_proxy {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok());
+        if let Some(ip) = forwarded
+            .and_then(|list| list.split(',').next())
+            .and_then(|first| first.trim().parse().ok())
+        {
+            return Some(ip);
+        }
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// Where a login comes from: address and user agent.
+pub struct Client(pub ClientInfo);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let ip = client_ip(parts, state.config.trust_proxy).map(|ip| ip.to_string());
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(256).collect());
+        Ok(Self(ClientInfo { ip, user_agent }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        phone_number: String,
+        tags: Option<Vec<u32>>,
+    }
+
+    fn field_of(error: Error) -> String {
+        match error {
+            Error::Validation(fields) => fields[0].field.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_json_is_invalid_json() {
+        assert!(matches!(
+            parse_json::<Body>(b"{\"phoneNumber\":"),
+            Err(Error::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(b"{} trailing"),
+            Err(Error::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_shapes_name_their_field() {
+        assert_eq!(
+            field_of(parse_json::<Body>(b"{}").unwrap_err()),
+            "phoneNumber"
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(b"{\"phoneNumber\": 5}").unwrap_err()),
+            "phoneNumber"
+        );
+        assert_eq!(
+            field_of(
+                parse_json::<Body>(b"{\"phoneNumber\": \"x\", \"tags\": [1, \"a\"]}").unwrap_err()
+            ),
+            "tags[1]"
+        );
+        assert!(matches!(
+            parse_json::<Body>(b"[]"),
+            Err(Error::Validation(_))
+        ));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json_type("application/json"));
+        assert!(is_json_type("Application/JSON; charset=utf-8"));
+        assert!(is_json_type("application/merge-patch+json"));
+        assert!(!is_json_type("text/plain"));
+        assert!(!is_json_type("application/x-www-form-urlencoded"));
+    }
+}

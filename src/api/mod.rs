@@ -1,0 +1,29 @@
+//! The REST API under `/api`: thin handlers, one file per resource. Each
+//! parses its input, calls one function of `auth` or `chat`, and shapes the
+//! answer.
+
+mod auth;
+mod chats;
+pub mod extract;
+mod messages;
+pub mod rate_limit;
+mod users;
+
+use axum::Router;
+use axum::middleware;
+
+use crate::app::AppState;
+use crate::error::Error;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .nest("/auth", auth::router(state))
+        .nest("/users", users::router())
+        .nest("/chats", chats::router())
+        .fallback(|| async { Error::NotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::general,
+        ))
+}

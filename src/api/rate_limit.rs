@@ -1,0 +1,146 @@
+//! Fixed-window request limits, as the original design's express-rate-limit
+//! counted them: at most `max` requests per key per window, the window
+//! starting at a key's first request. REST only: socket events never count.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::error::Error;
+
+use super::extract::{bearer_token, client_ip};
+
+pub struct RateLimiter {
+    window: Duration,
+    max: u32,
+    // A std mutex: the critical section is a hash lookup, never held across
+    // an await.
+    windows: Mutex<Windows>,
+}
+
+struct Windows {
+    by_key: HashMap<String, (Instant, u32)>,
+    last_sweep: Instant,
+}
+
+impl RateLimiter {
+    pub fn new(window: Duration, max: u32) -> Self {
+        Self {
+            window,
+            max,
+            windows: Mutex::new(Windows {
+                by_key: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
+        }
+    }
+
+    /// Counts one request for `key`; `Err(seconds)` when over the limit.
+    pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.duration_since(windows.last_sweep) >= self.window {
+            // Forget finished windows once per window, so memory follows the
+            // number of recent clients, not of all clients ever seen.
+            let window = self.window;
+            windows
+                .by_key
+                .retain(|_, (started, _)| now.duration_since(*started) < window);
+            windows.last_sweep = now;
+        }
+        let entry = windows.by_key.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.max {
+            let reset = entry.0 + self.window;
+            let wait = reset.saturating_duration_since(now);
+            return Err(wait.as_millis().div_ceil(1000).max(1) as u64);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// The general REST limit: per user when the request carries a valid token,
+/// per address before login.
+pub async fn general(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Error> {
+    let (parts, body) = request.into_parts();
+    let key = match bearer_token(&parts).and_then(|token| state.auth.token_user(token)) {
+        Some(user) => format!("user:{user}"),
+        None => format!(
+            "ip:{}",
+            client_ip(&parts, state.config.trust_proxy)
+                .map_or_else(String::new, |ip| ip.to_string())
+        ),
+    };
+    state
+        .limits
+        .general
+        .check(&key, Instant::now())
+        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// The `send-otp` limit, per address.
+pub async fn otp_sends(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Error> {
+    let (parts, body) = request.into_parts();
+    let key =
+        client_ip(&parts, state.config.trust_proxy).map_or_else(String::new, |ip| ip.to_string());
+    state
+        .limits
+        .otp_sends
+        .check(&key, Instant::now())
+        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// The limiters of one server.
+pub struct Limits {
+    pub general: RateLimiter,
+    pub otp_sends: RateLimiter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_over_the_limit_wait_for_the_window_to_end() {
+        let limiter = RateLimiter::new(Duration::from_secs(60), 2);
+        let start = Instant::now();
+        assert_eq!(limiter.check("a", start), Ok(()));
+        assert_eq!(limiter.check("a", start), Ok(()));
+        assert_eq!(limiter.check("a", start + Duration::from_secs(15)), Err(45));
+        assert_eq!(limiter.check("b", start), Ok(()), "keys are counted apart");
+        assert_eq!(limiter.check("a", start + Duration::from_secs(60)), Ok(()));
+    }
+
+    #[test]
+    fn finished_windows_are_forgotten() {
+        let limiter = RateLimiter::new(Duration::from_secs(1), 5);
+        let start = Instant::now();
+        for key in 0..100 {
+            limiter.check(&key.to_string(), start).unwrap();
+        }
+        limiter
+            .check("late", start + Duration::from_secs(2))
+            .unwrap();
+        assert_eq!(limiter.windows.lock().unwrap().by_key.len(), 1);
+    }
+}

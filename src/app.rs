@@ -1,0 +1,182 @@
+//! `AppState` and the router: mounts the REST API, the WebSocket gateway,
+//! the operational routes and the web app, under the tower layers every
+//! response passes through; and `serve`, which runs it until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header::{self, HeaderName};
+use axum::http::{HeaderValue, Method, Request};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::api::rate_limit::{Limits, RateLimiter};
+use crate::auth::delivery::OtpSender;
+use crate::auth::keys::Keys;
+use crate::auth::{Auth, Policy};
+use crate::chat::ChatService;
+use crate::config::Config;
+use crate::error::Error;
+use crate::realtime::Hub;
+use crate::store::Store;
+use crate::uploads::UploadDir;
+
+/// Everything a handler may need; cheap to clone (handles only).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Auth,
+    pub chat: ChatService,
+    pub hub: Hub,
+    pub limits: Arc<Limits>,
+    /// Live WebSocket connections, so shutdown can wait for them.
+    pub sockets: TaskTracker,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, keys: &Keys, sender: Arc<dyn OtpSender>) -> Self {
+        let hub = Hub::new();
+        let notifier = Arc::new(hub.clone());
+        let uploads = Arc::new(UploadDir::new(&config.data_dir));
+        let auth = Auth::new(
+            store.clone(),
+            keys,
+            sender,
+            notifier.clone(),
+            Policy::from_config(&config),
+        );
+        let chat = ChatService::new(store.clone(), notifier, uploads);
+        let limits = Limits {
+            general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
+            otp_sends: RateLimiter::new(
+                config.auth_rate_limit_window_ms,
+                config.auth_rate_limit_max,
+            ),
+        };
+        Self {
+            config: Arc::new(config),
+            store,
+            auth,
+            chat,
+            hub,
+            limits: Arc::new(limits),
+            sockets: TaskTracker::new(),
+        }
+    }
+}
+
+/// The policy for the bundled web app: its own scripts and styles only.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data: blob: http: https:; media-src 'self' blob:; connect-src 'self' ws: wss:; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+pub fn router(state: &AppState) -> Router {
+    Router::new()
+        .nest("/api", crate::api::router(state))
+        .merge(crate::realtime::router())
+        .merge(crate::ops::router())
+        .fallback(crate::web::serve)
+        .with_state(state.clone())
+        .layer(CompressionLayer::new())
+        .layer(cors(&state.config))
+        .layer(hardening_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(hardening_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(hardening_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(hardening_header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .layer(hardening_header(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: a query string may carry a token (`/ws?token=`).
+                .make_span_with(|request: &Request<_>| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(Error::Internal("a request handler panicked".into()))
+        }))
+}
+
+fn hardening_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// Same-origin requests need no CORS; other browser origins must be listed
+/// in `FRONTEND_URL`.
+fn cors(config: &Config) -> CorsLayer {
+    let allowed: Vec<String> = config
+        .allowed_origins()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(
+            move |origin: &HeaderValue, request| {
+                let Ok(origin) = origin.to_str() else {
+                    return false;
+                };
+                let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+                let same_origin = request
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|host| host.to_str().ok())
+                    .is_some_and(|host| {
+                        origin
+                            .split_once("://")
+                            .is_some_and(|(_, authority)| authority == host.to_ascii_lowercase())
+                    });
+                same_origin || allowed.contains(&origin)
+            },
+        ))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// How long shutdown waits for sockets to say goodbye.
+const SOCKET_DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves until `shutdown` resolves, then: stop accepting, finish requests
+/// in flight, close sockets with 1001, commit queued writes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let hub = state.hub.clone();
+    let sockets = state.sockets.clone();
+    let store = state.store.clone();
+    let app = router(&state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing sockets, finishing queued writes");
+            hub.shut_down();
+        })
+        .await;
+    sockets.close();
+    if tokio::time::timeout(SOCKET_DRAIN, sockets.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sockets did not close in time");
+    }
+    store.close().await;
+    result
+}

@@ -1,0 +1,251 @@
+//! One-time codes: making them, hashing them, and judging an attempt. Pure
+//! functions of their inputs (time included), so the rules are tested without
+//! a clock or a store.
+
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::store::OtpRecord;
+use crate::timestamp::Timestamp;
+
+/// Wrong codes allowed before the code locks.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// A code, the record that remembers it, and nothing else.
+pub struct Issued {
+    pub code: String,
+    pub record: OtpRecord,
+}
+
+/// Makes a fresh 6-digit code from the operating system's CSPRNG.
+pub fn issue(key: &[u8; 32], phone: &str, now: Timestamp, lifetime: std::time::Duration) -> Issued {
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    let record = OtpRecord {
+        code_hash: hash(key, phone, &code),
+        issued_at: now,
+        expires_at: now.plus(lifetime),
+        failed_attempts: 0,
+        used: false,
+    };
+    Issued { code, record }
+}
+
+/// A record no code matches: it keeps the cooldown for a number that gets no
+/// code, so the answers cannot tell such numbers apart.
+pub fn blank(now: Timestamp) -> OtpRecord {
+    OtpRecord {
+        code_hash: rand::random(),
+        issued_at: now,
+        expires_at: now,
+        failed_attempts: MAX_ATTEMPTS,
+        used: true,
+    }
+}
+
+/// A 6-digit code has only a million values, so it is stored as an HMAC under
+/// the server's key rather than a bare hash that could be brute-forced.
+fn hash(key: &[u8; 32], phone: &str, code: &str) -> [u8; 32] {
+    // HMAC takes keys of any length; 32 bytes cannot be rejected.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(phone.as_bytes());
+    mac.update(b"\0");
+    mac.update(code.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// What an attempt to use a code comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    /// Wrong code; `attempts_left` more wrong codes are allowed.
+    Wrong {
+        attempts_left: u32,
+    },
+    Locked,
+    Expired,
+    /// No code, or one already used.
+    Unknown,
+}
+
+/// Judges `code` against `record` and returns the record as it must be stored
+/// afterwards (attempts counted, or the code spent).
+pub fn verify(
+    key: &[u8; 32],
+    phone: &str,
+    record: Option<&OtpRecord>,
+    code: &str,
+    now: Timestamp,
+) -> (Verdict, Option<OtpRecord>) {
+    let Some(record) = record else {
+        return (Verdict::Unknown, None);
+    };
+    if record.used {
+        return (Verdict::Unknown, None);
+    }
+    if record.failed_attempts >= MAX_ATTEMPTS {
+        return (Verdict::Locked, None);
+    }
+    if now >= record.expires_at {
+        return (Verdict::Expired, None);
+    }
+    let matches: bool = hash(key, phone, code).ct_eq(&record.code_hash).into();
+    let mut updated = record.clone();
+    if matches {
+        updated.used = true;
+        (Verdict::Accepted, Some(updated))
+    } else {
+        updated.failed_attempts += 1;
+        (
+            Verdict::Wrong {
+                attempts_left: MAX_ATTEMPTS - updated.failed_attempts,
+            },
+            Some(updated),
+        )
+    }
+}
+
+/// Seconds until another code may be sent to this number, if it must wait.
+pub fn cooldown_left(
+    record: Option<&OtpRecord>,
+    cooldown: std::time::Duration,
+    now: Timestamp,
+) -> Option<u64> {
+    let ready_at = record?.issued_at.plus(cooldown);
+    (now < ready_at).then(|| now.seconds_until(ready_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const KEY: [u8; 32] = [7; 32];
+    const PHONE: &str = "+6281234567890";
+
+    fn fresh() -> Issued {
+        issue(
+            &KEY,
+            PHONE,
+            Timestamp::from_millis(1_000_000),
+            Duration::from_secs(300),
+        )
+    }
+
+    #[test]
+    fn codes_are_six_digits_and_stored_only_as_a_hash() {
+        let issued = fresh();
+        assert_eq!(issued.code.len(), 6);
+        assert!(issued.code.bytes().all(|b| b.is_ascii_digit()));
+        assert_ne!(&issued.record.code_hash[..6], issued.code.as_bytes());
+    }
+
+    #[test]
+    fn the_right_code_is_accepted_once() {
+        let issued = fresh();
+        let now = Timestamp::from_millis(1_001_000);
+        let (verdict, stored) = verify(&KEY, PHONE, Some(&issued.record), &issued.code, now);
+        assert_eq!(verdict, Verdict::Accepted);
+        let (again, _) = verify(&KEY, PHONE, stored.as_ref(), &issued.code, now);
+        assert_eq!(again, Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_code_is_bound_to_its_number() {
+        let issued = fresh();
+        let now = Timestamp::from_millis(1_001_000);
+        let (verdict, _) = verify(
+            &KEY,
+            "+6289999999999",
+            Some(&issued.record),
+            &issued.code,
+            now,
+        );
+        assert!(matches!(verdict, Verdict::Wrong { .. }));
+    }
+
+    #[test]
+    fn five_wrong_codes_lock_even_the_right_one() {
+        let issued = fresh();
+        let now = Timestamp::from_millis(1_001_000);
+        let wrong = if issued.code == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        let mut record = issued.record;
+        for expected_left in (0..MAX_ATTEMPTS).rev() {
+            let (verdict, stored) = verify(&KEY, PHONE, Some(&record), wrong, now);
+            assert_eq!(
+                verdict,
+                Verdict::Wrong {
+                    attempts_left: expected_left
+                }
+            );
+            record = stored.unwrap();
+        }
+        let (verdict, _) = verify(&KEY, PHONE, Some(&record), &issued.code, now);
+        assert_eq!(verdict, Verdict::Locked);
+    }
+
+    #[test]
+    fn an_expired_code_is_refused() {
+        let issued = fresh();
+        let later = Timestamp::from_millis(1_000_000 + 300_000);
+        assert_eq!(
+            verify(&KEY, PHONE, Some(&issued.record), &issued.code, later).0,
+            Verdict::Expired
+        );
+    }
+
+    #[test]
+    fn cooldown_counts_down_from_the_last_send() {
+        let issued = fresh();
+        let cooldown = Duration::from_secs(30);
+        assert_eq!(
+            cooldown_left(
+                Some(&issued.record),
+                cooldown,
+                Timestamp::from_millis(1_000_500)
+            ),
+            Some(30)
+        );
+        assert_eq!(
+            cooldown_left(
+                Some(&issued.record),
+                cooldown,
+                Timestamp::from_millis(1_029_001)
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            cooldown_left(
+                Some(&issued.record),
+                cooldown,
+                Timestamp::from_millis(1_030_000)
+            ),
+            None
+        );
+        assert_eq!(
+            cooldown_left(None, cooldown, Timestamp::from_millis(0)),
+            None
+        );
+    }
+
+    #[test]
+    fn blank_records_match_no_code() {
+        let record = blank(Timestamp::from_millis(5));
+        assert_eq!(
+            verify(
+                &KEY,
+                PHONE,
+                Some(&record),
+                "123456",
+                Timestamp::from_millis(6)
+            )
+            .0,
+            Verdict::Unknown
+        );
+    }
+}

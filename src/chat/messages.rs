@@ -1,0 +1,382 @@
+//! Sending messages, reading pages of them, and read marks.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::id::{ChatId, MessageId, UserId};
+use crate::store::{ChatHead, MessageRecord, Query, StoreError};
+use crate::timestamp::Timestamp;
+
+use super::views::{MessagePage, MessageView, ReadMarkView};
+use super::{ChatService, chat_of, validate};
+
+/// `POST /api/chats/:id/messages` and the socket's `send_message`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewMessage {
+    pub content: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub metadata: Option<Value>,
+    pub client_id: Option<String>,
+}
+
+/// Whether a send stored a new message or found the one its `clientId` made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Stored,
+    Duplicate,
+}
+
+pub const PAGE_LIMIT_DEFAULT: u64 = 20;
+pub const PAGE_LIMIT_MAX: u64 = 100;
+
+/// Which messages a read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageQuery {
+    /// Page 1 holds the newest `limit` messages.
+    Page { page: u64, limit: u64 },
+    /// Up to `limit` messages just below `seq`.
+    Before { seq: u64, limit: u64 },
+    /// Up to `limit` messages just above `seq`, oldest first.
+    After { seq: u64, limit: u64 },
+}
+
+impl MessageQuery {
+    /// Reads the query string's `page`, `limit`, `before` and `after`.
+    pub fn parse(
+        page: Option<&str>,
+        limit: Option<&str>,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<Self> {
+        let mut checks = validate::Checks::default();
+        let number = |field: &str, text: Option<&str>, min: u64, max: u64| -> Result<Option<u64>> {
+            let Some(text) = text else { return Ok(None) };
+            match text.parse::<u64>() {
+                Ok(value) if (min..=max).contains(&value) => Ok(Some(value)),
+                _ if max == u64::MAX => Err(Error::validation(
+                    field,
+                    format!("must be a whole number from {min}"),
+                )),
+                _ => Err(Error::validation(
+                    field,
+                    format!("must be a whole number from {min} to {max}"),
+                )),
+            }
+        };
+        let page = checks.check(number("page", page, 1, u64::MAX)).flatten();
+        let limit = checks
+            .check(number("limit", limit, 1, PAGE_LIMIT_MAX))
+            .flatten()
+            .unwrap_or(PAGE_LIMIT_DEFAULT);
+        let before = checks
+            .check(number("before", before, 0, u64::MAX))
+            .flatten();
+        let after = checks.check(number("after", after, 0, u64::MAX)).flatten();
+        let cursors = usize::from(page.is_some())
+            + usize::from(before.is_some())
+            + usize::from(after.is_some());
+        if cursors > 1 {
+            checks.check::<()>(Err(Error::validation(
+                "page",
+                "use one of page, before and after",
+            )));
+        }
+        checks.finish()?;
+        Ok(match (before, after) {
+            (Some(seq), _) => Self::Before { seq, limit },
+            (_, Some(seq)) => Self::After { seq, limit },
+            _ => Self::Page {
+                page: page.unwrap_or(1),
+                limit,
+            },
+        })
+    }
+
+    /// The inclusive `seq` range to read from a chat whose newest message is
+    /// `last`, and whether more lie beyond it. Seqs have no gaps, so this is
+    /// arithmetic: the read costs the same on page 1 and page 45,000.
+    fn range(self, last: u64) -> (u64, u64, bool) {
+        match self {
+            Self::Page { page, limit } => {
+                let skipped = (page - 1).saturating_mul(limit);
+                if skipped >= last {
+                    return (1, 0, false);
+                }
+                let high = last - skipped;
+                let low = high.saturating_sub(limit - 1).max(1);
+                (low, high, low > 1)
+            }
+            Self::Before { seq, limit } => {
+                let high = seq.saturating_sub(1).min(last);
+                if high == 0 {
+                    return (1, 0, false);
+                }
+                let low = high.saturating_sub(limit - 1).max(1);
+                (low, high, low > 1)
+            }
+            Self::After { seq, limit } => {
+                let low = seq.saturating_add(1);
+                let high = seq.saturating_add(limit).min(last);
+                (low, high, high < last)
+            }
+        }
+    }
+
+    fn limit(self) -> u64 {
+        match self {
+            Self::Page { limit, .. } | Self::Before { limit, .. } | Self::After { limit, .. } => {
+                limit
+            }
+        }
+    }
+}
+
+impl ChatService {
+    pub fn messages(&self, user: UserId, chat: ChatId, query: MessageQuery) -> Result<MessagePage> {
+        let reader = self.store().read()?;
+        chat_of(&reader, chat, user)?;
+        let last = reader.chat_head(chat)?.map_or(0, |head| head.last_seq);
+        let (low, high, has_more) = query.range(last);
+        let members = reader.members(chat)?;
+        let messages = reader
+            .messages(chat, low, high)?
+            .iter()
+            .map(|message| MessageView::new(message, &members))
+            .collect();
+        let page = match query {
+            MessageQuery::Page { page, .. } => Some(page),
+            _ => None,
+        };
+        Ok(MessagePage {
+            messages,
+            page,
+            limit: query.limit(),
+            has_more,
+        })
+    }
+
+    /// Stores a message and returns it once it is on disk. A repeated
+    /// `clientId` from the same sender in the same chat returns the first
+    /// message instead of storing a second.
+    pub async fn send_message(
+        &self,
+        sender: UserId,
+        chat: ChatId,
+        input: NewMessage,
+    ) -> Result<(MessageView, Sent)> {
+        let mut checks = validate::Checks::default();
+        let kind = checks.check(validate::message_kind(input.kind.as_deref()));
+        let content =
+            kind.and_then(|kind| checks.check(validate::content(kind, input.content.as_deref())));
+        let uploads = &self.inner.uploads;
+        let metadata = kind.and_then(|kind| {
+            checks.check(validate::metadata(kind, input.metadata.as_ref(), |id| {
+                uploads.exists(id)
+            }))
+        });
+        let client_id = checks.check(validate::client_id(input.client_id.as_deref()));
+        checks.finish()?;
+        // Every check above passed, so each value is present.
+        let (Some(kind), Some(content), Some(metadata), Some(client_id)) =
+            (kind, content, metadata, client_id)
+        else {
+            return Err(Error::validation("content", "invalid message"));
+        };
+        let notifier = std::sync::Arc::clone(self.notifier());
+        let now = Timestamp::now();
+        self.store()
+            .write(move |tx| {
+                let record = match chat_of(tx, chat, sender) {
+                    Ok(record) => record,
+                    Err(error) => return Ok(Err(error)),
+                };
+                if let Some(client_id) = &client_id
+                    && let Some(seq) = tx.seq_for_client_id(chat, sender, client_id)?
+                {
+                    let first = tx.message(chat, seq)?.ok_or_else(|| {
+                        StoreError::Corrupt("client id points at no message".into())
+                    })?;
+                    return Ok(Ok((
+                        MessageView::new(&first, &tx.members(chat)?),
+                        Sent::Duplicate,
+                    )));
+                }
+                let mut head = tx.chat_head(chat)?.unwrap_or(ChatHead {
+                    last_seq: 0,
+                    last_activity: record.created_at,
+                });
+                let mut member = tx
+                    .member(chat, sender)?
+                    .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))?;
+                let message = MessageRecord {
+                    id: MessageId::generate(),
+                    chat,
+                    seq: head.last_seq + 1,
+                    sender,
+                    kind,
+                    content,
+                    metadata,
+                    client_id,
+                    created_at: now,
+                    updated_at: now,
+                };
+                tx.put_message(&message)?;
+                head.last_seq = message.seq;
+                head.last_activity = now;
+                tx.put_chat_head(chat, &head)?;
+                member.own_after_read += 1;
+                tx.update_member(chat, sender, &member)?;
+                let view = MessageView::just_sent(&message, record.participants.len());
+                let event = Event::new("new_message", &view);
+                let recipients = record.participants;
+                tx.on_commit(move || notifier.publish(&recipients, &event));
+                Ok(Ok((view, Sent::Stored)))
+            })
+            .await?
+    }
+
+    /// Marks everything up to `seq` read by `user`. Marks only move forward;
+    /// a `seq` past the newest message is clamped to it.
+    pub async fn mark_read(&self, user: UserId, chat: ChatId, seq: u64) -> Result<ReadMarkView> {
+        let notifier = std::sync::Arc::clone(self.notifier());
+        let now = Timestamp::now();
+        self.store()
+            .write(move |tx| {
+                let record = match chat_of(tx, chat, user) {
+                    Ok(record) => record,
+                    Err(error) => return Ok(Err(error)),
+                };
+                let last = tx.chat_head(chat)?.map_or(0, |head| head.last_seq);
+                let mut member = tx
+                    .member(chat, user)?
+                    .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))?;
+                let target = seq.min(last);
+                if target <= member.read_seq {
+                    return Ok(Ok(ReadMarkView {
+                        chat_id: chat,
+                        user_id: user,
+                        seq: member.read_seq,
+                        read_at: member.read_at,
+                    }));
+                }
+                // Own messages above the new mark still must not count as
+                // unread; usually the mark reaches the end and there are none.
+                member.own_after_read = if target == last {
+                    0
+                } else {
+                    let above = tx.messages(chat, target + 1, last)?;
+                    above
+                        .iter()
+                        .filter(|message| message.sender == user)
+                        .count() as u64
+                };
+                member.read_seq = target;
+                member.read_at = now;
+                tx.update_member(chat, user, &member)?;
+                let mark = ReadMarkView {
+                    chat_id: chat,
+                    user_id: user,
+                    seq: target,
+                    read_at: now,
+                };
+                let event = Event::new("message_read", &mark);
+                let recipients = record.participants;
+                tx.on_commit(move || notifier.publish(&recipients, &event));
+                Ok(Ok(mark))
+            })
+            .await?
+    }
+}
+
+impl MessageView {
+    /// A message that was just stored: nobody else has read it yet.
+    pub fn just_sent(message: &MessageRecord, participants: usize) -> Self {
+        let mut view = Self::new(message, &[]);
+        view.is_read = participants <= 1;
+        view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageQuery;
+
+    fn parse(
+        page: Option<&str>,
+        limit: Option<&str>,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<MessageQuery, crate::error::Error> {
+        MessageQuery::parse(page, limit, before, after)
+    }
+
+    #[test]
+    fn defaults_are_page_one_of_twenty() {
+        assert_eq!(
+            parse(None, None, None, None).unwrap(),
+            MessageQuery::Page { page: 1, limit: 20 }
+        );
+    }
+
+    #[test]
+    fn bad_numbers_and_mixed_cursors_are_refused() {
+        for (page, limit, before, after) in [
+            (Some("0"), None, None, None),
+            (Some("-1"), None, None, None),
+            (Some("x"), None, None, None),
+            (None, Some("0"), None, None),
+            (None, Some("101"), None, None),
+            (None, Some("1.5"), None, None),
+            (Some("1"), None, Some("5"), None),
+            (None, None, Some("5"), Some("1")),
+        ] {
+            assert!(
+                parse(page, limit, before, after).is_err(),
+                "{page:?} {limit:?} {before:?} {after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_count_back_from_the_newest() {
+        let page = |page, limit| MessageQuery::Page { page, limit }.range(45);
+        assert_eq!(page(1, 20), (26, 45, true));
+        assert_eq!(page(2, 20), (6, 25, true));
+        assert_eq!(page(3, 20), (1, 5, false));
+        assert!(!page(4, 20).2);
+        assert!(page(4, 20).0 > page(4, 20).1);
+    }
+
+    #[test]
+    fn cursors_read_next_to_their_seq() {
+        assert_eq!(
+            MessageQuery::Before { seq: 10, limit: 3 }.range(45),
+            (7, 9, true)
+        );
+        assert_eq!(
+            MessageQuery::Before { seq: 3, limit: 5 }.range(45),
+            (1, 2, false)
+        );
+        assert_eq!(
+            MessageQuery::Before {
+                seq: 1000,
+                limit: 5
+            }
+            .range(45),
+            (41, 45, true)
+        );
+        assert_eq!(
+            MessageQuery::After { seq: 40, limit: 3 }.range(45),
+            (41, 43, true)
+        );
+        assert_eq!(
+            MessageQuery::After { seq: 43, limit: 3 }.range(45),
+            (44, 45, false)
+        );
+        assert!(!MessageQuery::After { seq: 45, limit: 3 }.range(45).2);
+    }
+}

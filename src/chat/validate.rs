@@ -1,0 +1,273 @@
+//! Field rules shared by every route and event that accepts the field.
+//! Lengths are counted in Unicode code points.
+
+use serde_json::Value;
+
+use crate::error::{Error, FieldError};
+use crate::store::MessageKind;
+
+pub const NAME_MAX: usize = 64;
+pub const AVATAR_MAX: usize = 2048;
+pub const CONTENT_MAX: usize = 4096;
+pub const METADATA_MAX_BYTES: usize = 4096;
+pub const CLIENT_ID_MAX: usize = 64;
+
+/// A display name or group name: trimmed, 1 to 64 characters.
+pub fn name(field: &str, text: &str) -> Result<String, Error> {
+    let trimmed = text.trim();
+    let length = trimmed.chars().count();
+    if length == 0 || length > NAME_MAX {
+        return Err(Error::validation(
+            field,
+            format!("must be 1 to {NAME_MAX} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Error::validation(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An avatar: an http(s) URL or an upload of this server, at most 2048 characters.
+pub fn avatar(field: &str, text: &str) -> Result<String, Error> {
+    let text = text.trim();
+    if text.chars().count() > AVATAR_MAX {
+        return Err(Error::validation(
+            field,
+            format!("must be at most {AVATAR_MAX} characters"),
+        ));
+    }
+    if !is_http_url(text) && upload_id(text).is_none() {
+        return Err(Error::validation(
+            field,
+            "must be an http(s) URL or an upload URL (/api/uploads/<id>)",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn is_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+/// The id in `/api/uploads/<32 lowercase hex>`, if `text` is such a URL.
+pub fn upload_id(text: &str) -> Option<&str> {
+    let id = text.strip_prefix("/api/uploads/")?;
+    let is_lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    (id.len() == 32 && id.bytes().all(is_lower_hex)).then_some(id)
+}
+
+pub fn message_kind(text: Option<&str>) -> Result<MessageKind, Error> {
+    match text.unwrap_or("text") {
+        "text" => Ok(MessageKind::Text),
+        "image" => Ok(MessageKind::Image),
+        "file" => Ok(MessageKind::File),
+        "voice" => Ok(MessageKind::Voice),
+        _ => Err(Error::validation(
+            "type",
+            "must be text, image, file or voice",
+        )),
+    }
+}
+
+/// A message's text: required and not blank for text messages, an optional
+/// caption otherwise; at most 4096 characters.
+pub fn content(kind: MessageKind, text: Option<&str>) -> Result<String, Error> {
+    let text = text.unwrap_or("");
+    if kind == MessageKind::Text && text.trim().is_empty() {
+        return Err(Error::validation("content", "must not be empty"));
+    }
+    if text.chars().count() > CONTENT_MAX {
+        return Err(Error::validation(
+            "content",
+            format!("must be at most {CONTENT_MAX} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Checks `metadata` and returns it as compact JSON. Attachments need a
+/// `url`: an upload of this server (which `upload_exists` confirms) or an
+/// absolute http(s) URL.
+pub fn metadata(
+    kind: MessageKind,
+    metadata: Option<&Value>,
+    upload_exists: impl Fn(&str) -> bool,
+) -> Result<Option<String>, Error> {
+    let object = match metadata {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(object)) => Some(object),
+        Some(_) => return Err(Error::validation("metadata", "must be an object")),
+    };
+    let url = object.and_then(|object| object.get("url"));
+    match url {
+        None if kind != MessageKind::Text => {
+            return Err(Error::validation(
+                "metadata.url",
+                "is required for image, file and voice messages",
+            ));
+        }
+        None => {}
+        Some(Value::String(url)) => match upload_id(url) {
+            Some(id) if !upload_exists(id) => {
+                return Err(Error::validation("metadata.url", "no such upload"));
+            }
+            Some(_) => {}
+            None if is_http_url(url) => {}
+            None => {
+                return Err(Error::validation(
+                    "metadata.url",
+                    "must be an upload URL (/api/uploads/<id>) or an http(s) URL",
+                ));
+            }
+        },
+        Some(_) => return Err(Error::validation("metadata.url", "must be a string")),
+    }
+    let Some(object) = object else {
+        return Ok(None);
+    };
+    let compact = Value::Object(object.clone()).to_string();
+    if compact.len() > METADATA_MAX_BYTES {
+        return Err(Error::validation(
+            "metadata",
+            format!("must be at most {METADATA_MAX_BYTES} bytes as JSON"),
+        ));
+    }
+    Ok(Some(compact))
+}
+
+pub fn client_id(text: Option<&str>) -> Result<Option<String>, Error> {
+    match text {
+        None => Ok(None),
+        Some(id) if (1..=CLIENT_ID_MAX).contains(&id.chars().count()) => Ok(Some(id.to_owned())),
+        Some(_) => Err(Error::validation(
+            "clientId",
+            format!("must be 1 to {CLIENT_ID_MAX} characters"),
+        )),
+    }
+}
+
+/// Gathers the failures of several independent checks into one answer, so
+/// a client learns about every bad field at once.
+#[derive(Default)]
+pub struct Checks {
+    errors: Vec<FieldError>,
+}
+
+impl Checks {
+    /// The checked value, or `None` after recording why it failed.
+    pub fn check<T>(&mut self, result: Result<T, Error>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(Error::Validation(errors)) => {
+                self.errors.extend(errors);
+                None
+            }
+            Err(other) => {
+                self.errors.push(FieldError::new("", other.to_string()));
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Error> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_are_trimmed_and_counted_in_code_points() {
+        assert_eq!(name("name", "  Ana  ").unwrap(), "Ana");
+        assert!(name("name", "   ").is_err());
+        assert!(name("name", &"é".repeat(64)).is_ok());
+        assert!(name("name", &"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn avatars_are_web_or_upload_urls() {
+        assert!(avatar("avatar", "https://example.com/a.png").is_ok());
+        assert!(avatar("avatar", "/api/uploads/0123456789abcdef0123456789abcdef").is_ok());
+        assert!(avatar("avatar", "javascript:alert(1)").is_err());
+        assert!(avatar("avatar", "https://").is_err());
+        assert!(
+            avatar(
+                "avatar",
+                &format!("https://example.com/{}", "a".repeat(2048))
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn text_messages_must_say_something() {
+        assert!(content(MessageKind::Text, Some(" \n ")).is_err());
+        assert!(content(MessageKind::Text, None).is_err());
+        assert_eq!(content(MessageKind::Image, None).unwrap(), "");
+        assert!(content(MessageKind::Text, Some(&"😀".repeat(4096))).is_ok());
+        assert!(content(MessageKind::Text, Some(&"😀".repeat(4097))).is_err());
+    }
+
+    #[test]
+    fn attachments_need_a_known_url() {
+        let none = |_: &str| false;
+        assert!(metadata(MessageKind::Image, None, none).is_err());
+        assert!(
+            metadata(
+                MessageKind::Image,
+                Some(&json!({"url": "https://x.example/a.png"})),
+                none
+            )
+            .is_ok()
+        );
+        assert!(
+            metadata(
+                MessageKind::File,
+                Some(&json!({"url": "/api/uploads/0123456789abcdef0123456789abcdef"})),
+                none
+            )
+            .is_err()
+        );
+        assert!(
+            metadata(
+                MessageKind::File,
+                Some(&json!({"url": "/api/uploads/0123456789abcdef0123456789abcdef"})),
+                |_| true
+            )
+            .is_ok()
+        );
+        assert!(metadata(MessageKind::Voice, Some(&json!({"url": "ftp://x"})), none).is_err());
+        assert!(metadata(MessageKind::Text, Some(&json!([1, 2])), none).is_err());
+        assert!(
+            metadata(
+                MessageKind::Text,
+                Some(&json!({"note": "x".repeat(5000)})),
+                none
+            )
+            .is_err()
+        );
+        assert_eq!(
+            metadata(MessageKind::Text, Some(&json!({"a": 1})), none)
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"a":1}"#)
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! The JSON shapes of SPEC (`User`, `Chat`, `Message`, read marks), built from
+//! stored records. REST answers and socket events share them, so the two
+//! can never disagree about what a message looks like.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::id::{ChatId, MessageId, UserId};
+use crate::store::{ChatKind, ChatRecord, MemberRecord, MessageKind, MessageRecord, UserRecord};
+use crate::timestamp::Timestamp;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: UserId,
+    pub phone_number: String,
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+    pub is_verified: bool,
+    pub is_online: bool,
+    pub last_seen: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl UserView {
+    pub fn new(user: &UserRecord, is_online: bool) -> Self {
+        Self {
+            id: user.id,
+            phone_number: user.phone.clone(),
+            name: user.name.clone(),
+            avatar: user.avatar.clone(),
+            // Accounts only come into being through a verified code.
+            is_verified: true,
+            is_online,
+            last_seen: user.last_seen,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadByView {
+    pub user_id: UserId,
+    pub read_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: MessageId,
+    pub chat_id: ChatId,
+    pub sender_id: UserId,
+    pub seq: u64,
+    pub content: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub metadata: Option<Box<RawValue>>,
+    pub client_id: Option<String>,
+    pub is_read: bool,
+    pub read_by: Vec<ReadByView>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl MessageView {
+    /// `members` are the chat's current participants with their read marks.
+    pub fn new(message: &MessageRecord, members: &[(UserId, MemberRecord)]) -> Self {
+        let others = members.iter().filter(|(user, _)| *user != message.sender);
+        let read_by: Vec<ReadByView> = others
+            .clone()
+            .filter(|(_, member)| member.read_seq >= message.seq)
+            .map(|(user, member)| ReadByView {
+                user_id: *user,
+                read_at: member.read_at,
+            })
+            .collect();
+        let is_read = read_by.len() == others.count();
+        Self {
+            id: message.id,
+            chat_id: message.chat,
+            sender_id: message.sender,
+            seq: message.seq,
+            content: message.content.clone(),
+            kind: kind_name(message.kind),
+            metadata: message
+                .metadata
+                .as_deref()
+                .and_then(|text| RawValue::from_string(text.to_owned()).ok()),
+            client_id: message.client_id.clone(),
+            is_read,
+            read_by,
+            created_at: message.created_at,
+            updated_at: message.updated_at,
+        }
+    }
+}
+
+pub fn kind_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Text => "text",
+        MessageKind::Image => "image",
+        MessageKind::File => "file",
+        MessageKind::Voice => "voice",
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatView {
+    pub id: ChatId,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub participants: Vec<UserId>,
+    pub admins: Vec<UserId>,
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+    pub created_by: UserId,
+    pub last_message: Option<MessageView>,
+    pub unread_count: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl ChatView {
+    pub fn new(chat: &ChatRecord, last_message: Option<MessageView>, unread_count: u64) -> Self {
+        Self {
+            id: chat.id,
+            kind: match chat.kind {
+                ChatKind::Private => "private",
+                ChatKind::Group => "group",
+            },
+            participants: chat.participants.clone(),
+            admins: chat.admins.clone(),
+            name: chat.name.clone(),
+            avatar: chat.avatar.clone(),
+            created_by: chat.created_by,
+            last_message,
+            unread_count,
+            created_at: chat.created_at,
+            updated_at: chat.updated_at,
+        }
+    }
+}
+
+/// A member's read mark: the answer to marking read, and `message_read`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMarkView {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub seq: u64,
+    pub read_at: Timestamp,
+}
+
+/// The `user_status` event.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub user_id: UserId,
+    pub status: &'static str,
+    pub last_seen: Option<Timestamp>,
+}
+
+/// The `user_typing` event.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingView {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub is_typing: bool,
+}
+
+/// A page of messages.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    /// The page asked for; `null` for cursor (`before`/`after`) reads.
+    pub page: Option<u64>,
+    pub limit: u64,
+    pub has_more: bool,
+}

@@ -1,0 +1,297 @@
+//! `Config`: every setting of `clavox serve`, read from flags, then the
+//! environment, then `.env` (loaded into the environment by `main` before
+//! parsing), then the defaults below, and checked once by `validate`. Nothing
+//! else in the program reads environment variables.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// A value that must never reach a log line: `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    /// Anyone who can receive a code may create an account.
+    Open,
+    /// Only numbers the admin invited, plus existing users.
+    Invite,
+    /// Existing users only.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of `clavox serve`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server settings")]
+pub struct Config {
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Address to listen on (0.0.0.0 = every IPv4 interface, :: = every interface).
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Where the database and generated secrets live (created with mode 0700).
+    #[arg(
+        long = "data-dir",
+        env = "CLAVOX_DATA_DIR",
+        default_value = "./clavox-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// HS256 key for access tokens. Default: generated on first run and kept in the data dir.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Read the JWT key from this file instead (for container and systemd secrets).
+    #[arg(long, env = "JWT_SECRET_FILE", conflicts_with = "jwt_secret")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// Access-token lifetime (`15m`, `7d`, `3600`).
+    #[arg(long, env = "JWT_EXPIRE", default_value = "15m", value_parser = parse_duration)]
+    pub jwt_expire: Duration,
+
+    /// Refresh-token (login session) lifetime.
+    #[arg(long, env = "REFRESH_EXPIRE", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_expire: Duration,
+
+    /// How long a one-time code stays valid.
+    #[arg(long, env = "OTP_EXPIRE", default_value = "5m", value_parser = parse_duration)]
+    pub otp_expire: Duration,
+
+    /// Least time between two codes sent to one number.
+    #[arg(long, env = "OTP_COOLDOWN", default_value = "30s", value_parser = parse_duration)]
+    pub otp_cooldown: Duration,
+
+    /// Extra allowed browser origins, comma-separated (`http://localhost:5173`).
+    #[arg(long, env = "FRONTEND_URL", value_delimiter = ',')]
+    pub frontend_url: Vec<String>,
+
+    /// Who may create an account.
+    #[arg(long, env = "REGISTRATION", value_enum, default_value_t = Registration::Open, ignore_case = true)]
+    pub registration: Registration,
+
+    /// Only numbers starting with one of these may sign up or log in (`+62,+65`).
+    #[arg(long, env = "ALLOWED_PHONE_PREFIXES", value_delimiter = ',')]
+    pub allowed_phone_prefixes: Vec<String>,
+
+    /// Window of the general REST rate limit, in milliseconds (or `1m`).
+    #[arg(long, env = "RATE_LIMIT_WINDOW_MS", default_value = "60000", value_parser = parse_millis)]
+    pub rate_limit_window_ms: Duration,
+
+    /// Requests per window per user (per IP address before login).
+    #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 600)]
+    pub rate_limit_max_requests: u32,
+
+    /// Window of the `send-otp` limit, in milliseconds (or `15m`).
+    #[arg(long, env = "AUTH_RATE_LIMIT_WINDOW_MS", default_value = "900000", value_parser = parse_millis)]
+    pub auth_rate_limit_window_ms: Duration,
+
+    /// `send-otp` calls per window per IP address.
+    #[arg(long, env = "AUTH_RATE_LIMIT_MAX", default_value_t = 5)]
+    pub auth_rate_limit_max: u32,
+
+    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
+    #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub trust_proxy: bool,
+
+    /// Log format: `pretty` or `json` (levels come from RUST_LOG).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, ignore_case = true)]
+    pub log_format: LogFormat,
+}
+
+/// Largest JSON request body.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+impl Config {
+    /// Checks what clap's types cannot; the message names the setting and
+    /// says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("JWT_EXPIRE", self.jwt_expire),
+            ("REFRESH_EXPIRE", self.refresh_expire),
+            ("OTP_EXPIRE", self.otp_expire),
+            ("RATE_LIMIT_WINDOW_MS", self.rate_limit_window_ms),
+            ("AUTH_RATE_LIMIT_WINDOW_MS", self.auth_rate_limit_window_ms),
+        ];
+        for (name, value) in positive {
+            if value.is_zero() {
+                return Err(format!("{name} must be longer than zero"));
+            }
+        }
+        if self.refresh_expire < self.jwt_expire {
+            return Err("REFRESH_EXPIRE must be at least as long as JWT_EXPIRE".into());
+        }
+        if self.rate_limit_max_requests == 0 || self.auth_rate_limit_max == 0 {
+            return Err(
+                "RATE_LIMIT_MAX_REQUESTS and AUTH_RATE_LIMIT_MAX must be at least 1".into(),
+            );
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(
+                "JWT_SECRET must be at least 32 characters; leave it unset to have one generated"
+                    .into(),
+            );
+        }
+        for prefix in &self.allowed_phone_prefixes {
+            let digits = prefix.strip_prefix('+').unwrap_or("");
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "ALLOWED_PHONE_PREFIXES: `{prefix}` must look like +62 (a + and digits)"
+                ));
+            }
+        }
+        for origin in &self.frontend_url {
+            if !is_origin(origin) {
+                return Err(format!(
+                    "FRONTEND_URL: `{origin}` must be an origin like https://chat.example.com (scheme, host, optional port, no path)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn allowed_origins(&self) -> impl Iterator<Item = &str> {
+        self.frontend_url
+            .iter()
+            .map(|origin| origin.trim_end_matches('/'))
+    }
+}
+
+fn is_origin(text: &str) -> bool {
+    let text = text.trim_end_matches('/');
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '?', '#', ' '])
+}
+
+/// `30s`, `15m`, `2h`, `7d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_with_unit(text, 1000)
+}
+
+/// `1500`, read as milliseconds, or a duration with a unit (`15m`).
+pub fn parse_millis(text: &str) -> Result<Duration, String> {
+    parse_with_unit(text, 1)
+}
+
+fn parse_with_unit(text: &str, plain_unit_ms: u64) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; use e.g. 30s, 15m, 7d or a number"))?;
+    let unit_ms = match unit {
+        "" => plain_unit_ms,
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown unit; use ms, s, m, h or d"
+            ));
+        }
+    };
+    number
+        .checked_mul(unit_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+/// `true`/`false`/`1`/`0` (and `yes`/`no`, `on`/`off`).
+pub fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("`{other}` is not a switch; use true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_plain_seconds() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-5").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn millisecond_settings_read_plain_numbers_as_milliseconds() {
+        assert_eq!(parse_millis("60000"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_millis("15m"), Ok(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn switches_accept_the_usual_spellings() {
+        assert_eq!(parse_switch("1"), Ok(true));
+        assert_eq!(parse_switch("FALSE"), Ok(false));
+        assert!(parse_switch("maybe").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "***");
+    }
+
+    #[test]
+    fn origins_have_no_path() {
+        assert!(is_origin("http://localhost:5173"));
+        assert!(is_origin("https://chat.example.com/"));
+        assert!(!is_origin("chat.example.com"));
+        assert!(!is_origin("https://chat.example.com/app"));
+    }
+}

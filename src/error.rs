@@ -1,0 +1,268 @@
+//! The one error every handler and socket event returns. Each variant is one
+//! of SPEC's error codes; `status` and `code` are decided in one match, and
+//! `IntoResponse` writes SPEC's body. Internal failures are logged once here,
+//! with their cause chain, and leave as an opaque 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::store::StoreError;
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("missing or invalid access token")]
+    Unauthorized,
+    #[error("the access token has expired; refresh it")]
+    TokenExpired,
+    #[error("you are not allowed to do that")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("unknown event `{0}`")]
+    UnknownEvent(String),
+    #[error("too many requests; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("the code is wrong")]
+    InvalidOtp { attempts_left: Option<u32> },
+    #[error("too many wrong codes; request a new code")]
+    OtpLocked,
+    #[error("the code has expired; request a new code")]
+    OtpExpired,
+    #[error("the code could not be delivered; try again later")]
+    OtpDeliveryFailed,
+    #[error("unknown user: {0}")]
+    UnknownUser(String),
+    #[error("a group holds at most {max} members")]
+    GroupFull { max: usize },
+    #[error("only groups have members, a name and admins to change")]
+    NotAGroup,
+    #[error("the server's disk is full; try again later")]
+    StorageFull,
+    #[error("the server is shutting down; try again in a moment")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_)
+            | Self::InvalidJson(_)
+            | Self::InvalidOtp { .. }
+            | Self::OtpLocked
+            | Self::OtpExpired
+            | Self::UnknownUser(_)
+            | Self::GroupFull { .. }
+            | Self::NotAGroup
+            | Self::BadRequest(_)
+            | Self::UnknownEvent(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized | Self::TokenExpired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::OtpDeliveryFailed => StatusCode::BAD_GATEWAY,
+            Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation_failed",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::TokenExpired => "token_expired",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadRequest(_) => "bad_request",
+            Self::UnknownEvent(_) => "unknown_event",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::InvalidOtp { .. } => "invalid_otp",
+            Self::OtpLocked => "otp_locked",
+            Self::OtpExpired => "otp_expired",
+            Self::OtpDeliveryFailed => "otp_delivery_failed",
+            Self::UnknownUser(_) => "unknown_user",
+            Self::GroupFull { .. } => "group_full",
+            Self::NotAGroup => "not_a_group",
+            Self::StorageFull => "storage_full",
+            Self::ShuttingDown => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// SPEC's error body: `error` and `code`, plus the fields some codes carry.
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("error".into(), Value::String(self.message()));
+        body.insert("code".into(), Value::String(self.code().into()));
+        match self {
+            Self::Validation(errors) => {
+                body.insert("errors".into(), json!(errors));
+            }
+            Self::RateLimited { retry_after } => {
+                body.insert("retryAfter".into(), json!(retry_after));
+            }
+            Self::InvalidOtp {
+                attempts_left: Some(left),
+            } => {
+                body.insert("attemptsLeft".into(), json!(left));
+            }
+            _ => {}
+        }
+        Value::Object(body)
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Validation(errors) => match errors.as_slice() {
+                [only] => format!("{}: {}", only.field, only.message),
+                _ => "some fields are invalid; see errors".into(),
+            },
+            other => other.to_string(),
+        }
+    }
+
+    /// Logs an internal failure with its whole cause chain; the client only
+    /// ever sees the opaque message.
+    pub fn log_if_internal(&self) {
+        if let Self::Internal(source) = self {
+            let mut chain = source.to_string();
+            let mut cause = source.source();
+            while let Some(next) = cause {
+                chain.push_str(": ");
+                chain.push_str(&next.to_string());
+                cause = next.source();
+            }
+            tracing::error!(error.cause_chain = %chain, "request failed");
+        }
+    }
+}
+
+impl Error {
+    /// Sorts a JSON decoding failure: broken JSON is `invalid_json`, JSON of
+    /// the wrong shape is `validation_failed` naming the field.
+    pub fn from_json(error: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if !inner.is_data() {
+            return Self::InvalidJson(inner.to_string());
+        }
+        let message = inner.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        // serde names a missing field only in its message: "missing field `name`".
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'));
+        let field = match (missing, path.as_str()) {
+            (Some(name), "." | "") => name.to_owned(),
+            (Some(name), parent) => format!("{parent}.{name}"),
+            (None, ".") => String::new(),
+            (None, path) => path.to_owned(),
+        };
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Full => Self::StorageFull,
+            StoreError::Closed => Self::ShuttingDown,
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log_if_internal();
+        let status = self.status();
+        let mut response = (status, axum::Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unauthorized | Self::TokenExpired => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_errors_list_their_fields() {
+        let body = Error::validation("phoneNumber", "not a phone number").body();
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "phoneNumber");
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after() {
+        let error = Error::RateLimited { retry_after: 12 };
+        assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(error.body()["retryAfter"], 12);
+        let response = error.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "12");
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let error = Error::Internal("disk controller on fire".into());
+        assert_eq!(error.body()["error"], "internal error");
+    }
+}

@@ -1,0 +1,216 @@
+//! Time-ordered 12-byte identifiers in MongoDB's ObjectId layout: 4 bytes of
+//! big-endian Unix seconds, 5 random bytes fixed per process, and a 3-byte
+//! counter. Ids therefore sort by creation time, and clients written for the
+//! original ObjectId-based design keep working. In JSON an id is 24 lowercase
+//! hex characters.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The raw 12 bytes shared by every id type.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(pub [u8; 12]);
+
+/// Why a string is not an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected 24 lowercase hexadecimal characters")]
+pub struct InvalidId;
+
+impl Id {
+    /// A new id, later than (or equal in time to and counted after) every id
+    /// this process made before.
+    pub fn generate() -> Self {
+        static PROCESS_BYTES: OnceLock<[u8; 5]> = OnceLock::new();
+        static COUNTER: OnceLock<AtomicU32> = OnceLock::new();
+        let process = PROCESS_BYTES.get_or_init(rand::random);
+        // The counter starts at a random point like ObjectId's, and only moves
+        // forward, so ids made within one second still sort in creation order.
+        let counter = COUNTER
+            .get_or_init(|| AtomicU32::new(rand::random::<u32>() & 0x00ff_ffff))
+            .fetch_add(1, Ordering::Relaxed);
+        let seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let seconds = u32::try_from(seconds).unwrap_or(u32::MAX);
+        let mut bytes = [0u8; 12];
+        bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+        bytes[4..9].copy_from_slice(process);
+        bytes[9..].copy_from_slice(&counter.to_be_bytes()[1..]);
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 12] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Id {
+    type Err = InvalidId;
+
+    fn from_str(text: &str) -> Result<Self, InvalidId> {
+        let is_lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+        if text.len() != 24 || !text.as_bytes().iter().all(is_lower_hex) {
+            return Err(InvalidId);
+        }
+        let mut bytes = [0u8; 12];
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| InvalidId)?;
+        Ok(Self(bytes))
+    }
+}
+
+/// Declares a typed id so a user id can never be passed where a chat id is meant.
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub Id);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(Id::generate())
+            }
+
+            pub fn as_bytes(&self) -> &[u8; 12] {
+                self.0.as_bytes()
+            }
+
+            pub fn from_bytes(bytes: [u8; 12]) -> Self {
+                Self(Id(bytes))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(text: &str) -> Result<Self, InvalidId> {
+                text.parse().map(Self)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.collect_str(self)
+                } else {
+                    self.as_bytes().serialize(serializer)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; 12]>::deserialize(deserializer).map(Self::from_bytes)
+                }
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A user (one per phone number).
+    UserId
+);
+typed_id!(
+    /// A private or group chat.
+    ChatId
+);
+typed_id!(
+    /// One stored message.
+    MessageId
+);
+typed_id!(
+    /// One logged-in device: a refresh-token chain and the access tokens it issued.
+    SessionId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_made_in_sequence_sort_in_creation_order() {
+        let ids: Vec<Id> = (0..1000).map(|_| Id::generate()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn hex_text_round_trips() {
+        let id = UserId::generate();
+        let text = id.to_string();
+        assert_eq!(text.len(), 24);
+        assert_eq!(text.parse::<UserId>(), Ok(id));
+    }
+
+    #[test]
+    fn malformed_text_is_rejected() {
+        for bad in [
+            "",
+            "123",
+            "ZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "0123456789ABCDEF01234567",
+            "0123456789abcdef012345678",
+        ] {
+            assert_eq!(bad.parse::<Id>(), Err(InvalidId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_uses_hex_and_postcard_uses_bytes() {
+        let id = ChatId::generate();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<ChatId>(&json).unwrap(), id);
+        let packed = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(packed.len(), 12);
+        assert_eq!(postcard::from_bytes::<ChatId>(&packed).unwrap(), id);
+    }
+
+    #[test]
+    fn the_first_four_bytes_are_the_creation_second() {
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let id = Id::generate();
+        let seconds = u64::from(u32::from_be_bytes(id.0[..4].try_into().unwrap()));
+        assert!(seconds >= before && seconds <= before + 1);
+    }
+}

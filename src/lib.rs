@@ -1,0 +1,28 @@
+//! Clavox: a self-hosted chat server in one binary.
+//!
+//! Layout (calls only go down the list):
+//! - `cli`, `config`, `telemetry`: the command line, settings, logging
+//! - `app`: shared state, the router and its layers, `serve`
+//! - `api`: REST handlers, one file per resource; `realtime`: the WebSocket gateway;
+//!   `web`: the bundled web app; `ops`: health routes
+//! - `chat`: the product's rules (users, chats, messages, presence); `auth`: login and sessions
+//! - `events`: what the rules tell the realtime layer
+//! - `store`: the database (redb), its single writer and its records
+//! - `error`, `id`, `timestamp`, `uploads`: shared vocabulary
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod id;
+pub mod ops;
+pub mod realtime;
+pub mod store;
+pub mod telemetry;
+pub mod timestamp;
+pub mod uploads;
+pub mod web;

@@ -1,0 +1,227 @@
+//! The only code that knows redb exists. `Store` opens the database, migrates
+//! it, answers reads from snapshots (`Store::read`) and funnels every write
+//! through one writer thread (`Store::write`), which commits whatever is
+//! queued as one durable transaction. Callers see typed records, never redb.
+
+mod query;
+pub mod records;
+mod tables;
+mod tx;
+mod writer;
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::{mpsc, oneshot};
+
+pub use query::{Query, Reader};
+pub use records::*;
+pub use tx::Tx;
+
+/// The layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+const DATABASE_FILE: &str = "clavox.redb";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the disk is full")]
+    Full,
+    #[error("the store is closed")]
+    Closed,
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error(
+        "the data directory was written by a newer Clavox (schema {found}, this build knows {supported}); run that version or restore a backup"
+    )]
+    NewerSchema { found: u32, supported: u32 },
+    #[error("another Clavox process is using this data directory")]
+    AlreadyOpen,
+    #[error("{context}: {message}")]
+    Io { context: String, message: String },
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    fn io(context: impl Into<String>, error: &std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::StorageFull {
+            return Self::Full;
+        }
+        Self::Io {
+            context: context.into(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(error: redb::Error) -> Self {
+        match error {
+            redb::Error::DatabaseAlreadyOpen => Self::AlreadyOpen,
+            redb::Error::Io(io) => Self::io("database file", &io),
+            redb::Error::Corrupted(message) => Self::Corrupt(message),
+            other => Self::Database(other.to_string()),
+        }
+    }
+}
+
+macro_rules! lift_redb_errors {
+    ($($kind:ty),*) => {
+        $(impl From<$kind> for StoreError {
+            fn from(error: $kind) -> Self {
+                redb::Error::from(error).into()
+            }
+        })*
+    };
+}
+lift_redb_errors!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError,
+    redb::SetDurabilityError
+);
+
+/// A handle to the open database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    jobs: mpsc::Sender<writer::Command>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`, migrates it to
+    /// `SCHEMA_VERSION` and starts the writer thread.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        create_private_dir(data_dir)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let db = Database::create(&path)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;
+        migrate(&db)?;
+        let db = Arc::new(db);
+        let (jobs, queue) = mpsc::channel(writer::QUEUE_CAPACITY);
+        let handle = writer::spawn(Arc::clone(&db), queue)
+            .map_err(|error| StoreError::io("starting the writer thread", &error))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                jobs,
+                writer: std::sync::Mutex::new(Some(handle)),
+                path,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A consistent snapshot of the last commit. Never waits for the writer.
+    pub fn read(&self) -> Result<Reader, StoreError> {
+        Ok(Reader::new(self.inner.db.begin_read()?))
+    }
+
+    /// Runs `op` inside the writer's next batch and resolves once that batch
+    /// is committed and fsync'd. `op` must check everything it needs before
+    /// its first write: an `Err` from it aborts the whole batch. Work that must
+    /// follow the commit in commit order (publishing events) is registered
+    /// with `Tx::on_commit`.
+    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(writer::Pending { op, reply });
+        self.inner
+            .jobs
+            .send(writer::Command::Run(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Whether a write transaction can be committed right now (for `/readyz`).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok(())).await
+    }
+
+    /// Commits everything already queued, then stops the writer. Later
+    /// writes fail with `StoreError::Closed`.
+    pub async fn close(&self) {
+        let _ = self.inner.jobs.send(writer::Command::Stop).await;
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .map(|mut slot| slot.take())
+            .ok()
+            .flatten();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+/// Creates `dir` (and parents) readable by this user only.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|error| StoreError::io(format!("creating {}", dir.display()), &error))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|error| StoreError::io(format!("securing {}", dir.display()), &error))
+}
+
+fn migrate(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    for table in tables::ALL {
+        txn.open_table(table)?;
+    }
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        let found = match meta.get(tables::SCHEMA_VERSION_KEY)? {
+            Some(value) => {
+                let bytes: [u8; 4] = value
+                    .value()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("schema version".into()))?;
+                Some(u32::from_be_bytes(bytes))
+            }
+            None => None,
+        };
+        match found {
+            // Version 1 is the first layout: there is nothing older to upgrade.
+            None | Some(SCHEMA_VERSION) => {}
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::NewerSchema {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(found) => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown schema version {found}"
+                )));
+            }
+        }
+        meta.insert(
+            tables::SCHEMA_VERSION_KEY,
+            SCHEMA_VERSION.to_be_bytes().as_slice(),
+        )?;
+    }
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! Typed reads, shared by snapshots (`Reader`) and the writer's transaction
+//! (`Tx`, which sees its own uncommitted writes).
+
+use std::ops::Bound;
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::StoreError;
+use super::records::{
+    ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
+    RefreshRecord, SessionRecord, UserRecord,
+};
+use super::tables::{self, Table};
+use crate::id::{ChatId, SessionId, UserId};
+
+/// Raw key-value pairs read from a table.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Raw access to one transaction of either kind. Public only so `Query` can
+/// name it; nothing outside `store` can make or use one.
+pub struct Access<'a>(Transaction<'a>);
+
+enum Transaction<'a> {
+    Read(&'a ReadTransaction),
+    Write(&'a WriteTransaction),
+}
+
+impl<'a> Access<'a> {
+    pub(super) fn read(txn: &'a ReadTransaction) -> Self {
+        Self(Transaction::Read(txn))
+    }
+
+    pub(super) fn write(txn: &'a WriteTransaction) -> Self {
+        Self(Transaction::Write(txn))
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.0 {
+            Transaction::Read(txn) => get_in(&txn.open_table(table)?, key),
+            Transaction::Write(txn) => get_in(&txn.open_table(table)?, key),
+        }
+    }
+
+    /// Up to `limit` entries with keys from `start` to `end`, in key order.
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
+        match self.0 {
+            Transaction::Read(txn) => scan_in(&txn.open_table(table)?, start, end, limit),
+            Transaction::Write(txn) => scan_in(&txn.open_table(table)?, start, end, limit),
+        }
+    }
+
+    fn record<R: Record>(&self, table: Table, key: &[u8]) -> Result<Option<R>, StoreError> {
+        self.get(table, key)?
+            .map(|bytes| R::decode(&bytes))
+            .transpose()
+    }
+
+    /// Every entry whose key starts with `prefix`.
+    fn prefixed(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError> {
+        let end = prefix_end(prefix);
+        let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        self.scan(table, prefix, end, usize::MAX)
+    }
+}
+
+fn get_in(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(table.get(key)?.map(|value| value.value().to_vec()))
+}
+
+fn scan_in(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    start: &[u8],
+    end: Bound<&[u8]>,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    table
+        .range::<&[u8]>((Bound::Included(start), end))?
+        .take(limit)
+        .map(|entry| {
+            let (key, value) = entry?;
+            Ok((key.value().to_vec(), value.value().to_vec()))
+        })
+        .collect()
+}
+
+/// The smallest key greater than every key starting with `prefix`, if any.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The reads the product needs, each one lookup or one range scan.
+pub trait Query {
+    #[doc(hidden)]
+    fn access(&self) -> Access<'_>;
+
+    fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        self.access().record(tables::USERS, id.as_bytes())
+    }
+
+    fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>, StoreError> {
+        match self
+            .access()
+            .get(tables::USERS_BY_PHONE, phone.as_bytes())?
+        {
+            Some(id) => {
+                let id: [u8; 12] = id
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("phone index".into()))?;
+                self.user(UserId::from_bytes(id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every user, oldest first.
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let access = self.access();
+        access
+            .prefixed(tables::USERS, &[])?
+            .iter()
+            .map(|(_, value)| UserRecord::decode(value))
+            .collect()
+    }
+
+    fn chat(&self, id: ChatId) -> Result<Option<ChatRecord>, StoreError> {
+        self.access().record(tables::CHATS, id.as_bytes())
+    }
+
+    fn chat_head(&self, id: ChatId) -> Result<Option<ChatHead>, StoreError> {
+        self.access().record(tables::CHAT_HEADS, id.as_bytes())
+    }
+
+    fn chats_of(&self, user: UserId) -> Result<Vec<ChatId>, StoreError> {
+        let entries = self
+            .access()
+            .prefixed(tables::USER_CHATS, user.as_bytes())?;
+        entries
+            .iter()
+            .map(|(key, _)| tables::second_id(key).map(ChatId::from_bytes))
+            .collect::<Option<_>>()
+            .ok_or_else(|| StoreError::Corrupt("user chat index".into()))
+    }
+
+    fn private_chat_between(&self, a: UserId, b: UserId) -> Result<Option<ChatId>, StoreError> {
+        match self
+            .access()
+            .get(tables::PRIVATE_PAIRS, &tables::private_pair(a, b))?
+        {
+            Some(id) => {
+                let id: [u8; 12] = id
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("private pair index".into()))?;
+                Ok(Some(ChatId::from_bytes(id)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn member(&self, chat: ChatId, user: UserId) -> Result<Option<MemberRecord>, StoreError> {
+        self.access()
+            .record(tables::MEMBERS, &tables::member(chat, user))
+    }
+
+    fn members(&self, chat: ChatId) -> Result<Vec<(UserId, MemberRecord)>, StoreError> {
+        let entries = self.access().prefixed(tables::MEMBERS, chat.as_bytes())?;
+        entries
+            .iter()
+            .map(|(key, value)| {
+                let user = tables::second_id(key)
+                    .ok_or_else(|| StoreError::Corrupt("member key".into()))?;
+                Ok((UserId::from_bytes(user), MemberRecord::decode(value)?))
+            })
+            .collect()
+    }
+
+    fn message(&self, chat: ChatId, seq: u64) -> Result<Option<MessageRecord>, StoreError> {
+        self.access()
+            .record(tables::MESSAGES, &tables::message(chat, seq))
+    }
+
+    /// The messages with `first <= seq <= last`, ascending. One range scan,
+    /// so its cost depends on the number returned, not on where they sit.
+    fn messages(
+        &self,
+        chat: ChatId,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        if first > last {
+            return Ok(Vec::new());
+        }
+        let start = tables::message(chat, first);
+        let end = tables::message(chat, last);
+        let span = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+        let entries =
+            self.access()
+                .scan(tables::MESSAGES, &start, Bound::Included(&end), span)?;
+        entries
+            .iter()
+            .map(|(_, value)| MessageRecord::decode(value))
+            .collect()
+    }
+
+    fn seq_for_client_id(
+        &self,
+        chat: ChatId,
+        sender: UserId,
+        client_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let key = tables::client_id(chat, sender, client_id);
+        match self.access().get(tables::CLIENT_IDS, &key)? {
+            Some(bytes) => {
+                let bytes: [u8; 8] = bytes
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("client id index".into()))?;
+                Ok(Some(u64::from_be_bytes(bytes)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn otp(&self, phone: &str) -> Result<Option<OtpRecord>, StoreError> {
+        self.access().record(tables::OTPS, phone.as_bytes())
+    }
+
+    fn invite(&self, phone: &str) -> Result<Option<InviteRecord>, StoreError> {
+        self.access().record(tables::INVITES, phone.as_bytes())
+    }
+
+    fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.access().record(tables::SESSIONS, id.as_bytes())
+    }
+
+    fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
+        let access = self.access();
+        let mut sessions = Vec::new();
+        for (key, _) in access.prefixed(tables::USER_SESSIONS, user.as_bytes())? {
+            let id = tables::second_id(&key)
+                .ok_or_else(|| StoreError::Corrupt("session index".into()))?;
+            if let Some(session) = access.record(tables::SESSIONS, &id)? {
+                sessions.push(session);
+            }
+        }
+        Ok(sessions)
+    }
+
+    fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
+        self.access().record(tables::REFRESH_TOKENS, hash)
+    }
+}
+
+/// A read-only snapshot of the last commit.
+pub struct Reader {
+    txn: ReadTransaction,
+}
+
+impl Reader {
+    pub(super) fn new(txn: ReadTransaction) -> Self {
+        Self { txn }
+    }
+}
+
+impl Query for Reader {
+    fn access(&self) -> Access<'_> {
+        Access::read(&self.txn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_next_key_after_the_prefix() {
+        assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
+        assert_eq!(prefix_end(&[1, 255]), Some(vec![2]));
+        assert_eq!(prefix_end(&[255, 255]), None);
+        assert_eq!(prefix_end(&[]), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! Every redb table and the layout of its keys, in one place. Keys are byte
+//! strings built so that each read the API needs is a single range scan;
+//! integers are big-endian so byte order is numeric order.
+
+use redb::TableDefinition;
+
+use crate::id::{ChatId, SessionId, UserId};
+
+pub type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+/// `"schema_version"` → u32 big-endian.
+pub const META: Table = TableDefinition::new("meta");
+/// user id → `UserRecord`.
+pub const USERS: Table = TableDefinition::new("users");
+/// E.164 phone number → user id.
+pub const USERS_BY_PHONE: Table = TableDefinition::new("users_by_phone");
+/// chat id → `ChatRecord`.
+pub const CHATS: Table = TableDefinition::new("chats");
+/// chat id → `ChatHead`.
+pub const CHAT_HEADS: Table = TableDefinition::new("chat_heads");
+/// user id ‖ chat id → empty: the chats of a user.
+pub const USER_CHATS: Table = TableDefinition::new("user_chats");
+/// lower user id ‖ higher user id → chat id: the one private chat of a pair.
+pub const PRIVATE_PAIRS: Table = TableDefinition::new("private_pairs");
+/// chat id ‖ user id → `MemberRecord`: read marks.
+pub const MEMBERS: Table = TableDefinition::new("members");
+/// chat id ‖ seq → `MessageRecord`.
+pub const MESSAGES: Table = TableDefinition::new("messages");
+/// chat id ‖ sender id ‖ client id → seq: idempotent sends.
+pub const CLIENT_IDS: Table = TableDefinition::new("client_ids");
+/// E.164 phone number → `OtpRecord`.
+pub const OTPS: Table = TableDefinition::new("otps");
+/// session id → `SessionRecord`.
+pub const SESSIONS: Table = TableDefinition::new("sessions");
+/// user id ‖ session id → empty: the sessions of a user.
+pub const USER_SESSIONS: Table = TableDefinition::new("user_sessions");
+/// SHA-256 of a refresh token → `RefreshRecord`.
+pub const REFRESH_TOKENS: Table = TableDefinition::new("refresh_tokens");
+
+/// E.164 phone number → `InviteRecord`: who may join under `REGISTRATION=invite`.
+pub const INVITES: Table = TableDefinition::new("invites");
+
+pub const ALL: [Table; 15] = [
+    META,
+    USERS,
+    USERS_BY_PHONE,
+    CHATS,
+    CHAT_HEADS,
+    USER_CHATS,
+    PRIVATE_PAIRS,
+    MEMBERS,
+    MESSAGES,
+    CLIENT_IDS,
+    OTPS,
+    SESSIONS,
+    USER_SESSIONS,
+    REFRESH_TOKENS,
+    INVITES,
+];
+
+pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+
+fn join<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut key = [0u8; N];
+    let mut at = 0;
+    for part in parts {
+        key[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    debug_assert_eq!(at, N, "key parts must fill the key exactly");
+    key
+}
+
+pub fn user_chat(user: UserId, chat: ChatId) -> [u8; 24] {
+    join(&[user.as_bytes(), chat.as_bytes()])
+}
+
+/// The same key whichever order the two users are given in.
+pub fn private_pair(a: UserId, b: UserId) -> [u8; 24] {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    join(&[low.as_bytes(), high.as_bytes()])
+}
+
+pub fn member(chat: ChatId, user: UserId) -> [u8; 24] {
+    join(&[chat.as_bytes(), user.as_bytes()])
+}
+
+pub fn message(chat: ChatId, seq: u64) -> [u8; 20] {
+    join(&[chat.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn client_id(chat: ChatId, sender: UserId, client_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24 + client_id.len());
+    key.extend_from_slice(chat.as_bytes());
+    key.extend_from_slice(sender.as_bytes());
+    key.extend_from_slice(client_id.as_bytes());
+    key
+}
+
+pub fn user_session(user: UserId, session: SessionId) -> [u8; 24] {
+    join(&[user.as_bytes(), session.as_bytes()])
+}
+
+/// The id in the second half of a `user ‖ x` key.
+pub fn second_id(key: &[u8]) -> Option<[u8; 12]> {
+    key.get(12..24)?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_chat_then_seq() {
+        let chat = ChatId::generate();
+        assert!(message(chat, 2) < message(chat, 10));
+        assert!(message(chat, 255) < message(chat, 256));
+    }
+
+    #[test]
+    fn a_private_pair_has_one_key_in_either_order() {
+        let (a, b) = (UserId::generate(), UserId::generate());
+        assert_eq!(private_pair(a, b), private_pair(b, a));
+    }
+}

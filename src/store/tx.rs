@@ -1,0 +1,164 @@
+//! Writes, available only inside the writer's batch (`Store::write`).
+
+use redb::WriteTransaction;
+
+use super::StoreError;
+use super::query::{Access, Query};
+use super::records::{
+    ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
+    RefreshRecord, SessionRecord, UserRecord,
+};
+use super::tables::{self, Table};
+use crate::id::{ChatId, SessionId, UserId};
+
+pub(super) type Hook = Box<dyn FnOnce() + Send>;
+
+/// One operation's view of the batch transaction.
+pub struct Tx<'a> {
+    txn: &'a WriteTransaction,
+    hooks: Vec<Hook>,
+    abort: Option<StoreError>,
+}
+
+impl<'a> Tx<'a> {
+    pub(super) fn new(txn: &'a WriteTransaction) -> Self {
+        Self {
+            txn,
+            hooks: Vec::new(),
+            abort: None,
+        }
+    }
+
+    pub(super) fn finish(self) -> (Vec<Hook>, Option<StoreError>) {
+        (self.hooks, self.abort)
+    }
+
+    pub(super) fn abort_batch(&mut self, error: StoreError) {
+        self.abort.get_or_insert(error);
+    }
+
+    /// Runs `hook` after the batch is durably committed, in commit order, on
+    /// the writer thread: it must not block.
+    pub fn on_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.hooks.push(Box::new(hook));
+    }
+
+    fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.txn.open_table(table)?.insert(key, value)?;
+        Ok(())
+    }
+
+    fn put_record(&self, table: Table, key: &[u8], record: &impl Record) -> Result<(), StoreError> {
+        self.put(table, key, &record.encode())
+    }
+
+    fn delete(&self, table: Table, key: &[u8]) -> Result<(), StoreError> {
+        self.txn.open_table(table)?.remove(key)?;
+        Ok(())
+    }
+
+    /// Inserts or replaces a user, keeping the phone index in step.
+    pub fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.put_record(tables::USERS, user.id.as_bytes(), user)?;
+        self.put(
+            tables::USERS_BY_PHONE,
+            user.phone.as_bytes(),
+            user.id.as_bytes(),
+        )
+    }
+
+    pub fn put_chat(&self, chat: &ChatRecord) -> Result<(), StoreError> {
+        self.put_record(tables::CHATS, chat.id.as_bytes(), chat)
+    }
+
+    pub fn put_chat_head(&self, chat: ChatId, head: &ChatHead) -> Result<(), StoreError> {
+        self.put_record(tables::CHAT_HEADS, chat.as_bytes(), head)
+    }
+
+    pub fn put_private_pair(&self, a: UserId, b: UserId, chat: ChatId) -> Result<(), StoreError> {
+        self.put(
+            tables::PRIVATE_PAIRS,
+            &tables::private_pair(a, b),
+            chat.as_bytes(),
+        )
+    }
+
+    /// Makes `user` a member of `chat`: read marks and the user's chat index.
+    pub fn put_member(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        member: &MemberRecord,
+    ) -> Result<(), StoreError> {
+        self.put_record(tables::MEMBERS, &tables::member(chat, user), member)?;
+        self.put(tables::USER_CHATS, &tables::user_chat(user, chat), &[])
+    }
+
+    /// Updates a member's read marks, leaving the chat index alone.
+    pub fn update_member(
+        &self,
+        chat: ChatId,
+        user: UserId,
+        member: &MemberRecord,
+    ) -> Result<(), StoreError> {
+        self.put_record(tables::MEMBERS, &tables::member(chat, user), member)
+    }
+
+    pub fn remove_member(&self, chat: ChatId, user: UserId) -> Result<(), StoreError> {
+        self.delete(tables::MEMBERS, &tables::member(chat, user))?;
+        self.delete(tables::USER_CHATS, &tables::user_chat(user, chat))
+    }
+
+    /// Stores a new message with its client-id index.
+    pub fn put_message(&self, message: &MessageRecord) -> Result<(), StoreError> {
+        let location = tables::message(message.chat, message.seq);
+        self.put_record(tables::MESSAGES, &location, message)?;
+        if let Some(client_id) = &message.client_id {
+            let key = tables::client_id(message.chat, message.sender, client_id);
+            self.put(tables::CLIENT_IDS, &key, &message.seq.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    pub fn put_otp(&self, phone: &str, otp: &OtpRecord) -> Result<(), StoreError> {
+        self.put_record(tables::OTPS, phone.as_bytes(), otp)
+    }
+
+    pub fn remove_otp(&self, phone: &str) -> Result<(), StoreError> {
+        self.delete(tables::OTPS, phone.as_bytes())
+    }
+
+    pub fn put_invite(&self, phone: &str, invite: &InviteRecord) -> Result<(), StoreError> {
+        self.put_record(tables::INVITES, phone.as_bytes(), invite)
+    }
+
+    pub fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.put_record(tables::SESSIONS, session.id.as_bytes(), session)?;
+        self.put(
+            tables::USER_SESSIONS,
+            &tables::user_session(session.user, session.id),
+            &[],
+        )
+    }
+
+    /// Ends a session. Its refresh-token records stay until they expire, so a
+    /// late replay is still recognised, and fail because the session is gone.
+    pub fn remove_session(&self, user: UserId, session: SessionId) -> Result<(), StoreError> {
+        self.delete(tables::SESSIONS, session.as_bytes())?;
+        self.delete(tables::USER_SESSIONS, &tables::user_session(user, session))
+    }
+
+    pub fn put_refresh_token(
+        &self,
+        hash: &[u8; 32],
+        record: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        self.put_record(tables::REFRESH_TOKENS, hash, record)
+    }
+}
+
+impl Query for Tx<'_> {
+    fn access(&self) -> Access<'_> {
+        Access::write(self.txn)
+    }
+}

@@ -1,0 +1,154 @@
+//! The single writer: one thread owns every write transaction. It takes all
+//! queued jobs, runs them in one transaction, commits once with
+//! `Durability::Immediate` (one fsync shared by the batch: group commit), then
+//! runs each job's after-commit hooks and answers it, in queue order. One
+//! thread means `seq` assignment needs no locks, and hooks run in commit order.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability};
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use super::tx::{Hook, Tx};
+
+/// How many writes may wait for the writer before senders are slowed down.
+pub(super) const QUEUE_CAPACITY: usize = 8192;
+/// The most jobs in one transaction: bounds the latency a batch adds.
+const MAX_BATCH: usize = 1024;
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// One queued write: run it inside the batch, or refuse it without running.
+pub(super) trait Job: Send {
+    /// Runs the operation; the returned completion answers the caller once
+    /// the batch's commit has succeeded or failed.
+    fn run(self: Box<Self>, tx: &mut Tx<'_>) -> Completion;
+    fn reject(self: Box<Self>, error: StoreError);
+}
+
+/// A caller's operation and where its answer goes.
+pub(super) struct Pending<F, T> {
+    pub op: F,
+    pub reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<F, T> Job for Pending<F, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &mut Tx<'_>) -> Completion {
+        let result = (self.op)(tx);
+        if let Err(error) = &result {
+            tx.abort_batch(error.clone());
+        }
+        let reply = self.reply;
+        Box::new(move |committed| {
+            // The caller may have gone away (a client disconnected); the
+            // write stands either way.
+            let _ = reply.send(committed.and(result));
+        })
+    }
+
+    fn reject(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+pub(super) enum Command {
+    Run(Box<dyn Job>),
+    Stop,
+}
+
+pub(super) fn spawn(
+    db: Arc<Database>,
+    queue: mpsc::Receiver<Command>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("clavox-writer".into())
+        .spawn(move || run(&db, queue))
+}
+
+fn run(db: &Database, mut queue: mpsc::Receiver<Command>) {
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = queue.blocking_recv() else {
+            break;
+        };
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Run(job) => batch.push(job),
+                Command::Stop => {
+                    stopping = true;
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(db, batch);
+        }
+    }
+    // Anything still queued after a stop is refused, not silently dropped:
+    // its sender sees `StoreError::Closed`.
+    queue.close();
+}
+
+fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
+    let txn = match begin(db) {
+        Ok(txn) => txn,
+        Err(error) => {
+            tracing::error!(%error, jobs = batch.len(), "could not start a write transaction");
+            for job in batch {
+                job.reject(error.clone());
+            }
+            return;
+        }
+    };
+    let mut finished: Vec<(Completion, Vec<Hook>)> = Vec::with_capacity(batch.len());
+    let mut abort = None;
+    for job in batch {
+        let mut tx = Tx::new(&txn);
+        let completion = job.run(&mut tx);
+        let (hooks, job_abort) = tx.finish();
+        if abort.is_none() {
+            abort = job_abort;
+        }
+        finished.push((completion, hooks));
+    }
+    let outcome = match abort {
+        Some(error) => {
+            drop(txn);
+            Err(error)
+        }
+        None => txn.commit().map_err(StoreError::from),
+    };
+    match outcome {
+        Ok(()) => {
+            for (completion, hooks) in finished {
+                for hook in hooks {
+                    hook();
+                }
+                completion(Ok(()));
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, jobs = finished.len(), "write batch failed; nothing in it was stored");
+            for (completion, _) in finished {
+                completion(Err(error.clone()));
+            }
+        }
+    }
+}
+
+fn begin(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    Ok(txn)
+}

@@ -1,0 +1,254 @@
+//! The real `clavox` binary: its command line, its files, and what survives
+//! `kill -9`.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::phone;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_clavox");
+
+/// A `clavox serve` child process whose log lines are collected.
+struct Server {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Self {
+        let port = free_port();
+        let mut child = Command::new(BINARY)
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("OTP_COOLDOWN", "0")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            lines,
+            seen: Vec::new(),
+        };
+        server.wait_for_line("is ready");
+        server
+    }
+
+    fn wait_for_line(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Logs in by reading the code from the server's log, as a person would.
+    async fn login(&mut self, client: &reqwest::Client, number: &str) -> (String, String) {
+        let sent = client
+            .post(format!("{}/api/auth/send-otp", self.base))
+            .json(&json!({ "phoneNumber": number }))
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.status().is_success());
+        let line = self.wait_for_line(&format!("OTP for {number}: "));
+        let code: String = line
+            .split(&format!("OTP for {number}: "))
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(6)
+            .collect();
+        self.seen
+            .retain(|seen| !seen.contains(&format!("OTP for {number}: ")));
+        let body: Value = client
+            .post(format!("{}/api/auth/verify-otp", self.base))
+            .json(&json!({ "phoneNumber": number, "otp": code }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            body["accessToken"].as_str().unwrap().to_owned(),
+            body["user"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn help_explains_the_commands_and_settings() {
+    let output = Command::new(BINARY).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(help.contains("serve"), "{help}");
+    let output = Command::new(BINARY)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for setting in [
+        "--port",
+        "--data-dir",
+        "--jwt-expire",
+        "CLAVOX_DATA_DIR",
+        "REGISTRATION",
+        "RATE_LIMIT_WINDOW_MS",
+    ] {
+        assert!(
+            help.contains(setting),
+            "{setting} missing from serve --help"
+        );
+    }
+    let version = Command::new(BINARY).arg("--version").output().unwrap();
+    assert!(
+        String::from_utf8(version.stdout)
+            .unwrap()
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn an_invalid_setting_stops_the_start_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variable, value, named) in [
+        ("JWT_EXPIRE", "soon", "jwt-expire"),
+        ("FRONTEND_URL", "example.com", "FRONTEND_URL"),
+        ("JWT_SECRET", "short", "JWT_SECRET"),
+    ] {
+        let output = Command::new(BINARY)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{variable}={value} was accepted");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(named), "{variable}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+    drop(server);
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(dir.path());
+    let (ana, _) = server.login(&client, &phone(800)).await;
+    let (_, budi) = server.login(&client, &phone(801)).await;
+    let chat: Value = client
+        .post(format!("{}/api/chats", server.base))
+        .bearer_auth(&ana)
+        .json(&json!({ "type": "private", "participants": [budi] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat = chat["id"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/chats/{chat}/messages", server.base);
+    let sends = (0..40).map(|n| {
+        let request = client
+            .post(&url)
+            .bearer_auth(&ana)
+            .json(&json!({ "content": format!("m{n}") }));
+        async move {
+            request
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+                .unwrap_or(0)
+        }
+    });
+    let acknowledged = futures_util::future::join_all(sends)
+        .await
+        .iter()
+        .filter(|&&status| status == 201)
+        .count();
+    assert_eq!(acknowledged, 40);
+    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = Server::start(dir.path());
+    let page: Value = client
+        .get(format!(
+            "{}/api/chats/{chat}/messages?limit=100",
+            server.base
+        ))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+}

@@ -1,0 +1,407 @@
+//! The test harness: `TestApp::spawn()` starts the real router on a free
+//! port of 127.0.0.1 with a temporary data directory and a code sender that
+//! records codes instead of printing them, and offers typed helpers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use clavox::app::{self, AppState};
+use clavox::auth::delivery::{OtpMessage, OtpSender, SendFuture};
+use clavox::auth::keys::Keys;
+use clavox::config::Config;
+use clavox::store::Store;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A unique, valid Indonesian mobile number for test `n`.
+pub fn phone(n: u32) -> String {
+    format!("+62812{:07}", n % 10_000_000)
+}
+
+/// Remembers every code instead of delivering it.
+#[derive(Default)]
+pub struct RecordingSender {
+    codes: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl RecordingSender {
+    pub fn last_code(&self, phone: &str) -> Option<String> {
+        self.codes
+            .lock()
+            .unwrap()
+            .get(phone)
+            .and_then(|codes| codes.last().cloned())
+    }
+
+    pub fn count(&self, phone: &str) -> usize {
+        self.codes.lock().unwrap().get(phone).map_or(0, Vec::len)
+    }
+}
+
+impl OtpSender for RecordingSender {
+    fn send<'a>(&'a self, message: &'a OtpMessage) -> SendFuture<'a> {
+        self.codes
+            .lock()
+            .unwrap()
+            .entry(message.phone.clone())
+            .or_default()
+            .push(message.code.clone());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn describe(&self) -> String {
+        "recorded by the tests".into()
+    }
+}
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    config: Config,
+}
+
+/// Settings every test server starts with; each can be overridden.
+const TEST_DEFAULTS: [(&str, &str); 4] = [
+    ("--otp-cooldown", "0"),
+    ("--auth-rate-limit-max", "100000"),
+    ("--rate-limit-max-requests", "1000000"),
+    ("--host", "127.0.0.1"),
+];
+
+pub fn config_for(data_dir: &Path, overrides: &[(&str, &str)]) -> Config {
+    let mut settings: BTreeMap<&str, &str> = TEST_DEFAULTS.into_iter().collect();
+    settings.extend(overrides.iter().copied());
+    let data_dir = data_dir.to_str().unwrap().to_owned();
+    let mut argv = vec!["clavox".to_owned(), "--data-dir".to_owned(), data_dir];
+    for (flag, value) in settings {
+        argv.push(format!("{flag}={value}"));
+    }
+    let config = Args::try_parse_from(argv)
+        .expect("test settings parse")
+        .config;
+    config.validate().expect("test settings are valid");
+    config
+}
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub codes: Arc<RecordingSender>,
+    pub state: AppState,
+    dir: Option<TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// A logged-in user.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub phone: String,
+    pub id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_in(tempfile::tempdir().unwrap(), overrides).await
+    }
+
+    /// Starts a server on an existing data directory (to test restarts).
+    pub async fn spawn_in(dir: TempDir, overrides: &[(&str, &str)]) -> Self {
+        if std::env::var_os("CLAVOX_TEST_LOG").is_some() {
+            clavox::telemetry::init(clavox::config::LogFormat::Pretty, std::io::stderr);
+        }
+        let config = config_for(dir.path(), overrides);
+        let store = Store::open(&config.data_dir).expect("store opens");
+        let keys = Keys::load(&config).expect("keys load");
+        let codes = Arc::new(RecordingSender::default());
+        let state = AppState::new(config, store, &keys, codes.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn({
+            let state = state.clone();
+            async move {
+                app::serve(listener, state, async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            }
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            address,
+            client,
+            codes,
+            state,
+            dir: Some(dir),
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.as_ref().unwrap().path().to_owned()
+    }
+
+    /// Shuts down gracefully and hands back the data directory.
+    pub async fn stop(mut self) -> TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(15), self.server.take().unwrap())
+            .await
+            .expect("server stops in time")
+            .unwrap();
+        self.dir.take().unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// Sends `method path` with an optional bearer token and JSON body;
+    /// returns the status and the JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request is answered");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn send_otp(&self, phone: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/api/auth/send-otp",
+            None,
+            Some(json!({ "phoneNumber": phone })),
+        )
+        .await
+    }
+
+    pub async fn verify(&self, phone: &str, code: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/api/auth/verify-otp",
+            None,
+            Some(json!({ "phoneNumber": phone, "otp": code })),
+        )
+        .await
+    }
+
+    /// Logs in by the real path: send a code, read it from the recorder, verify.
+    pub async fn login(&self, phone: &str) -> Login {
+        let (status, body) = self.send_otp(phone).await;
+        assert_eq!(status, StatusCode::OK, "send-otp: {body}");
+        let code = self.codes.last_code(phone).expect("a code was sent");
+        let (status, body) = self.verify(phone, &code).await;
+        assert_eq!(status, StatusCode::OK, "verify-otp: {body}");
+        Login {
+            phone: phone.to_owned(),
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            access: body["accessToken"].as_str().unwrap().to_owned(),
+            refresh: body["refreshToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn private_chat(&self, a: &Login, b: &Login) -> String {
+        let (status, chat) = self
+            .post(
+                "/api/chats",
+                &a.access,
+                json!({ "type": "private", "participants": [b.id] }),
+            )
+            .await;
+        assert!(status.is_success(), "create chat: {chat}");
+        chat["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn group(&self, admin: &Login, members: &[&Login], name: &str) -> String {
+        let ids: Vec<&str> = members.iter().map(|member| member.id.as_str()).collect();
+        let (status, chat) = self
+            .post(
+                "/api/chats",
+                &admin.access,
+                json!({ "type": "group", "name": name, "participants": ids }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create group: {chat}");
+        chat["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn send_message(&self, who: &Login, chat: &str, text: &str) -> Value {
+        let (status, message) = self
+            .post(
+                &format!("/api/chats/{chat}/messages"),
+                &who.access,
+                json!({ "content": text }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "send: {message}");
+        message
+    }
+
+    pub async fn connect_ws(&self, token: Option<&str>) -> Ws {
+        let url = match token {
+            Some(token) => format!("ws://{}/ws?token={token}", self.address),
+            None => format!("ws://{}/ws", self.address),
+        };
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Ws { stream, next_id: 1 }
+    }
+
+    /// A socket authenticated by `join_user`, its ack consumed.
+    pub async fn joined_ws(&self, login: &Login) -> Ws {
+        let mut ws = self.connect_ws(None).await;
+        let ack = ws
+            .request("join_user", json!({ "token": login.access }))
+            .await;
+        assert_eq!(ack["event"], "ack", "join_user: {ack}");
+        ws
+    }
+}
+
+/// A WebSocket test client speaking the `/ws` protocol.
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: i64,
+}
+
+/// How long a test waits for an expected frame.
+pub const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn send_raw(&mut self, message: Message) {
+        self.stream.send(message).await.expect("frame is sent");
+    }
+
+    pub async fn emit(&mut self, event: &str, data: Value) {
+        self.send_raw(Message::text(
+            json!({ "event": event, "data": data }).to_string(),
+        ))
+        .await;
+    }
+
+    /// Sends a frame with a fresh `id` and waits for its `ack` or `error`,
+    /// skipping pushed events.
+    pub async fn request(&mut self, event: &str, data: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_raw(Message::text(
+            json!({ "event": event, "data": data, "id": id }).to_string(),
+        ))
+        .await;
+        loop {
+            let frame = self
+                .next_frame()
+                .await
+                .unwrap_or_else(|| panic!("socket closed before answering {event}"));
+            if frame["id"] == id {
+                return frame;
+            }
+        }
+    }
+
+    /// The next JSON text frame, or `None` once the socket is closed.
+    pub async fn next_frame(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .expect("a frame arrives in time")?;
+            match message {
+                Ok(Message::Text(text)) => {
+                    return Some(serde_json::from_str(&text).expect("frames are JSON"));
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Waits for the next event called `name`, skipping others.
+    pub async fn wait_for(&mut self, name: &str) -> Value {
+        loop {
+            let frame = self
+                .next_frame()
+                .await
+                .unwrap_or_else(|| panic!("socket closed while waiting for {name}"));
+            if frame["event"] == name {
+                return frame["data"].clone();
+            }
+        }
+    }
+
+    /// Whether an event called `name` arrives within `wait`.
+    pub async fn receives_within(&mut self, name: &str, wait: Duration) -> bool {
+        tokio::time::timeout(wait, async {
+            while let Some(frame) = self.next_frame().await {
+                if frame["event"] == name {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Reads until the server closes the socket; returns the close code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), self.stream.next())
+                .await
+                .expect("socket closes in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|frame| u16::from(frame.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}

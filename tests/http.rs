@@ -1,0 +1,152 @@
+//! What every HTTP answer shares: error bodies, limits, headers, CORS, health.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, phone};
+
+#[tokio::test]
+async fn bodies_that_are_not_json_get_spec_errors_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(700)).await;
+    let url = app.url("/api/users/profile");
+    let send = |content_type: Option<&'static str>, body: Vec<u8>| {
+        let mut request = app.client.put(&url).bearer_auth(&user.access).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = send(Some("application/json"), b"{\"name\": ".to_vec()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json"))
+    );
+    let (status, body) = send(Some("text/plain"), br#"{"name":"x"}"#.to_vec()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_media_type")
+        )
+    );
+    let (status, body) = send(None, br#"{"name":"x"}"#.to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let huge = format!(r#"{{"name":"{}"}}"#, "x".repeat(70 * 1024)).into_bytes();
+    let (status, body) = send(Some("application/json"), huge).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+    let (status, body) = send(
+        Some("application/json; charset=utf-8"),
+        br#"{"name":"Ok","unknown":1}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (StatusCode::OK, Some("Ok")),
+        "unknown fields are ignored"
+    );
+    let (_, profile) = app.get("/api/users/profile", &user.access).await;
+    assert_eq!(profile["name"], "Ok");
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_json_not_found_with_or_without_a_token() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(710)).await;
+    for token in [None, Some(user.access.as_str()), Some("garbage")] {
+        let (status, body) = app
+            .call(Method::GET, "/api/nothing/here", token, None)
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+    }
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/users/profile",
+            Some(&user.access),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
+}
+
+#[tokio::test]
+async fn responses_carry_hardening_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/api/chats", "/"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+    }
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let app = TestApp::spawn_with(&[("--frontend-url", "http://localhost:5173")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/chats"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("http://localhost:5173").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let refused = preflight("http://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_ok() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/readyz"] {
+        let (status, body) = app.call(Method::GET, path, None, None).await;
+        assert_eq!((status, body), (StatusCode::OK, json!({ "status": "ok" })));
+    }
+}
+
+#[tokio::test]
+async fn the_general_rate_limit_answers_429_with_retry_after() {
+    let app = TestApp::spawn_with(&[("--rate-limit-max-requests", "5")]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(app.call(Method::GET, "/api/chats", None, None).await.0);
+    }
+    assert_eq!(statuses[..5], [StatusCode::UNAUTHORIZED; 5]);
+    let response = app.client.get(app.url("/api/chats")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+}

@@ -1,0 +1,11 @@
+//! Black-box tests: each starts the real server (router on a real listener,
+//! real store in a temporary directory) or the real binary.
+
+mod auth;
+mod binary;
+mod chats;
+mod helpers;
+mod http;
+mod messages;
+
+mod users;
