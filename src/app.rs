@@ -27,8 +27,8 @@ use crate::chat::ChatService;
 use crate::config::Config;
 use crate::error::Error;
 use crate::realtime::Hub;
-use crate::store::Store;
-use crate::uploads::UploadDir;
+use crate::store::{Store, StoreError};
+use crate::uploads::Uploads;
 
 /// Everything a handler may need; cheap to clone (handles only).
 #[derive(Clone)]
@@ -39,15 +39,21 @@ pub struct AppState {
     pub chat: ChatService,
     pub hub: Hub,
     pub limits: Arc<Limits>,
+    pub uploads: Uploads,
     /// Live WebSocket connections, so shutdown can wait for them.
     pub sockets: TaskTracker,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, keys: &Keys, sender: Arc<dyn OtpSender>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        keys: &Keys,
+        sender: Arc<dyn OtpSender>,
+    ) -> Result<Self, StoreError> {
         let hub = Hub::new();
         let notifier = Arc::new(hub.clone());
-        let uploads = Arc::new(UploadDir::new(&config.data_dir));
+        let uploads = Uploads::open(&config.data_dir, store.clone(), config.upload_max_bytes)?;
         let auth = Auth::new(
             store.clone(),
             keys,
@@ -55,7 +61,7 @@ impl AppState {
             notifier.clone(),
             Policy::from_config(&config),
         );
-        let chat = ChatService::new(store.clone(), notifier, uploads);
+        let chat = ChatService::new(store.clone(), notifier);
         let limits = Limits {
             general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
             otp_sends: RateLimiter::new(
@@ -63,15 +69,16 @@ impl AppState {
                 config.auth_rate_limit_max,
             ),
         };
-        Self {
+        Ok(Self {
             config: Arc::new(config),
             store,
             auth,
             chat,
             hub,
             limits: Arc::new(limits),
+            uploads,
             sockets: TaskTracker::new(),
-        }
+        })
     }
 }
 

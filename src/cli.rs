@@ -83,7 +83,8 @@ async fn start(config: Config) -> Result<(), String> {
         .map_err(|error| format!("cannot listen on {address}: {error} (is another server using port {}? set PORT to change it)", config.port))?;
     let local = listener.local_addr().map_err(|error| error.to_string())?;
     announce(&config, local, sender.as_ref());
-    let state = AppState::new(config, store, &keys, sender);
+    let state = AppState::new(config, store, &keys, sender)
+        .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
     app::serve(listener, state, shutdown_signal())
         .await
         .map_err(|error| format!("server error: {error}"))?;

@@ -129,6 +129,10 @@ pub struct Config {
     #[arg(long, env = "AUTH_RATE_LIMIT_MAX", default_value_t = 5)]
     pub auth_rate_limit_max: u32,
 
+    /// Largest upload, in bytes.
+    #[arg(long, env = "UPLOAD_MAX_BYTES", default_value_t = 26_214_400)]
+    pub upload_max_bytes: u64,
+
     /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
     #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy: bool,

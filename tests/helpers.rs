@@ -131,7 +131,7 @@ impl TestApp {
         let store = Store::open(&config.data_dir).expect("store opens");
         let keys = Keys::load(&config).expect("keys load");
         let codes = Arc::new(RecordingSender::default());
-        let state = AppState::new(config, store, &keys, codes.clone());
+        let state = AppState::new(config, store, &keys, codes.clone()).expect("state builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -7,5 +7,6 @@ mod chats;
 mod helpers;
 mod http;
 mod messages;
+mod uploads;
 
 mod users;

@@ -7,6 +7,7 @@ mod chats;
 pub mod extract;
 mod messages;
 pub mod rate_limit;
+mod uploads;
 mod users;
 
 use axum::Router;
@@ -20,6 +21,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .nest("/auth", auth::router(state))
         .nest("/users", users::router())
         .nest("/chats", chats::router())
+        .nest("/uploads", uploads::router())
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

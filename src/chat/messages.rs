@@ -172,11 +172,19 @@ impl ChatService {
         let kind = checks.check(validate::message_kind(input.kind.as_deref()));
         let content =
             kind.and_then(|kind| checks.check(validate::content(kind, input.content.as_deref())));
-        let uploads = &self.inner.uploads;
+        let reader = self.store().read()?;
+        let find_upload = |id: &str| {
+            let upload = reader.upload(id).ok().flatten()?;
+            Some(validate::UploadFacts {
+                dimensions: upload.dimensions,
+            })
+        };
         let metadata = kind.and_then(|kind| {
-            checks.check(validate::metadata(kind, input.metadata.as_ref(), |id| {
-                uploads.exists(id)
-            }))
+            checks.check(validate::metadata(
+                kind,
+                input.metadata.as_ref(),
+                find_upload,
+            ))
         });
         let client_id = checks.check(validate::client_id(input.client_id.as_deref()));
         checks.finish()?;

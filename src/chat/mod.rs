@@ -23,11 +23,6 @@ pub use messages::{MessageQuery, NewMessage, Sent};
 /// Most members a group may have, its creator included.
 pub const GROUP_MAX: usize = 256;
 
-/// Tells whether an upload id names a stored file.
-pub trait UploadLookup: Send + Sync + 'static {
-    fn exists(&self, id: &str) -> bool;
-}
-
 /// The product's rules; cheap to clone.
 #[derive(Clone)]
 pub struct ChatService {
@@ -37,17 +32,12 @@ pub struct ChatService {
 struct Inner {
     store: Store,
     notifier: Arc<dyn Notifier>,
-    uploads: Arc<dyn UploadLookup>,
 }
 
 impl ChatService {
-    pub fn new(store: Store, notifier: Arc<dyn Notifier>, uploads: Arc<dyn UploadLookup>) -> Self {
+    pub fn new(store: Store, notifier: Arc<dyn Notifier>) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                store,
-                notifier,
-                uploads,
-            }),
+            inner: Arc::new(Inner { store, notifier }),
         }
     }
 

@@ -95,20 +95,28 @@ pub fn content(kind: MessageKind, text: Option<&str>) -> Result<String, Error> {
     Ok(text.to_owned())
 }
 
+/// An upload a message points at, as far as messages care.
+pub struct UploadFacts {
+    /// Measured by the server from the file, for raster images.
+    pub dimensions: Option<(u32, u32)>,
+}
+
 /// Checks `metadata` and returns it as compact JSON. Attachments need a
-/// `url`: an upload of this server (which `upload_exists` confirms) or an
-/// absolute http(s) URL.
+/// `url`: an upload of this server (which `find_upload` must know) or an
+/// absolute http(s) URL. An image upload's `width` and `height` are the
+/// server's measurements, whatever the client said.
 pub fn metadata(
     kind: MessageKind,
     metadata: Option<&Value>,
-    upload_exists: impl Fn(&str) -> bool,
+    find_upload: impl Fn(&str) -> Option<UploadFacts>,
 ) -> Result<Option<String>, Error> {
-    let object = match metadata {
+    let mut object = match metadata {
         None | Some(Value::Null) => None,
-        Some(Value::Object(object)) => Some(object),
+        Some(Value::Object(object)) => Some(object.clone()),
         Some(_) => return Err(Error::validation("metadata", "must be an object")),
     };
-    let url = object.and_then(|object| object.get("url"));
+    let url = object.as_ref().and_then(|object| object.get("url"));
+    let mut measured = None;
     match url {
         None if kind != MessageKind::Text => {
             return Err(Error::validation(
@@ -118,10 +126,10 @@ pub fn metadata(
         }
         None => {}
         Some(Value::String(url)) => match upload_id(url) {
-            Some(id) if !upload_exists(id) => {
-                return Err(Error::validation("metadata.url", "no such upload"));
-            }
-            Some(_) => {}
+            Some(id) => match find_upload(id) {
+                Some(facts) => measured = facts.dimensions,
+                None => return Err(Error::validation("metadata.url", "no such upload")),
+            },
             None if is_http_url(url) => {}
             None => {
                 return Err(Error::validation(
@@ -132,10 +140,14 @@ pub fn metadata(
         },
         Some(_) => return Err(Error::validation("metadata.url", "must be a string")),
     }
-    let Some(object) = object else {
+    let Some(mut object) = object.take() else {
         return Ok(None);
     };
-    let compact = Value::Object(object.clone()).to_string();
+    if let (MessageKind::Image, Some((width, height))) = (kind, measured) {
+        object.insert("width".into(), Value::from(width));
+        object.insert("height".into(), Value::from(height));
+    }
+    let compact = Value::Object(object).to_string();
     if compact.len() > METADATA_MAX_BYTES {
         return Err(Error::validation(
             "metadata",
@@ -227,7 +239,7 @@ mod tests {
 
     #[test]
     fn attachments_need_a_known_url() {
-        let none = |_: &str| false;
+        let none = |_: &str| None;
         assert!(metadata(MessageKind::Image, None, none).is_err());
         assert!(
             metadata(
@@ -249,7 +261,7 @@ mod tests {
             metadata(
                 MessageKind::File,
                 Some(&json!({"url": "/api/uploads/0123456789abcdef0123456789abcdef"})),
-                |_| true
+                |_| Some(UploadFacts { dimensions: None })
             )
             .is_ok()
         );

@@ -8,7 +8,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::StoreError;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -208,9 +208,9 @@ pub trait Query {
         let start = tables::message(chat, first);
         let end = tables::message(chat, last);
         let span = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
-        let entries =
-            self.access()
-                .scan(tables::MESSAGES, &start, Bound::Included(&end), span)?;
+        let entries = self
+            .access()
+            .scan(tables::MESSAGES, &start, Bound::Included(&end), span)?;
         entries
             .iter()
             .map(|(_, value)| MessageRecord::decode(value))
@@ -258,6 +258,15 @@ pub trait Query {
             }
         }
         Ok(sessions)
+    }
+
+    /// The upload with this id (32 hex characters), if any.
+    fn upload(&self, id: &str) -> Result<Option<UploadRecord>, StoreError> {
+        let mut key = [0u8; 16];
+        if hex::decode_to_slice(id, &mut key).is_err() {
+            return Ok(None);
+        }
+        self.access().record(tables::UPLOADS, &key)
     }
 
     fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {

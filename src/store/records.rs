@@ -203,6 +203,32 @@ impl Record for RefreshRecord {
     const VERSION: u8 = 1;
 }
 
+/// A stored file; its bytes live in the data directory's `uploads/`, named
+/// by the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub id: [u8; 16],
+    pub owner: UserId,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    /// Measured from the file's header, for raster images.
+    pub dimensions: Option<(u32, u32)>,
+    pub created_at: Timestamp,
+}
+
+impl Record for UploadRecord {
+    const VERSION: u8 = 1;
+}
+
+impl UploadRecord {
+    /// The id as it appears in URLs: 32 lowercase hex characters.
+    pub fn id_hex(&self) -> String {
+        hex::encode(self.id)
+    }
+}
+
 /// A number the admin invited (`clavox users invite`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteRecord {

@@ -40,7 +40,10 @@ pub const REFRESH_TOKENS: Table = TableDefinition::new("refresh_tokens");
 /// E.164 phone number → `InviteRecord`: who may join under `REGISTRATION=invite`.
 pub const INVITES: Table = TableDefinition::new("invites");
 
-pub const ALL: [Table; 15] = [
+/// upload id (16 bytes) → `UploadRecord`.
+pub const UPLOADS: Table = TableDefinition::new("uploads");
+
+pub const ALL: [Table; 16] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -56,6 +59,7 @@ pub const ALL: [Table; 15] = [
     USER_SESSIONS,
     REFRESH_TOKENS,
     INVITES,
+    UPLOADS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";

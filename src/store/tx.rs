@@ -6,7 +6,7 @@ use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -146,6 +146,10 @@ impl<'a> Tx<'a> {
     pub fn remove_session(&self, user: UserId, session: SessionId) -> Result<(), StoreError> {
         self.delete(tables::SESSIONS, session.as_bytes())?;
         self.delete(tables::USER_SESSIONS, &tables::user_session(user, session))
+    }
+
+    pub fn put_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
+        self.put_record(tables::UPLOADS, &upload.id, upload)
     }
 
     pub fn put_refresh_token(

@@ -1,0 +1,264 @@
+//! Attachments: files stored in the data directory, one file per upload
+//! under `uploads/`, named by the upload's 128-bit id, with their description
+//! in the store. A file is streamed to `uploads/partial/` while its size is
+//! checked and its SHA-256 computed, fsync'd, and only then renamed into
+//! place, so a crash never leaves a truncated upload behind, and nothing is
+//! ever held whole in memory.
+
+pub mod sniff;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Error, Result};
+use crate::id::UserId;
+use crate::store::{Query, Store, StoreError, UploadRecord, create_private_dir};
+use crate::timestamp::Timestamp;
+
+/// The uploads of one server; cheap to clone.
+#[derive(Clone)]
+pub struct Uploads {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    partial: PathBuf,
+    store: Store,
+    max_bytes: u64,
+}
+
+/// What the client says about a file it uploads.
+pub struct Incoming<'a> {
+    pub owner: UserId,
+    pub name: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    /// The `Content-Length` header, when sent: refuses too-large files early.
+    pub declared_size: Option<u64>,
+}
+
+impl Uploads {
+    /// Prepares `uploads/` in `data_dir`, removing any partial file a crash
+    /// left behind (it was never acknowledged).
+    pub fn open(data_dir: &Path, store: Store, max_bytes: u64) -> Result<Self, StoreError> {
+        let dir = data_dir.join("uploads");
+        let partial = dir.join("partial");
+        create_private_dir(&partial)?;
+        if let Ok(entries) = std::fs::read_dir(&partial) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir,
+                partial,
+                store,
+                max_bytes,
+            }),
+        })
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.inner.max_bytes
+    }
+
+    /// Stores `body` as a new upload; answers once it is on disk.
+    pub async fn receive(&self, incoming: Incoming<'_>, body: Body) -> Result<UploadRecord> {
+        let max_bytes = self.inner.max_bytes;
+        if incoming.declared_size.is_some_and(|size| size > max_bytes) {
+            return Err(Error::PayloadTooLarge {
+                limit: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            });
+        }
+        let id: [u8; 16] = rand::random();
+        let partial = self.inner.partial.join(format!("{}.part", hex::encode(id)));
+        let content_type = content_type(incoming.content_type);
+        let received = self.stream_to(&partial, &content_type, body).await;
+        let (size, sha256, dimensions) = match received {
+            Ok(received) => received,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(error);
+            }
+        };
+        let target = self.inner.dir.join(hex::encode(id));
+        let placed = async {
+            tokio::fs::rename(&partial, &target).await?;
+            // The rename itself must survive a crash: sync the directory.
+            tokio::fs::File::open(&self.inner.dir)
+                .await?
+                .sync_all()
+                .await
+        };
+        if let Err(error) = placed.await {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(io_error(&error));
+        }
+        let record = UploadRecord {
+            id,
+            owner: incoming.owner,
+            name: file_name(incoming.name),
+            content_type,
+            size,
+            sha256,
+            dimensions,
+            created_at: Timestamp::now(),
+        };
+        let stored = record.clone();
+        if let Err(error) = self
+            .inner
+            .store
+            .write(move |tx| tx.put_upload(&stored))
+            .await
+        {
+            let _ = tokio::fs::remove_file(&target).await;
+            return Err(error.into());
+        }
+        Ok(record)
+    }
+
+    /// Writes the body to `path`, returning its size, digest and, for
+    /// images, dimensions. Refuses bodies over the limit and images whose
+    /// bytes are not of their declared type.
+    async fn stream_to(
+        &self,
+        path: &Path,
+        content_type: &str,
+        body: Body,
+    ) -> Result<(u64, [u8; 32], Option<(u32, u32)>)> {
+        let max_bytes = self.inner.max_bytes;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .await
+            .map_err(|error| io_error(&error))?;
+        let mut digest = Sha256::new();
+        let mut head = Vec::new();
+        let mut size = 0u64;
+        let mut chunks = body.into_data_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk
+                .map_err(|_| Error::BadRequest("the upload was interrupted; send it again"))?;
+            size += chunk.len() as u64;
+            if size > max_bytes {
+                return Err(Error::PayloadTooLarge {
+                    limit: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+                });
+            }
+            if head.len() < sniff::HEAD_BYTES {
+                let wanted = (sniff::HEAD_BYTES - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..wanted]);
+            }
+            digest.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(|error| io_error(&error))?;
+        }
+        if size == 0 {
+            return Err(Error::validation("body", "the file is empty"));
+        }
+        if !sniff::matches(content_type, &head) {
+            return Err(Error::validation(
+                "contentType",
+                format!("the file is not a valid {content_type}"),
+            ));
+        }
+        file.sync_all().await.map_err(|error| io_error(&error))?;
+        Ok((
+            size,
+            digest.finalize().into(),
+            sniff::dimensions(content_type, &head),
+        ))
+    }
+
+    /// An upload's description and its file, opened for reading.
+    pub async fn open_file(&self, id: &str) -> Result<(UploadRecord, tokio::fs::File)> {
+        let record = self
+            .inner
+            .store
+            .read()?
+            .upload(id)?
+            .ok_or(Error::NotFound)?;
+        let file = tokio::fs::File::open(self.inner.dir.join(record.id_hex()))
+            .await
+            .map_err(|_| Error::NotFound)?;
+        Ok((record, file))
+    }
+}
+
+fn io_error(error: &std::io::Error) -> Error {
+    if error.kind() == std::io::ErrorKind::StorageFull {
+        Error::StorageFull
+    } else {
+        Error::Internal(format!("upload storage: {error}").into())
+    }
+}
+
+/// A normalised media type (`type/subtype`, lower case), or
+/// `application/octet-stream` for anything unusable.
+fn content_type(header: Option<&str>) -> String {
+    let essence = header
+        .and_then(|value| value.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let token = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    match essence.split_once('/') {
+        Some(("image", "jpg")) => "image/jpeg".into(),
+        Some((kind, subtype)) if token(kind) && token(subtype) => essence,
+        _ => "application/octet-stream".into(),
+    }
+}
+
+/// The last path component of a client's file name, without control
+/// characters, at most 255 characters; `file` when nothing is left.
+fn file_name(name: Option<&str>) -> String {
+    let base = name.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "file".into()
+    } else {
+        clean.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_are_normalised() {
+        assert_eq!(content_type(Some("Image/PNG; charset=x")), "image/png");
+        assert_eq!(content_type(Some("image/jpg")), "image/jpeg");
+        assert_eq!(content_type(Some("nonsense")), "application/octet-stream");
+        assert_eq!(
+            content_type(Some("text/html\r\nX-Evil: 1")),
+            "application/octet-stream"
+        );
+        assert_eq!(content_type(None), "application/octet-stream");
+    }
+
+    #[test]
+    fn file_names_lose_their_paths_and_control_characters() {
+        assert_eq!(file_name(Some("../../etc/passwd")), "passwd");
+        assert_eq!(file_name(Some("C:\\Users\\ana\\photo.jpg")), "photo.jpg");
+        assert_eq!(file_name(Some("a\u{0}b\nc.txt")), "abc.txt");
+        assert_eq!(file_name(Some("..")), "file");
+        assert_eq!(file_name(None), "file");
+        assert_eq!(file_name(Some(&"x".repeat(300))).len(), 255);
+    }
+}

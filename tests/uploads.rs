@@ -1,0 +1,272 @@
+//! Attachments: storing, serving, ranges, limits and image checks.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Login, TestApp, phone};
+
+/// A PNG header (signature and IHDR) for a 3×2 image, plus filler bytes.
+fn png() -> Vec<u8> {
+    let mut bytes = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0,
+        0, 3, 0, 0, 0, 2, 8, 6, 0, 0, 0,
+    ];
+    bytes.extend((0..200u8).collect::<Vec<_>>());
+    bytes
+}
+
+async fn upload(
+    app: &TestApp,
+    user: &Login,
+    name: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/uploads?name={name}")))
+        .bearer_auth(&user.access)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Files in the data directory's uploads (not counting the partial folder).
+fn stored_files(app: &TestApp) -> usize {
+    let dir = app.data_dir().join("uploads");
+    let partial = std::fs::read_dir(dir.join("partial")).unwrap().count();
+    let done = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().is_file())
+        .count();
+    partial + done
+}
+
+#[tokio::test]
+async fn an_upload_comes_back_byte_for_byte_with_its_headers() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(900)).await;
+    let body: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+    let (status, upload) = upload(
+        &app,
+        &user,
+        "notes%20v2.bin",
+        "application/octet-stream",
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{upload}");
+    let id = upload["id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert_eq!(upload["url"], format!("/api/uploads/{id}"));
+    assert_eq!(
+        (upload["name"].as_str(), upload["size"].as_u64()),
+        (Some("notes v2.bin"), Some(300_000))
+    );
+    let digest = sha256_hex(&body);
+    assert_eq!(upload["sha256"], digest);
+
+    // No token needed: the URL is the permission.
+    let response = app
+        .client
+        .get(app.url(upload["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/octet-stream");
+    assert_eq!(
+        headers["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert_eq!(response.bytes().await.unwrap().to_vec(), body);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn a_range_request_gets_just_those_bytes() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(910)).await;
+    let body: Vec<u8> = (0..1000u32).map(|n| (n % 256) as u8).collect();
+    let (_, upload) = upload(&app, &user, "voice.ogg", "audio/ogg", body.clone()).await;
+    let url = app.url(upload["url"].as_str().unwrap());
+    let response = app
+        .client
+        .get(&url)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(response.headers()["content-range"], "bytes 100-199/1000");
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline;")
+    );
+    assert_eq!(
+        response.bytes().await.unwrap().to_vec(),
+        body[100..200].to_vec()
+    );
+    let tail = app
+        .client
+        .get(&url)
+        .header("range", "bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.bytes().await.unwrap().to_vec(), body[990..].to_vec());
+    let beyond = app
+        .client
+        .get(&url)
+        .header("range", "bytes=5000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+}
+
+#[tokio::test]
+async fn one_byte_over_the_limit_is_refused_and_leaves_no_file() {
+    let app = TestApp::spawn_with(&[("--upload-max-bytes", "1000")]).await;
+    let user = app.login(&phone(920)).await;
+    let (status, _) = upload(
+        &app,
+        &user,
+        "ok.bin",
+        "application/octet-stream",
+        vec![7; 1000],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = stored_files(&app);
+    let (status, body) = upload(
+        &app,
+        &user,
+        "big.bin",
+        "application/octet-stream",
+        vec![7; 1001],
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+    // Streamed without a length, the limit still holds mid-stream.
+    let chunks =
+        futures_util::stream::iter((0..11).map(|_| Ok::<_, std::io::Error>(vec![1u8; 100])));
+    let response = app
+        .client
+        .post(app.url("/api/uploads?name=stream.bin"))
+        .bearer_auth(&user.access)
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(stored_files(&app), before);
+}
+
+#[tokio::test]
+async fn html_dressed_as_an_image_is_refused() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(930)).await;
+    let html = b"<!doctype html><script>alert(document.cookie)</script>".to_vec();
+    let before = stored_files(&app);
+    let (status, body) = upload(&app, &user, "cat.png", "image/png", html.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("validation_failed"))
+    );
+    assert_eq!(stored_files(&app), before);
+    // Declared honestly, it is stored but only ever served as a download.
+    let (status, upload) = upload(&app, &user, "page.html", "text/html", html).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let response = app
+        .client
+        .get(app.url(upload["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert!(
+        response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+}
+
+#[tokio::test]
+async fn image_messages_carry_dimensions_measured_by_the_server() {
+    let app = TestApp::spawn().await;
+    let (ana, budi) = (app.login(&phone(940)).await, app.login(&phone(941)).await);
+    let chat = app.private_chat(&ana, &budi).await;
+    let (_, image) = upload(&app, &ana, "dot.png", "image/png", png()).await;
+    let url = image["url"].as_str().unwrap();
+    let metadata = json!({ "url": url, "width": 9999, "height": 1, "name": "dot.png" });
+    let (status, message) = app
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            &ana.access,
+            json!({ "type": "image", "metadata": metadata }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    assert_eq!(message["metadata"]["width"], 3);
+    assert_eq!(message["metadata"]["height"], 2);
+    assert_eq!(message["metadata"]["name"], "dot.png");
+    let served = app.client.get(app.url(url)).send().await.unwrap();
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert!(
+        served.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline;")
+    );
+}
+
+#[tokio::test]
+async fn uploading_needs_a_login_and_unknown_ids_are_not_found() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/api/uploads"))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    for path in [
+        "/api/uploads/0123456789abcdef0123456789abcdef",
+        "/api/uploads/..%2F..%2Fclavox.redb",
+        "/api/uploads/partial",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
