@@ -12,7 +12,7 @@ use crate::auth::delivery::{LogSender, OtpSender};
 use crate::auth::keys::Keys;
 use crate::config::{Config, LogFormat};
 use crate::store::Store;
-use crate::telemetry;
+use crate::{lan, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,7 +22,7 @@ use crate::telemetry;
     long_about = "A self-hosted chat server in one binary: phone-number login, private and group chats, \
 realtime delivery over WebSocket, and a web app built in.\n\nStart it with `clavox serve`, open the printed \
 URL, and log in with a phone number: the one-time code appears in this server's log unless SMS delivery is set up.",
-    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve"
+    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve\n  clavox healthcheck --port 8080"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,6 +33,15 @@ pub struct Cli {
 enum Command {
     /// Run the chat server (settings come from flags, environment variables, or a .env file).
     Serve(Box<Config>),
+    /// Exit 0 if a server on this machine answers /healthz (for container health checks).
+    Healthcheck {
+        /// The server's port.
+        #[arg(long, env = "PORT", default_value_t = 5000)]
+        port: u16,
+        /// The address to ask; the server must listen there.
+        #[arg(long = "address", default_value = "127.0.0.1")]
+        address: std::net::IpAddr,
+    },
 }
 
 /// Parses the command line and runs the command.
@@ -40,6 +49,40 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(config) => serve(*config),
+        Command::Healthcheck { port, address } => healthcheck(SocketAddr::new(address, port)),
+    }
+}
+
+/// Asks `GET /healthz` over plain HTTP/1.0: no client library, no DNS, so it
+/// works in an image that holds nothing but this binary.
+fn healthcheck(address: SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(3);
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        write!(stream, "GET /healthz HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
+        let mut response = String::new();
+        stream.take(4096).read_to_string(&mut response)?;
+        Ok(response)
+    })();
+    match answer {
+        Ok(response)
+            if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") =>
+        {
+            println!("healthy: {address} answered /healthz");
+            ExitCode::SUCCESS
+        }
+        Ok(response) => {
+            let status = response.lines().next().unwrap_or("no answer");
+            eprintln!("unhealthy: {address} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("unhealthy: cannot reach {address}: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -97,23 +140,15 @@ fn announce(config: &Config, local: SocketAddr, sender: &dyn OtpSender) {
     let version = env!("CARGO_PKG_VERSION");
     let data_dir = config.data_dir.display().to_string();
     let delivery = sender.describe();
-    let url = if local.ip().is_unspecified() {
-        format!("http://127.0.0.1:{}", local.port())
-    } else {
-        format!("http://{local}")
-    };
+    let urls = lan::urls(local);
     match config.log_format {
         LogFormat::Json => {
-            tracing::info!(version, data_dir, otp_delivery = %delivery, url, "clavox is ready");
+            tracing::info!(version, data_dir, otp_delivery = %delivery, urls = ?urls, "clavox is ready");
         }
         LogFormat::Pretty => {
             tracing::info!("Clavox {version} is ready");
-            tracing::info!("  open:          {url}");
-            if local.ip().is_unspecified() {
-                tracing::info!(
-                    "  also reachable at every address of this machine on port {}",
-                    local.port()
-                );
+            for url in &urls {
+                tracing::info!("  open:          {url}");
             }
             tracing::info!("  data:          {data_dir}");
             tracing::info!("  login codes:   {delivery}");

@@ -8,7 +8,8 @@
 //! - `chat`: the product's rules (users, chats, messages, presence); `auth`: login and sessions
 //! - `events`: what the rules tell the realtime layer
 //! - `store`: the database (redb), its single writer and its records
-//! - `error`, `id`, `timestamp`, `uploads`: shared vocabulary
+//! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
+//! - `error`, `id`, `timestamp`: shared vocabulary
 
 pub mod api;
 pub mod app;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod id;
+pub mod lan;
 pub mod ops;
 pub mod realtime;
 pub mod store;

@@ -252,3 +252,44 @@ async fn acknowledged_messages_survive_kill_9() {
         .collect();
     assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
 }
+
+#[tokio::test]
+async fn healthcheck_tells_a_live_server_from_a_dead_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let live = Command::new(BINARY)
+        .args(["healthcheck", "--port", &port])
+        .output()
+        .unwrap();
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    drop(server);
+    let dead = Command::new(BINARY)
+        .args(["healthcheck", "--port", &free_port().to_string()])
+        .output()
+        .unwrap();
+    assert!(!dead.status.success());
+    assert!(String::from_utf8_lossy(&dead.stderr).contains("unhealthy"));
+}
+
+#[tokio::test]
+async fn the_banner_names_the_version_the_data_dir_and_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    assert!(
+        server
+            .wait_for_line("is ready")
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(server.wait_for_line("open:").contains("http://127.0.0.1:"));
+    assert!(
+        server
+            .wait_for_line("data:")
+            .contains(dir.path().to_str().unwrap())
+    );
+    assert!(server.wait_for_line("login codes:").contains("log"));
+}

@@ -115,12 +115,19 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
     let mut abort = None;
     for job in batch {
         let mut tx = Tx::new(&txn);
-        let completion = job.run(&mut tx);
+        // A panicking operation must not take the only writer down with it:
+        // it fails its batch like any other error, and the writer goes on.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
         let (hooks, job_abort) = tx.finish();
+        match run {
+            Ok(completion) => finished.push((completion, hooks)),
+            Err(_) => {
+                abort.get_or_insert(StoreError::Corrupt("a write operation panicked".into()));
+            }
+        }
         if abort.is_none() {
             abort = job_abort;
         }
-        finished.push((completion, hooks));
     }
     let outcome = match abort {
         Some(error) => {
