@@ -2,13 +2,12 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
-use crate::auth::delivery::{LogSender, OtpSender};
+use crate::auth::delivery::{self, OtpSender};
 use crate::auth::keys::Keys;
 use crate::config::{Config, LogFormat};
 use crate::store::Store;
@@ -119,7 +118,7 @@ async fn start(config: Config) -> Result<(), String> {
         )
     })?;
     let keys = Keys::load(&config)?;
-    let sender: Arc<dyn OtpSender> = Arc::new(LogSender);
+    let sender = delivery::from_config(&config)?;
     let address = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(address)
         .await

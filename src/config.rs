@@ -129,6 +129,30 @@ pub struct Config {
     #[arg(long, env = "AUTH_RATE_LIMIT_MAX", default_value_t = 5)]
     pub auth_rate_limit_max: u32,
 
+    /// Deliver codes by POSTing JSON to this URL (your SMS or WhatsApp gateway).
+    #[arg(long, env = "OTP_WEBHOOK_URL")]
+    pub otp_webhook_url: Option<String>,
+
+    /// Sign webhook bodies with HMAC-SHA256 under this secret (`X-Clavox-Signature`).
+    #[arg(long, env = "OTP_WEBHOOK_SECRET", hide_env_values = true)]
+    pub otp_webhook_secret: Option<Secret>,
+
+    /// Twilio account SID: with the token and number below, codes go out as SMS through Twilio.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<Secret>,
+
+    /// The Twilio number codes are sent from.
+    #[arg(long, env = "TWILIO_PHONE_NUMBER")]
+    pub twilio_phone_number: Option<String>,
+
+    /// Twilio's base URL (point it at a stand-in to test).
+    #[arg(long, env = "TWILIO_API_URL", default_value = "https://api.twilio.com")]
+    pub twilio_api_url: String,
+
     /// Largest upload, in bytes.
     #[arg(long, env = "UPLOAD_MAX_BYTES", default_value_t = 26_214_400)]
     pub upload_max_bytes: u64,
@@ -185,6 +209,28 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.otp_webhook_url {
+            if !is_http_url(url) {
+                return Err(format!("OTP_WEBHOOK_URL: `{url}` must be an http(s) URL"));
+            }
+        }
+        let twilio = [
+            self.twilio_account_sid.is_some(),
+            self.twilio_auth_token.is_some(),
+            self.twilio_phone_number.is_some(),
+        ];
+        if twilio.contains(&true) && twilio.contains(&false) {
+            return Err("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER must be set together".into());
+        }
+        if twilio[0] && self.otp_webhook_url.is_some() {
+            return Err("set either OTP_WEBHOOK_URL or the TWILIO_* settings, not both".into());
+        }
+        if !is_http_url(&self.twilio_api_url) {
+            return Err(format!(
+                "TWILIO_API_URL: `{}` must be an http(s) URL",
+                self.twilio_api_url
+            ));
+        }
         for origin in &self.frontend_url {
             if !is_origin(origin) {
                 return Err(format!(
@@ -200,6 +246,12 @@ impl Config {
             .iter()
             .map(|origin| origin.trim_end_matches('/'))
     }
+}
+
+fn is_http_url(text: &str) -> bool {
+    text.strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains(' '))
 }
 
 fn is_origin(text: &str) -> bool {

@@ -94,6 +94,11 @@ pub fn config_for(data_dir: &Path, overrides: &[(&str, &str)]) -> Config {
     config
 }
 
+enum Delivery {
+    Recorded,
+    FromSettings,
+}
+
 pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
@@ -124,6 +129,21 @@ impl TestApp {
 
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn spawn_in(dir: TempDir, overrides: &[(&str, &str)]) -> Self {
+        Self::start(dir, overrides, Delivery::Recorded).await
+    }
+
+    /// Starts a server that delivers codes the way its settings say
+    /// (webhook, Twilio), not through the recorder.
+    pub async fn spawn_delivering(overrides: &[(&str, &str)]) -> Self {
+        Self::start(
+            tempfile::tempdir().unwrap(),
+            overrides,
+            Delivery::FromSettings,
+        )
+        .await
+    }
+
+    async fn start(dir: TempDir, overrides: &[(&str, &str)], delivery: Delivery) -> Self {
         if std::env::var_os("CLAVOX_TEST_LOG").is_some() {
             clavox::telemetry::init(clavox::config::LogFormat::Pretty, std::io::stderr);
         }
@@ -131,7 +151,13 @@ impl TestApp {
         let store = Store::open(&config.data_dir).expect("store opens");
         let keys = Keys::load(&config).expect("keys load");
         let codes = Arc::new(RecordingSender::default());
-        let state = AppState::new(config, store, &keys, codes.clone()).expect("state builds");
+        let sender: Arc<dyn OtpSender> = match delivery {
+            Delivery::Recorded => codes.clone(),
+            Delivery::FromSettings => {
+                clavox::auth::delivery::from_config(&config).expect("delivery settings are valid")
+            }
+        };
+        let state = AppState::new(config, store, &keys, sender).expect("state builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -4,6 +4,7 @@
 mod auth;
 mod binary;
 mod chats;
+mod delivery;
 mod helpers;
 mod http;
 mod messages;
