@@ -209,10 +209,10 @@ impl Config {
                 ));
             }
         }
-        if let Some(url) = &self.otp_webhook_url {
-            if !is_http_url(url) {
-                return Err(format!("OTP_WEBHOOK_URL: `{url}` must be an http(s) URL"));
-            }
+        if let Some(url) = &self.otp_webhook_url
+            && !is_http_url(url)
+        {
+            return Err(format!("OTP_WEBHOOK_URL: `{url}` must be an http(s) URL"));
         }
         let twilio = [
             self.twilio_account_sid.is_some(),

@@ -8,6 +8,6 @@ mod delivery;
 mod helpers;
 mod http;
 mod messages;
+mod realtime;
 mod uploads;
-
 mod users;

@@ -41,6 +41,8 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 const TYPING_LIFETIME: Duration = Duration::from_secs(6);
 /// How long one write to a client may take before the client counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the close frame may wait for a client to read.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 pub struct UpgradeQuery {
@@ -129,12 +131,15 @@ async fn write_loop(
             },
             _ = ping.tick() => Message::Ping(Default::default()),
         };
-        match timeout(WRITE_TIMEOUT, sink.send(message)).await {
-            Ok(Ok(())) => {}
-            _ => {
-                closer.close(close::GOING_AWAY);
-                return;
-            }
+        // A client that stops reading blocks this write; a close request
+        // (1013 from a full outbox) must not wait behind it.
+        let written = tokio::select! {
+            result = timeout(WRITE_TIMEOUT, sink.send(message)) => result,
+            _ = closer.closed() => break,
+        };
+        if !matches!(written, Ok(Ok(()))) {
+            closer.close(close::GOING_AWAY);
+            break;
         }
     }
     let code = match closer.code() {
@@ -145,11 +150,9 @@ async fn write_loop(
         code,
         reason: Utf8Bytes::from_static(close_reason(code)),
     };
-    let _ = timeout(
-        Duration::from_secs(5),
-        sink.send(Message::Close(Some(frame))),
-    )
-    .await;
+    // The close frame queues behind anything already buffered, so a client
+    // that resumes reading still learns why it was dropped.
+    let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
     let _ = timeout(Duration::from_secs(5), sink.close()).await;
 }
 
