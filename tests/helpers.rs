@@ -103,7 +103,6 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
     pub codes: Arc<RecordingSender>,
-    pub state: AppState,
     dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -161,15 +160,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn({
-            let state = state.clone();
-            async move {
-                app::serve(listener, state, async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            }
+        let server = tokio::spawn(async move {
+            app::serve(listener, state, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
         });
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -179,7 +175,6 @@ impl TestApp {
             address,
             client,
             codes,
-            state,
             dir: Some(dir),
             stop: Some(stop),
             server: Some(server),
