@@ -1,0 +1,37 @@
+// History-API routing: the URL names what is on screen, so reloads, deep links and a phone's back
+// button all behave. Routes: / · /new · /new-group · /profile · /chat/:id · /chat/:id/info
+import { createEmitter } from './emitter.js';
+
+const events = createEmitter();
+let depth = history.state?.depth ?? 0; // in-app entries behind this one
+
+export const onRoute = (fn) => events.on('route', fn);
+
+export function current() {
+  const path = location.pathname;
+  const chat = path.match(/^\/chat\/([^/]+)(\/info)?\/?$/);
+  if (chat) return { view: chat[2] ? 'info' : 'chat', chatId: decodeURIComponent(chat[1]) };
+  const panels = { '/new': 'new-chat', '/new-group': 'new-group', '/profile': 'profile' };
+  return { view: panels[path] || 'list', chatId: null };
+}
+
+export function navigate(path, { replace = false } = {}) {
+  if (path === location.pathname) return;
+  if (replace) history.replaceState({ depth }, '', path);
+  else {
+    depth += 1;
+    history.pushState({ depth }, '', path);
+  }
+  events.emit('route', current());
+}
+
+// Back within the app when there is somewhere to go back to, else up to `fallback`.
+export function back(fallback = '/') {
+  if (depth > 0) history.back();
+  else navigate(fallback, { replace: true });
+}
+
+window.addEventListener('popstate', (event) => {
+  depth = event.state?.depth ?? 0;
+  events.emit('route', current());
+});

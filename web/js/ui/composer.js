@@ -1,0 +1,145 @@
+// Writing messages: a growing textarea (Enter sends, Shift+Enter breaks the line), attachments,
+// and the typing signal: typing_start at most every 3 s while typing, typing_stop on send, on
+// blur, or after 4 s without a keystroke. Drafts survive switching chats.
+import { h } from '../dom.js';
+import { icon } from '../icons.js';
+import { t } from '../i18n.js';
+import * as api from '../api.js';
+import * as connection from '../connection.js';
+import * as outbox from '../outbox.js';
+import { codePoints } from '../format.js';
+import { errorText } from '../errors.js';
+import { toast } from './notify.js';
+
+const MAX_CHARS = 4096;
+const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
+const TYPING_REPEAT_MS = 3_000;
+const TYPING_IDLE_MS = 4_000;
+const MAX_HEIGHT_PX = 160;
+const RASTER = /^image\/(png|jpeg|gif|webp)$/;
+
+const drafts = new Map(); // chatId → unsent text
+
+async function imageSize(file) {
+  try {
+    const bitmap = await createImageBitmap(file);
+    const size = { width: bitmap.width, height: bitmap.height };
+    bitmap.close();
+    return size;
+  } catch {
+    return {};
+  }
+}
+
+export function mountComposer(chatId) {
+  let typingSince = 0;
+  let idleTimer = 0;
+
+  const textarea = h('textarea', {
+    class: 'composer-input',
+    rows: 1,
+    'data-testid': 'composer',
+    'aria-label': t('composer.label'),
+    placeholder: t('composer.placeholder'),
+    enterkeyhint: 'send',
+    value: drafts.get(chatId) || '',
+  });
+  const send = h('button', { type: 'submit', class: 'send-btn', 'data-testid': 'send', 'aria-label': t('composer.send'), title: t('composer.send') }, icon('send'));
+  const picker = h('input', { type: 'file', hidden: true, tabindex: -1 });
+  const attach = h('button', { type: 'button', class: 'icon-btn', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: () => picker.click() }, icon('attach'));
+  const el = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } }, attach, picker, textarea, send);
+
+  function signal(event) {
+    connection.request(event, { chatId }).catch(() => {});
+  }
+
+  function stopTyping() {
+    clearTimeout(idleTimer);
+    if (!typingSince) return;
+    typingSince = 0;
+    signal('typing_stop');
+  }
+
+  function onTyping() {
+    if (!textarea.value.trim()) {
+      stopTyping();
+      return;
+    }
+    if (Date.now() - typingSince >= TYPING_REPEAT_MS) {
+      typingSince = Date.now();
+      signal('typing_start');
+    }
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function fit() {
+    textarea.style.height = 'auto';
+    const borders = textarea.offsetHeight - textarea.clientHeight;
+    textarea.style.height = `${Math.min(textarea.scrollHeight + borders, MAX_HEIGHT_PX)}px`;
+  }
+
+  function submit() {
+    const content = textarea.value.trim();
+    if (!content) return;
+    if (codePoints(content) > MAX_CHARS) {
+      toast(t('composer.tooLong', { max: MAX_CHARS }));
+      return;
+    }
+    outbox.enqueue(chatId, content);
+    textarea.value = '';
+    drafts.delete(chatId);
+    stopTyping();
+    fit();
+  }
+
+  async function sendFile() {
+    const file = picker.files[0];
+    picker.value = '';
+    if (!file) return;
+    if (file.size > MAX_UPLOAD_BYTES) {
+      toast(t('composer.fileTooLarge'));
+      return;
+    }
+    attach.disabled = true;
+    toast(t('composer.uploading', { name: file.name }));
+    try {
+      const uploaded = await api.upload(file);
+      const contentType = uploaded.contentType || file.type;
+      const isImage = RASTER.test(contentType);
+      const metadata = { url: uploaded.url, name: uploaded.name || file.name, size: uploaded.size ?? file.size, contentType };
+      if (isImage) Object.assign(metadata, await imageSize(file));
+      outbox.enqueue(chatId, '', isImage ? 'image' : 'file', metadata);
+    } catch (err) {
+      toast(errorText(err, { payload_too_large: t('composer.fileTooLarge') }));
+    } finally {
+      attach.disabled = false;
+    }
+  }
+
+  textarea.addEventListener('keydown', (event) => {
+    // isComposing: Enter that confirms an IME candidate must not send.
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  textarea.addEventListener('input', () => {
+    drafts.set(chatId, textarea.value);
+    fit();
+    onTyping();
+  });
+  textarea.addEventListener('blur', stopTyping);
+  // Keep the keyboard open on phones: pressing Send must not take focus from the textarea.
+  send.addEventListener('pointerdown', (event) => {
+    if (document.activeElement === textarea) event.preventDefault();
+  });
+  picker.addEventListener('change', sendFile);
+
+  return {
+    el,
+    textarea,
+    fit,
+    destroy: stopTyping,
+  };
+}

@@ -1,0 +1,84 @@
+// The signed-in layout: connection banner, a side pane (chat list or a panel) and a main pane (a
+// conversation, chat info or a welcome). On phones only one pane shows, chosen by the route.
+import { h } from '../dom.js';
+import { icon } from '../icons.js';
+import { t } from '../i18n.js';
+import * as router from '../router.js';
+import * as store from '../store.js';
+import { mountBanner } from './banner.js';
+import { mountChatList } from './chat-list.js';
+import { mountNewChat } from './new-chat.js';
+import { mountNewGroup } from './new-group.js';
+import { mountProfile } from './profile.js';
+import { mountConversation } from './conversation.js';
+import { mountChatInfo } from './chat-info.js';
+import { toast } from './notify.js';
+
+const SIDE_VIEWS = { list: mountChatList, 'new-chat': mountNewChat, 'new-group': mountNewGroup, profile: mountProfile };
+
+function mountWelcome(container) {
+  const el = h('div', { class: 'welcome' },
+    icon('chat', 'icon welcome-icon'),
+    h('h2', null, t('welcome.title')),
+    h('p', { class: 'muted' }, t('welcome.text')));
+  container.append(el);
+  return () => el.remove();
+}
+
+export function mountShell(root) {
+  const banner = mountBanner();
+  const side = h('div', { class: 'side' });
+  const main = h('main', { class: 'main' });
+  const shell = h('div', { class: 'shell' }, side, main);
+  root.append(banner.el, shell);
+
+  const slots = { side: { key: null, destroy: null }, main: { key: null, destroy: null } };
+  let lastChatId = null;
+
+  function swap(slot, container, key, mount) {
+    if (slot.key === key) return;
+    slot.destroy?.();
+    container.replaceChildren();
+    slot.key = key;
+    slot.destroy = mount(container);
+  }
+
+  function show(route) {
+    const pane = route.chatId ? 'main' : 'side';
+    const paneChanged = shell.dataset.pane !== pane;
+    // Set the pane first, so views mount visible and can measure themselves.
+    shell.dataset.pane = pane;
+    const sideKey = SIDE_VIEWS[route.view] ? route.view : 'list';
+    swap(slots.side, side, sideKey, SIDE_VIEWS[sideKey]);
+    const mainKey = route.chatId ? `${route.view}:${route.chatId}` : 'welcome';
+    swap(slots.main, main, mainKey, (container) => {
+      if (route.view === 'info') return mountChatInfo(container, route.chatId);
+      if (route.view === 'chat') return mountConversation(container, route.chatId);
+      return mountWelcome(container);
+    });
+    // Back on the list (phones): return focus to the chat just left.
+    if (paneChanged && pane === 'side' && !side.contains(document.activeElement)) {
+      const previous = lastChatId && side.querySelector(`[data-chat-id="${CSS.escape(lastChatId)}"]`);
+      (previous || side.querySelector('h1'))?.focus({ preventScroll: true });
+    }
+    if (route.chatId) lastChatId = route.chatId;
+  }
+
+  const unsubscribers = [
+    router.onRoute(show),
+    store.on('removed', (chatId) => {
+      if (router.current().chatId !== chatId) return;
+      toast(t('conv.gone'));
+      router.navigate('/', { replace: true });
+    }),
+  ];
+  show(router.current());
+
+  return () => {
+    unsubscribers.forEach((off) => off());
+    slots.side.destroy?.();
+    slots.main.destroy?.();
+    banner.destroy();
+    shell.remove();
+  };
+}
