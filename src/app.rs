@@ -19,6 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::admin;
 use crate::api::rate_limit::{Limits, RateLimiter};
 use crate::auth::delivery::OtpSender;
 use crate::auth::keys::Keys;
@@ -169,6 +170,13 @@ pub async fn serve(
     let hub = state.hub.clone();
     let sockets = state.sockets.clone();
     let store = state.store.clone();
+    let admin = admin::Context {
+        store: store.clone(),
+        notifier: Arc::new(hub.clone()),
+        data_dir: state.config.data_dir.clone(),
+        live: true,
+    };
+    let admin = admin::listen(admin, hub.shutdown_signal())?;
     let app = router(&state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -177,6 +185,7 @@ pub async fn serve(
             hub.shut_down();
         })
         .await;
+    let _ = admin.await;
     sockets.close();
     if tokio::time::timeout(SOCKET_DRAIN, sockets.wait())
         .await

@@ -3,14 +3,20 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::admin::{self, Request};
 use crate::app::{self, AppState};
 use crate::auth::delivery::{self, OtpSender};
 use crate::auth::keys::Keys;
+use crate::backup;
 use crate::config::{Config, LogFormat};
-use crate::store::Store;
+use crate::realtime::Hub;
+use crate::store::{Store, StoreError};
 use crate::{lan, telemetry};
 
 #[derive(Debug, Parser)]
@@ -21,7 +27,7 @@ use crate::{lan, telemetry};
     long_about = "A self-hosted chat server in one binary: phone-number login, private and group chats, \
 realtime delivery over WebSocket, and a web app built in.\n\nStart it with `clavox serve`, open the printed \
 URL, and log in with a phone number: the one-time code appears in this server's log unless SMS delivery is set up.",
-    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve\n  clavox healthcheck --port 8080"
+    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve\n  clavox users disable +6281234567890\n  clavox backup --out clavox-backup.tar\n  clavox healthcheck --port 8080"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +38,38 @@ pub struct Cli {
 enum Command {
     /// Run the chat server (settings come from flags, environment variables, or a .env file).
     Serve(Box<Config>),
+    /// Manage accounts: list, invite, disable, enable (works while the server runs).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Write a consistent backup of the data directory to a file, even while the server runs.
+    #[command(
+        after_help = "Restore with `clavox restore --from FILE --data-dir NEW_DIR` while no server uses NEW_DIR."
+    )]
+    Backup {
+        /// The backup file to write (a tar archive).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Unpack a backup into a new, empty data directory and check that it opens.
+    Restore {
+        /// The backup file written by `clavox backup`.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Add demo people, chats and messages to try Clavox out.
+    Seed {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Bring the data directory to this version's layout (the server also does this at start).
+    Migrate {
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Exit 0 if a server on this machine answers /healthz (for container health checks).
     Healthcheck {
         /// The server's port.
@@ -43,12 +81,125 @@ enum Command {
     },
 }
 
+/// The data directory an admin command acts on.
+#[derive(Debug, Args)]
+struct DataDir {
+    /// The server's data directory.
+    #[arg(
+        long = "data-dir",
+        env = "CLAVOX_DATA_DIR",
+        default_value = "./clavox-data"
+    )]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// List every account.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Let a number sign up while REGISTRATION=invite.
+    Invite {
+        /// The phone number, e.g. +6281234567890.
+        phone: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Sign a user out everywhere and stop them logging in.
+    Disable {
+        phone: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Let a disabled user log in again.
+    Enable {
+        phone: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(config) => serve(*config),
         Command::Healthcheck { port, address } => healthcheck(SocketAddr::new(address, port)),
+        Command::Users(command) => {
+            let (data, request) = match command {
+                UsersCommand::List { data } => (data, Request::ListUsers),
+                UsersCommand::Invite { phone, data } => (data, Request::Invite { phone }),
+                UsersCommand::Disable { phone, data } => (data, Request::Disable { phone }),
+                UsersCommand::Enable { phone, data } => (data, Request::Enable { phone }),
+            };
+            administer(&data.data_dir, request)
+        }
+        Command::Backup { out, data } => match std::path::absolute(&out) {
+            Ok(out) => administer(&data.data_dir, Request::Backup { out }),
+            Err(error) => fail(&format!("cannot use {}: {error}", out.display())),
+        },
+        Command::Restore { from, data } => match backup::restore(&from, &data.data_dir) {
+            Ok(restored) => {
+                println!(
+                    "restored {} users and {} uploads into {}; start the server with --data-dir {}",
+                    restored.users,
+                    restored.uploads,
+                    data.data_dir.display(),
+                    data.data_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&format!("restore failed: {error}")),
+        },
+        Command::Seed { data } => administer(&data.data_dir, Request::Seed),
+        Command::Migrate { data } => administer(&data.data_dir, Request::Status),
+    }
+}
+
+fn fail(problem: &str) -> ExitCode {
+    eprintln!("clavox: {problem}");
+    ExitCode::FAILURE
+}
+
+/// Runs an admin command on the server using `data_dir`, or, with no server
+/// running, directly on the data directory.
+fn administer(data_dir: &Path, request: Request) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    let response = runtime.block_on(async {
+        if let Some(response) = admin::ask(data_dir, &request).await? {
+            return Ok(response);
+        }
+        if !data_dir.join("clavox.redb").exists() && !matches!(request, Request::Seed | Request::Status) {
+            return Err(format!("{} holds no Clavox data; pass --data-dir or set CLAVOX_DATA_DIR", data_dir.display()));
+        }
+        let store = Store::open(data_dir).map_err(|error| match error {
+            StoreError::AlreadyOpen => format!("a server is using {} but its admin socket does not answer; is it an older version?", data_dir.display()),
+            other => format!("cannot open {}: {other}", data_dir.display()),
+        })?;
+        let context = admin::Context { store: store.clone(), notifier: Arc::new(Hub::new()), data_dir: data_dir.to_owned(), live: false };
+        let response = admin::execute(&context, request).await;
+        store.close().await;
+        Ok(response)
+    });
+    match response {
+        Ok(response) => {
+            let output = response.lines.join("\n");
+            if response.ok {
+                println!("{output}");
+                ExitCode::SUCCESS
+            } else {
+                fail(&output)
+            }
+        }
+        Err(problem) => fail(&problem),
     }
 }
 

@@ -11,9 +11,11 @@
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
 //! - `error`, `id`, `timestamp`: shared vocabulary
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -23,6 +25,7 @@ pub mod id;
 pub mod lan;
 pub mod ops;
 pub mod realtime;
+pub mod seed;
 pub mod store;
 pub mod telemetry;
 pub mod timestamp;

@@ -24,8 +24,13 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let mut child = Command::new(BINARY)
+            .envs(env.iter().copied())
             .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--data-dir")
             .arg(data_dir)
@@ -292,4 +297,250 @@ async fn the_banner_names_the_version_the_data_dir_and_a_url() {
             .contains(dir.path().to_str().unwrap())
     );
     assert!(server.wait_for_line("login codes:").contains("log"));
+}
+
+/// Runs `clavox ARGS --data-dir DIR` to completion.
+fn admin(data_dir: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(BINARY)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn user_commands_reach_the_running_server_and_disable_acts_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(dir.path());
+    let number = phone(820);
+    let (token, _) = server.login(&client, &number).await;
+    let profile = format!("{}/api/users/profile", server.base);
+    assert_eq!(
+        client
+            .get(&profile)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let (ok, listed) = admin(dir.path(), &["users", "list"]);
+    assert!(
+        ok && listed.contains(&number) && listed.contains("active"),
+        "{listed}"
+    );
+    let (ok, said) = admin(dir.path(), &["users", "disable", &number]);
+    assert!(ok, "{said}");
+    assert_eq!(
+        client
+            .get(&profile)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "sessions end at once"
+    );
+    let (_, listed) = admin(dir.path(), &["users", "list"]);
+    assert!(listed.contains("disabled"), "{listed}");
+    let (ok, said) = admin(dir.path(), &["users", "disable", &phone(829)]);
+    assert!(!ok && said.contains("no user"), "{said}");
+    let (ok, _) = admin(dir.path(), &["users", "enable", &number]);
+    assert!(ok);
+    let (token, _) = server.login(&client, &number).await;
+    assert_eq!(
+        client
+            .get(&profile)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn invite_only_registration_sends_codes_to_invited_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start_with(dir.path(), &[("REGISTRATION", "invite")]);
+    let (stranger, guest) = (phone(830), phone(831));
+    let send = |number: String| {
+        client
+            .post(format!("{}/api/auth/send-otp", server.base))
+            .json(&json!({ "phoneNumber": number }))
+            .send()
+    };
+    assert_eq!(send(stranger.clone()).await.unwrap().status(), 200);
+    let (ok, said) = admin(dir.path(), &["users", "invite", &guest]);
+    assert!(ok, "{said}");
+    assert_eq!(send(guest.clone()).await.unwrap().status(), 200);
+    server.wait_for_line(&format!("OTP for {guest}: "));
+    assert!(
+        !server
+            .seen
+            .iter()
+            .any(|line| line.contains(&format!("OTP for {stranger}"))),
+        "the stranger got no code"
+    );
+    assert!(
+        server
+            .seen
+            .iter()
+            .any(|line| line.contains("no code sent") && line.contains(&stranger)),
+        "the log says why"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_taken_during_writes_restores_every_message_acknowledged_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(dir.path());
+    let (ana, _) = server.login(&client, &phone(840)).await;
+    let (_, budi) = server.login(&client, &phone(841)).await;
+    let chat: Value = client
+        .post(format!("{}/api/chats", server.base))
+        .bearer_auth(&ana)
+        .json(&json!({ "type": "private", "participants": [budi] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat = chat["id"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/chats/{chat}/messages", server.base);
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (client, url, ana) = (client.clone(), url.clone(), ana.clone());
+            let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 1;
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&ana)
+                        .json(&json!({ "content": format!("w{writer} #{n}") }))
+                        .send()
+                        .await
+                        .unwrap();
+                    let message: Value = response.json().await.unwrap();
+                    acknowledged.fetch_max(
+                        message["seq"].as_u64().unwrap(),
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                }
+            })
+        })
+        .collect();
+    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before_backup = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+    let archive = dir.path().join("backup.tar");
+    let data = dir.path().to_owned();
+    let archive_path = archive.clone();
+    let (ok, said) = tokio::task::spawn_blocking(move || {
+        admin(&data, &["backup", "--out", archive_path.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{said}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(
+        acknowledged.load(std::sync::atomic::Ordering::SeqCst) > before_backup,
+        "writes went on during the backup"
+    );
+    assert_eq!(
+        std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    drop(server);
+
+    let restored = dir.path().join("restored");
+    let output = Command::new(BINARY)
+        .args(["restore", "--from"])
+        .arg(&archive)
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let server = Server::start(&restored);
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{}/api/chats/{chat}/messages?after={after}&limit=100",
+                server.base
+            ))
+            .bearer_auth(&ana)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seqs.extend(
+            page["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|message| message["seq"].as_u64().unwrap()),
+        );
+        after = *seqs.last().unwrap_or(&0);
+        if page["hasMore"] != true {
+            break;
+        }
+    }
+    assert!(
+        seqs.len() as u64 >= before_backup,
+        "restored {} of {before_backup} acknowledged before the backup",
+        seqs.len()
+    );
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no gaps");
+    let (ok, said) = admin(&restored, &["users", "list"]);
+    assert!(ok && said.contains("2 users"), "{said}");
+}
+
+#[test]
+fn seed_and_migrate_work_on_a_data_directory_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, said) = admin(dir.path(), &["users", "list"]);
+    assert!(!ok && said.contains("holds no Clavox data"), "{said}");
+    let (ok, said) = admin(dir.path(), &["seed"]);
+    assert!(ok && said.contains("+6281100000001"), "{said}");
+    let (ok, said) = admin(dir.path(), &["seed"]);
+    assert!(ok && said.contains("already there"), "{said}");
+    let (ok, said) = admin(dir.path(), &["migrate"]);
+    assert!(
+        ok && said.contains("schema version 1") && said.contains("3 users"),
+        "{said}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Who you are: one-time codes by phone, sessions, and the tokens that prove
 //! them. Every rule of logging in lives here, for REST and sockets alike.
 
+pub mod accounts;
 pub mod delivery;
 pub mod keys;
 pub mod otp;

@@ -157,6 +157,31 @@ impl Store {
         self.write(|_| Ok(())).await
     }
 
+    /// Copies the last commit, every table of it, into a new database file
+    /// at `path`, without pausing writers: the copy is exactly what a read
+    /// taken at the start saw. Returns the snapshot for further reads (the
+    /// uploads it names) and how many entries were copied.
+    pub fn snapshot_to(&self, path: &Path) -> Result<(Reader, u64), StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let copy = Database::create(path)?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;
+        let mut copied = 0u64;
+        let mut write = copy.begin_write()?;
+        write.set_durability(redb::Durability::Immediate)?;
+        for table in tables::ALL {
+            let source = txn.open_table(table)?;
+            let mut target = write.open_table(table)?;
+            for entry in source.iter()? {
+                let (key, value) = entry?;
+                target.insert(key.value(), value.value())?;
+                copied += 1;
+            }
+        }
+        write.commit()?;
+        Ok((Reader::new(txn), copied))
+    }
+
     /// Commits everything already queued, then stops the writer. Later
     /// writes fail with `StoreError::Closed`.
     pub async fn close(&self) {

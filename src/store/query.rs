@@ -269,6 +269,16 @@ pub trait Query {
         self.access().record(tables::UPLOADS, &key)
     }
 
+    /// Every upload, oldest first.
+    fn uploads(&self) -> Result<Vec<UploadRecord>, StoreError> {
+        let access = self.access();
+        access
+            .prefixed(tables::UPLOADS, &[])?
+            .iter()
+            .map(|(_, value)| UploadRecord::decode(value))
+            .collect()
+    }
+
     fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
         self.access().record(tables::REFRESH_TOKENS, hash)
     }

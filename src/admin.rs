@@ -1,0 +1,244 @@
+//! The admin channel: commands such as `clavox users disable` reach the
+//! running server through a Unix socket in the data directory. The socket
+//! is mode 0600 inside a 0700 directory, so only the server's own user can
+//! use it; it is never exposed on the network. With no server running, the
+//! same commands run directly against the data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::accounts;
+use crate::backup;
+use crate::error::Error;
+use crate::events::Notifier;
+use crate::store::{SCHEMA_VERSION, Store};
+
+const SOCKET_FILE: &str = "admin.sock";
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE)
+}
+
+/// One admin command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    ListUsers,
+    Invite { phone: String },
+    Disable { phone: String },
+    Enable { phone: String },
+    Backup { out: PathBuf },
+    Seed,
+}
+
+/// The outcome, as lines for a person to read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    pub lines: Vec<String>,
+}
+
+impl Response {
+    fn ok(lines: Vec<String>) -> Self {
+        Self { ok: true, lines }
+    }
+
+    fn failed(problem: impl std::fmt::Display) -> Self {
+        Self {
+            ok: false,
+            lines: vec![problem.to_string()],
+        }
+    }
+}
+
+/// What commands act on: the store, the live sockets, the data directory.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub notifier: Arc<dyn Notifier>,
+    pub data_dir: PathBuf,
+    /// Whether this is the running server (rather than a direct open).
+    pub live: bool,
+}
+
+pub async fn execute(context: &Context, request: Request) -> Response {
+    let store = &context.store;
+    let outcome: Result<Vec<String>, String> = match request {
+        Request::Status => status(context),
+        Request::ListUsers => list_users(store),
+        Request::Invite { phone } => accounts::invite(store, &phone)
+            .await
+            .map(|phone| vec![format!("invited {phone}")])
+            .map_err(describe),
+        Request::Disable { phone } => {
+            accounts::set_disabled(store, Arc::clone(&context.notifier), &phone, true)
+                .await
+                .map(|user| {
+                    vec![format!(
+                        "disabled {}: signed out everywhere, gets no codes",
+                        user.phone
+                    )]
+                })
+                .map_err(describe)
+        }
+        Request::Enable { phone } => {
+            accounts::set_disabled(store, Arc::clone(&context.notifier), &phone, false)
+                .await
+                .map(|user| vec![format!("enabled {}", user.phone)])
+                .map_err(describe)
+        }
+        Request::Backup { out } => {
+            let (store, data_dir) = (store.clone(), context.data_dir.clone());
+            tokio::task::spawn_blocking(move || {
+                backup::create(&store, &data_dir, &out).map(|summary| (summary, out))
+            })
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|result| result.map_err(|error| error.to_string()))
+            .map(|(summary, out)| vec![format!("backup written to {}: {summary}", out.display())])
+        }
+        Request::Seed => crate::seed::run(store, Arc::clone(&context.notifier))
+            .await
+            .map_err(describe),
+    };
+    match outcome {
+        Ok(lines) => Response::ok(lines),
+        Err(problem) => Response::failed(problem),
+    }
+}
+
+fn describe(error: Error) -> String {
+    match error {
+        Error::NotFound => "no user has that phone number".into(),
+        Error::Validation(fields) => fields
+            .into_iter()
+            .map(|field| format!("{}: {}", field.field, field.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn status(context: &Context) -> Result<Vec<String>, String> {
+    let users = accounts::list(&context.store).map_err(describe)?.len();
+    let serving = if context.live {
+        "a running server"
+    } else {
+        "no server (opened directly)"
+    };
+    Ok(vec![format!(
+        "data directory {} is used by {serving}; schema version {SCHEMA_VERSION}; {users} users",
+        context.data_dir.display()
+    )])
+}
+
+fn list_users(store: &Store) -> Result<Vec<String>, String> {
+    let users = accounts::list(store).map_err(describe)?;
+    let mut lines = vec![format!(
+        "{:<24}  {:<16}  {:<20}  {:<8}  {}",
+        "ID", "PHONE", "NAME", "STATUS", "CREATED"
+    )];
+    for user in &users {
+        let status = if user.disabled { "disabled" } else { "active" };
+        let name: String = user
+            .name
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(20)
+            .collect();
+        lines.push(format!(
+            "{:<24}  {:<16}  {:<20}  {:<8}  {}",
+            user.id.to_string(),
+            user.phone,
+            name,
+            status,
+            user.created_at
+        ));
+    }
+    lines.push(format!("{} users", users.len()));
+    Ok(lines)
+}
+
+/// Serves the admin socket until `shutdown`.
+pub fn listen(
+    context: Context,
+    shutdown: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let path = socket_path(&context.data_dir);
+    // A socket file left by a crashed server: this process holds the
+    // database lock, so no other server can be using it.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        tracing::warn!(%error, "admin socket accept failed");
+                        continue;
+                    }
+                },
+            };
+            let context = context.clone();
+            tokio::spawn(async move {
+                if let Err(error) = answer(stream, &context).await {
+                    tracing::warn!(%error, "admin command failed");
+                }
+            });
+        }
+        let _ = std::fs::remove_file(&path);
+    }))
+}
+
+async fn answer(stream: UnixStream, context: &Context) -> std::io::Result<()> {
+    let (reader, mut writer) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(reader.take(64 * 1024))
+        .read_line(&mut line)
+        .await?;
+    let response = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => {
+            tracing::info!(?request, "admin command");
+            execute(context, request).await
+        }
+        Err(error) => Response::failed(format!("not an admin command: {error}")),
+    };
+    let mut text = serde_json::to_string(&response).map_err(std::io::Error::other)?;
+    text.push('\n');
+    writer.write_all(text.as_bytes()).await?;
+    writer.shutdown().await
+}
+
+/// Sends `request` to the server running on `data_dir`; `None` when no
+/// server is listening there.
+pub async fn ask(data_dir: &Path, request: &Request) -> Result<Option<Response>, String> {
+    let path = socket_path(data_dir);
+    let Ok(stream) = UnixStream::connect(&path).await else {
+        return Ok(None);
+    };
+    let (reader, mut writer) = stream.into_split();
+    let mut text = serde_json::to_string(request).map_err(|error| error.to_string())?;
+    text.push('\n');
+    writer
+        .write_all(text.as_bytes())
+        .await
+        .map_err(|error| format!("cannot talk to the server: {error}"))?;
+    let mut line = String::new();
+    BufReader::new(reader)
+        .read_line(&mut line)
+        .await
+        .map_err(|error| format!("cannot read the server's answer: {error}"))?;
+    serde_json::from_str(&line).map(Some).map_err(|error| {
+        format!("the server's answer is not understood ({error}); is it the same version?")
+    })
+}
