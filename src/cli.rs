@@ -237,11 +237,12 @@ fn healthcheck(address: SocketAddr) -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
+    telemetry::init(config.log_format, std::io::stdout);
     if let Err(problem) = config.validate() {
-        eprintln!("clavox: invalid setting: {problem}");
+        // Through the logger, so that under LOG_FORMAT=json it is JSON too.
+        tracing::error!("invalid setting: {problem}");
         return ExitCode::from(2);
     }
-    telemetry::init(config.log_format, std::io::stdout);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -173,9 +173,120 @@ fn an_invalid_setting_stops_the_start_with_one_clear_line() {
             .output()
             .unwrap();
         assert!(!output.status.success(), "{variable}={value} was accepted");
-        let message = String::from_utf8_lossy(&output.stderr);
+        let message = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(message.contains(named), "{variable}: {message}");
+        let first = message.lines().next().unwrap_or("");
+        assert!(
+            first.contains(named),
+            "the first line names the setting: {message}"
+        );
     }
+}
+
+#[test]
+fn under_log_format_json_even_a_refused_start_logs_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("LOG_FORMAT", "json")
+        .env("FRONTEND_URL", "nope")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for line in text.lines() {
+        let entry: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(entry["message"].as_str().unwrap().contains("FRONTEND_URL"));
+    }
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(dir.path());
+    let (ana, _) = server.login(&client, &phone(850)).await;
+    let (_, budi) = server.login(&client, &phone(851)).await;
+    let chat: Value = client
+        .post(format!("{}/api/chats", server.base))
+        .bearer_auth(&ana)
+        .json(&json!({ "type": "private", "participants": [budi] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "{}/api/chats/{}/messages",
+        server.base,
+        chat["id"].as_str().unwrap()
+    );
+    let sends: Vec<_> = (0..30)
+        .map(|n| {
+            let request = client
+                .post(&url)
+                .bearer_auth(&ana)
+                .json(&json!({ "content": format!("m{n}") }));
+            tokio::spawn(async move {
+                request
+                    .send()
+                    .await
+                    .map(|response| response.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut acknowledged = 0;
+    for send in sends {
+        if send.await.unwrap() == 201 {
+            acknowledged += 1;
+        }
+    }
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    server.wait_for_line("stopped cleanly");
+    drop(server);
+    let server = Server::start(dir.path());
+    let page: Value = client
+        .get(format!("{url}?limit=100").replace(&url[..url.find("/api").unwrap()], &server.base))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page["messages"].as_array().unwrap().len() >= acknowledged,
+        "every acknowledged message is there"
+    );
 }
 
 #[tokio::test]
