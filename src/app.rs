@@ -52,6 +52,7 @@ impl AppState {
         keys: &Keys,
         sender: Arc<dyn OtpSender>,
     ) -> Result<Self, StoreError> {
+        crate::ops::recorder();
         let hub = Hub::new();
         let notifier = Arc::new(hub.clone());
         let uploads = Uploads::open(&config.data_dir, store.clone(), config.upload_max_bytes)?;
@@ -95,6 +96,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(crate::ops::router())
         .fallback(crate::web::serve)
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(crate::ops::count_requests))
         .layer(CompressionLayer::new())
         .layer(cors(&state.config))
         .layer(hardening_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -153,6 +153,10 @@ pub struct Config {
     #[arg(long, env = "TWILIO_API_URL", default_value = "https://api.twilio.com")]
     pub twilio_api_url: String,
 
+    /// Bearer token that opens /metrics to clients other than this machine.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     /// Largest upload, in bytes.
     #[arg(long, env = "UPLOAD_MAX_BYTES", default_value_t = 26_214_400)]
     pub upload_max_bytes: u64,

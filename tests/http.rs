@@ -150,3 +150,89 @@ async fn the_general_rate_limit_answers_429_with_retry_after() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key("retry-after"));
 }
+
+/// The value of the series `name{labels}` (labels as rendered), or 0.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_and_count_what_happened() {
+    let app = TestApp::spawn().await;
+    let before = scrape(&app).await;
+    let (ana, budi) = (app.login(&phone(720)).await, app.login(&phone(721)).await);
+    let chat = app.private_chat(&ana, &budi).await;
+    for n in 0..3 {
+        app.send_message(&ana, &chat, &format!("m{n}")).await;
+    }
+    let _socket = app.joined_ws(&budi).await;
+    let after = scrape(&app).await;
+    for line in after
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        assert!(series.starts_with("clavox_"), "{line}");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    let stored = "clavox_messages_stored_total";
+    assert!(
+        sample(&after, stored) - sample(&before, stored) >= 3.0,
+        "{after}"
+    );
+    let sent = "clavox_otp_sends_total{outcome=\"sent\"}";
+    assert!(sample(&after, sent) - sample(&before, sent) >= 2.0);
+    assert!(
+        after.contains("route=\"/api/chats/{chat_id}/messages\""),
+        "requests are labelled by route template"
+    );
+    assert!(!after.contains(&chat), "never by raw path");
+    assert!(sample(&after, "clavox_open_sockets") >= 1.0);
+    assert!(after.contains("clavox_writer_commit_seconds_bucket"));
+    assert!(after.contains("clavox_writer_batch_size_bucket"));
+}
+
+#[tokio::test]
+async fn metrics_are_hidden_from_other_machines_without_the_token() {
+    let app =
+        TestApp::spawn_with(&[("--trust-proxy", "true"), ("--metrics-token", "let-me-see")]).await;
+    let remote = |token: Option<&'static str>| {
+        let mut request = app
+            .client
+            .get(app.url("/metrics"))
+            .header("x-forwarded-for", "203.0.113.7");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let refused = remote(None).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        remote(Some("wrong")).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        remote(Some("let-me-see")).await.unwrap().status(),
+        StatusCode::OK
+    );
+}

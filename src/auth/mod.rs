@@ -166,6 +166,7 @@ impl Auth {
             })
             .await?;
         if let Err(retry_after) = waited {
+            count_send("cooldown");
             return Err(Error::RateLimited { retry_after });
         }
         let sent = OtpSent {
@@ -174,6 +175,7 @@ impl Auth {
         };
         if let Some(refusal) = refusal {
             tracing::info!(phone = %phone, reason = ?refusal, "no code sent: this number may not log in");
+            count_send("refused");
             return Ok(sent);
         }
         let message = OtpMessage {
@@ -188,8 +190,10 @@ impl Auth {
                 .store
                 .write(move |tx| tx.remove_otp(&withdrawn_phone))
                 .await?;
+            count_send("delivery_failed");
             return Err(Error::OtpDeliveryFailed);
         }
+        count_send("sent");
         Ok(sent)
     }
 
@@ -415,6 +419,11 @@ impl Auth {
             })
             .await?
     }
+}
+
+/// `clavox_otp_sends_total` by what became of the request.
+fn count_send(outcome: &'static str) {
+    metrics::counter!("clavox_otp_sends_total", "outcome" => outcome).increment(1);
 }
 
 fn parse_phone(text: &str) -> Result<String> {

@@ -241,7 +241,10 @@ impl ChatService {
                 let view = MessageView::just_sent(&message, record.participants.len());
                 let event = Event::new("new_message", &view);
                 let recipients = record.participants;
-                tx.on_commit(move || notifier.publish(&recipients, &event));
+                tx.on_commit(move || {
+                    metrics::counter!("clavox_messages_stored_total").increment(1);
+                    notifier.publish(&recipients, &event);
+                });
                 Ok(Ok((view, Sent::Stored)))
             })
             .await?

@@ -129,6 +129,7 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
             abort = job_abort;
         }
     }
+    let started = std::time::Instant::now();
     let outcome = match abort {
         Some(error) => {
             drop(txn);
@@ -136,6 +137,8 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
         }
         None => txn.commit().map_err(StoreError::from),
     };
+    metrics::histogram!("clavox_writer_batch_size").record(finished.len() as f64);
+    metrics::histogram!("clavox_writer_commit_seconds").record(started.elapsed().as_secs_f64());
     match outcome {
         Ok(()) => {
             for (completion, hooks) in finished {
