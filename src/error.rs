@@ -6,12 +6,11 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
 
 use crate::store::StoreError;
 
 /// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -24,6 +23,26 @@ impl FieldError {
             message: message.into(),
         }
     }
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// A sentence for people.
+    pub error: String,
+    /// A stable snake_case code for programs.
+    #[schema(value_type = String, example = "validation_failed")]
+    pub code: &'static str,
+    /// With `validation_failed`: each bad field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// With `rate_limited`: seconds to wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// With `invalid_otp`: wrong codes still allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,25 +154,23 @@ impl Error {
     }
 
     /// SPEC's error body: `error` and `code`, plus the fields some codes carry.
-    pub fn body(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("error".into(), Value::String(self.message()));
-        body.insert("code".into(), Value::String(self.code().into()));
-        match self {
-            Self::Validation(errors) => {
-                body.insert("errors".into(), json!(errors));
-            }
-            Self::RateLimited { retry_after } => {
-                body.insert("retryAfter".into(), json!(retry_after));
-            }
-            Self::InvalidOtp {
-                attempts_left: Some(left),
-            } => {
-                body.insert("attemptsLeft".into(), json!(left));
-            }
-            _ => {}
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.message(),
+            code: self.code(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            retry_after: match self {
+                Self::RateLimited { retry_after } => Some(*retry_after),
+                _ => None,
+            },
+            attempts_left: match self {
+                Self::InvalidOtp { attempts_left } => *attempts_left,
+                _ => None,
+            },
         }
-        Value::Object(body)
     }
 
     fn message(&self) -> String {
@@ -246,16 +263,19 @@ mod tests {
 
     #[test]
     fn validation_errors_list_their_fields() {
-        let body = Error::validation("phoneNumber", "not a phone number").body();
+        let body =
+            serde_json::to_value(Error::validation("phoneNumber", "not a phone number").body())
+                .unwrap();
         assert_eq!(body["code"], "validation_failed");
         assert_eq!(body["errors"][0]["field"], "phoneNumber");
+        assert!(body.get("retryAfter").is_none());
     }
 
     #[test]
     fn rate_limits_carry_retry_after() {
         let error = Error::RateLimited { retry_after: 12 };
         assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(error.body()["retryAfter"], 12);
+        assert_eq!(error.body().retry_after, Some(12));
         let response = error.into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "12");
     }
@@ -263,6 +283,6 @@ mod tests {
     #[test]
     fn internal_errors_do_not_leak_their_cause() {
         let error = Error::Internal("disk controller on fire".into());
-        assert_eq!(error.body()["error"], "internal error");
+        assert_eq!(error.body().error, "internal error");
     }
 }

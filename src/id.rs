@@ -82,7 +82,8 @@ impl FromStr for Id {
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+        #[schema(value_type = String, pattern = "^[0-9a-f]{24}$", example = "6b0aae888119ca3816709081")]
         pub struct $name(pub Id);
 
         impl $name {

@@ -8,10 +8,12 @@ use axum::http::request::Parts;
 use axum::middleware;
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::auth::{Login, TokenPair};
 use crate::chat::views::UserView;
+use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::timestamp::Timestamp;
@@ -35,21 +37,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sessions/{session_id}", delete(end_session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PhoneBody {
+pub(super) struct PhoneBody {
     phone_number: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct OtpSentBody {
+pub(super) struct OtpSentBody {
     message: &'static str,
     expires_in: u64,
     retry_after: u64,
 }
 
-async fn send_otp(
+#[utoipa::path(post, path = "/api/auth/send-otp", tag = "auth", request_body = PhoneBody, responses((status = 200, body = OtpSentBody), (status = 400, description = "Invalid input", body = ErrorBody), (status = 429, description = "Too many requests", body = ErrorBody), (status = 502, description = "Code delivery failed", body = ErrorBody)))]
+pub(super) async fn send_otp(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<PhoneBody>,
 ) -> Result<Json<OtpSentBody>> {
@@ -61,16 +64,16 @@ async fn send_otp(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct VerifyBody {
+pub(super) struct VerifyBody {
     phone_number: String,
     otp: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokensBody {
+pub(super) struct TokensBody {
     access_token: String,
     refresh_token: String,
     expires_in: u64,
@@ -86,16 +89,17 @@ impl From<TokenPair> for TokensBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LoginBody {
+pub(super) struct LoginBody {
     #[serde(flatten)]
     tokens: TokensBody,
     user: UserView,
     is_new_user: bool,
 }
 
-async fn verify_otp(
+#[utoipa::path(post, path = "/api/auth/verify-otp", tag = "auth", request_body = VerifyBody, responses((status = 200, body = LoginBody), (status = 400, description = "Invalid input", body = ErrorBody)))]
+pub(super) async fn verify_otp(
     State(state): State<AppState>,
     Client(client): Client,
     JsonBody(body): JsonBody<VerifyBody>,
@@ -116,14 +120,14 @@ async fn verify_otp(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RefreshBody {
+pub(super) struct RefreshBody {
     refresh_token: Option<String>,
 }
 
 /// The refresh token as a bearer token (the original design), if sent so.
-struct BearerRefresh(Option<String>);
+pub(super) struct BearerRefresh(Option<String>);
 
 impl axum::extract::FromRequestParts<AppState> for BearerRefresh {
     type Rejection = std::convert::Infallible;
@@ -133,7 +137,8 @@ impl axum::extract::FromRequestParts<AppState> for BearerRefresh {
     }
 }
 
-async fn refresh_token(
+#[utoipa::path(post, path = "/api/auth/refresh-token", tag = "auth", request_body(content = Option<RefreshBody>, description = "Or send the refresh token as a bearer token"), security(("bearer" = [])), responses((status = 200, body = TokensBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn refresh_token(
     State(state): State<AppState>,
     Client(client): Client,
     BearerRefresh(header): BearerRefresh,
@@ -147,7 +152,8 @@ async fn refresh_token(
     Ok(Json(pair.into()))
 }
 
-async fn logout(
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "Session ended"), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn logout(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
 ) -> Result<StatusCode> {
@@ -155,9 +161,9 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SessionView {
+pub(super) struct SessionView {
     id: SessionId,
     created_at: Timestamp,
     last_used_at: Timestamp,
@@ -166,12 +172,13 @@ struct SessionView {
     current: bool,
 }
 
-#[derive(Serialize)]
-struct SessionsBody {
+#[derive(Serialize, ToSchema)]
+pub(super) struct SessionsBody {
     sessions: Vec<SessionView>,
 }
 
-async fn sessions(
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = SessionsBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn sessions(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
 ) -> Result<Json<SessionsBody>> {
@@ -191,7 +198,8 @@ async fn sessions(
     Ok(Json(SessionsBody { sessions }))
 }
 
-async fn end_session(
+#[utoipa::path(delete, path = "/api/auth/sessions/{session_id}", tag = "auth", security(("bearer" = [])), params(("session_id" = String, Path)), responses((status = 204, description = "Session ended"), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn end_session(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(session): Path<String>,

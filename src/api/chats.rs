@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::chat::views::ChatView;
 use crate::chat::{Creation, NewChat, ProfilePatch};
+use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::id::UserId;
 
@@ -27,12 +29,13 @@ pub fn router() -> Router<AppState> {
         .merge(messages::router())
 }
 
-#[derive(Serialize)]
-struct ChatsBody {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ChatsBody {
     chats: Vec<ChatView>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/chats", tag = "chats", security(("bearer" = [])), responses((status = 200, body = ChatsBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn list(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
 ) -> Result<Json<ChatsBody>> {
@@ -41,7 +44,8 @@ async fn list(
     }))
 }
 
-async fn create(
+#[utoipa::path(post, path = "/api/chats", tag = "chats", security(("bearer" = [])), request_body = NewChat, responses((status = 201, description = "Created", body = ChatView), (status = 200, description = "The pair's existing private chat", body = ChatView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn create(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     JsonBody(input): JsonBody<NewChat>,
@@ -54,7 +58,8 @@ async fn create(
     Ok((status, Json(chat)))
 }
 
-async fn chat(
+#[utoipa::path(get, path = "/api/chats/{chat_id}", tag = "chats", security(("bearer" = [])), params(("chat_id" = String, Path)), responses((status = 200, body = ChatView), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, description = "No such chat, or not a participant", body = ErrorBody)))]
+pub(super) async fn chat(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(chat): Path<String>,
@@ -62,7 +67,8 @@ async fn chat(
     Ok(Json(state.chat.chat(principal.user, path_id(&chat)?)?))
 }
 
-async fn update(
+#[utoipa::path(patch, path = "/api/chats/{chat_id}", tag = "chats", security(("bearer" = [])), params(("chat_id" = String, Path)), request_body = ProfilePatch, responses((status = 200, body = ChatView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "No such chat, or not a participant", body = ErrorBody)))]
+pub(super) async fn update(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(chat): Path<String>,
@@ -76,13 +82,14 @@ async fn update(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AddBody {
+pub(super) struct AddBody {
     user_ids: Vec<UserId>,
 }
 
-async fn add_participants(
+#[utoipa::path(post, path = "/api/chats/{chat_id}/participants", tag = "chats", security(("bearer" = [])), params(("chat_id" = String, Path)), request_body = AddBody, responses((status = 200, body = ChatView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "No such chat, or not a participant", body = ErrorBody)))]
+pub(super) async fn add_participants(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(chat): Path<String>,
@@ -96,7 +103,8 @@ async fn add_participants(
     ))
 }
 
-async fn remove_participant(
+#[utoipa::path(delete, path = "/api/chats/{chat_id}/participants/{user_id}", tag = "chats", security(("bearer" = [])), params(("chat_id" = String, Path), ("user_id" = String, Path)), responses((status = 204, description = "Removed"), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "No such chat, or not a participant", body = ErrorBody)))]
+pub(super) async fn remove_participant(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path((chat, user)): Path<(String, String)>,

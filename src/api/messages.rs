@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::chat::views::{MessagePage, MessageView, ReadMarkView};
 use crate::chat::{MessageQuery, NewMessage, Sent};
+use crate::error::ErrorBody;
 use crate::error::Result;
 
 use super::extract::{AuthUser, JsonBody, QueryParams, path_id};
@@ -19,15 +21,17 @@ pub fn router() -> Router<AppState> {
         .route("/{chat_id}/read", post(mark_read))
 }
 
-#[derive(Deserialize)]
-struct PageParams {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PageParams {
     page: Option<String>,
     limit: Option<String>,
     before: Option<String>,
     after: Option<String>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/chats/{chat_id}/messages", tag = "messages", security(("bearer" = [])), params(("chat_id" = String, Path), PageParams), responses((status = 200, body = MessagePage), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, description = "No such chat, or not a participant", body = ErrorBody)))]
+pub(super) async fn list(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(chat): Path<String>,
@@ -43,7 +47,8 @@ async fn list(
     Ok(Json(state.chat.messages(principal.user, chat, query)?))
 }
 
-async fn send(
+#[utoipa::path(post, path = "/api/chats/{chat_id}/messages", tag = "messages", security(("bearer" = [])), params(("chat_id" = String, Path)), request_body = NewMessage, responses((status = 201, description = "Stored (on disk)", body = MessageView), (status = 200, description = "The message this clientId already stored", body = MessageView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, description = "No such chat, or not a participant", body = ErrorBody)))]
+pub(super) async fn send(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(chat): Path<String>,
@@ -60,12 +65,13 @@ async fn send(
     Ok((status, Json(message)))
 }
 
-#[derive(Deserialize)]
-struct ReadBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct ReadBody {
     seq: u64,
 }
 
-async fn mark_read(
+#[utoipa::path(post, path = "/api/chats/{chat_id}/read", tag = "messages", security(("bearer" = [])), params(("chat_id" = String, Path)), request_body = ReadBody, responses((status = 200, body = ReadMarkView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, description = "No such chat, or not a participant", body = ErrorBody)))]
+pub(super) async fn mark_read(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(chat): Path<String>,

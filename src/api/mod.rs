@@ -6,6 +6,7 @@ mod auth;
 mod chats;
 pub mod extract;
 mod messages;
+mod openapi;
 pub mod rate_limit;
 mod uploads;
 mod users;
@@ -18,6 +19,7 @@ use crate::error::Error;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", axum::routing::get(openapi::document))
         .nest("/auth", auth::router(state))
         .nest("/users", users::router())
         .nest("/chats", chats::router())

@@ -17,8 +17,10 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
+use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 use crate::store::UploadRecord;
 use crate::uploads::{Incoming, sniff};
@@ -31,14 +33,15 @@ pub fn router() -> Router<AppState> {
         .route("/{upload_id}", get(download))
 }
 
-#[derive(Deserialize)]
-struct UploadQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct UploadQuery {
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UploadView {
+pub(super) struct UploadView {
     id: String,
     url: String,
     name: String,
@@ -61,7 +64,8 @@ impl From<&UploadRecord> for UploadView {
     }
 }
 
-async fn upload(
+#[utoipa::path(post, path = "/api/uploads", tag = "uploads", security(("bearer" = [])), params(UploadQuery), request_body(content = Vec<u8>, content_type = "*/*", description = "The raw file, with its Content-Type"), responses((status = 201, body = UploadView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub(super) async fn upload(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     QueryParams(query): QueryParams<UploadQuery>,
@@ -94,7 +98,8 @@ fn inline(content_type: &str) -> bool {
         || content_type.starts_with("video/")
 }
 
-async fn download(
+#[utoipa::path(get, path = "/api/uploads/{upload_id}", tag = "uploads", params(("upload_id" = String, Path), ("Range" = Option<String>, Header)), responses((status = 200, description = "The file", content_type = "*/*"), (status = 206, description = "The requested byte range"), (status = 404, body = ErrorBody)))]
+pub(super) async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,

@@ -4,10 +4,12 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::app::AppState;
 use crate::chat::ProfilePatch;
 use crate::chat::views::UserView;
+use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 
 use super::extract::{AuthUser, JsonBody, QueryParams, path_id};
@@ -19,14 +21,16 @@ pub fn router() -> Router<AppState> {
         .route("/{user_id}", get(user))
 }
 
-async fn profile(
+#[utoipa::path(get, path = "/api/users/profile", tag = "users", security(("bearer" = [])), responses((status = 200, body = UserView), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn profile(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
 ) -> Result<Json<UserView>> {
     Ok(Json(state.chat.user(principal.user)?))
 }
 
-async fn update_profile(
+#[utoipa::path(put, path = "/api/users/profile", tag = "users", security(("bearer" = [])), request_body = ProfilePatch, responses((status = 200, body = UserView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn update_profile(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     JsonBody(patch): JsonBody<ProfilePatch>,
@@ -36,13 +40,15 @@ async fn update_profile(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-struct LookupQuery {
+pub(super) struct LookupQuery {
     phone_number: Option<String>,
 }
 
-async fn lookup(
+#[utoipa::path(get, path = "/api/users/lookup", tag = "users", security(("bearer" = [])), params(LookupQuery), responses((status = 200, body = UserView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn lookup(
     State(state): State<AppState>,
     AuthUser(_): AuthUser,
     QueryParams(query): QueryParams<LookupQuery>,
@@ -53,7 +59,8 @@ async fn lookup(
     Ok(Json(state.chat.lookup(&phone)?))
 }
 
-async fn user(
+#[utoipa::path(get, path = "/api/users/{user_id}", tag = "users", security(("bearer" = [])), params(("user_id" = String, Path)), responses((status = 200, body = UserView), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn user(
     State(state): State<AppState>,
     AuthUser(_): AuthUser,
     Path(id): Path<String>,

@@ -1,6 +1,7 @@
 //! Creating chats, reading them, and changing a group's name and members.
 
 use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -18,18 +19,23 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
 
 /// `PUT /api/users/profile` and `PATCH /api/chats/:id`: absent fields stay,
 /// `null` clears (where clearing is allowed).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ProfilePatch {
+    /// 1-64 characters after trimming.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
+    /// An http(s) URL or `/api/uploads/<id>`; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub avatar: Option<Option<String>>,
 }
 
 /// `POST /api/chats`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewChat {
     pub participants: Vec<UserId>,
+    /// `private` (the default) or `group`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub name: Option<String>,

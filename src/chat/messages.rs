@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -13,12 +14,14 @@ use super::views::{MessagePage, MessageView, ReadMarkView};
 use super::{ChatService, chat_of, validate};
 
 /// `POST /api/chats/:id/messages` and the socket's `send_message`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewMessage {
     pub content: Option<String>,
+    /// `text` (the default), `image`, `file` or `voice`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     pub client_id: Option<String>,
 }

@@ -4,13 +4,15 @@
 
 use serde::Serialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::id::{ChatId, MessageId, UserId};
 use crate::store::{ChatKind, ChatRecord, MemberRecord, MessageKind, MessageRecord, UserRecord};
 use crate::timestamp::Timestamp;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = User)]
 pub struct UserView {
     pub id: UserId,
     pub phone_number: String,
@@ -40,15 +42,16 @@ impl UserView {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadByView {
     pub user_id: UserId,
     pub read_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Message)]
 pub struct MessageView {
     pub id: MessageId,
     pub chat_id: ChatId,
@@ -56,7 +59,9 @@ pub struct MessageView {
     pub seq: u64,
     pub content: String,
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "text")]
     pub kind: &'static str,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Box<RawValue>>,
     pub client_id: Option<String>,
     pub is_read: bool,
@@ -107,11 +112,13 @@ pub fn kind_name(kind: MessageKind) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Chat)]
 pub struct ChatView {
     pub id: ChatId,
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "private")]
     pub kind: &'static str,
     pub participants: Vec<UserId>,
     pub admins: Vec<UserId>,
@@ -146,8 +153,9 @@ impl ChatView {
 }
 
 /// A member's read mark: the answer to marking read, and `message_read`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ReadMark)]
 pub struct ReadMarkView {
     pub chat_id: ChatId,
     pub user_id: UserId,
@@ -174,7 +182,7 @@ pub struct TypingView {
 }
 
 /// A page of messages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagePage {
     pub messages: Vec<MessageView>,

@@ -39,21 +39,14 @@ pub fn ack(id: i64, data: &impl Serialize) -> Utf8Bytes {
 
 /// `{"event":"error","id"?:n,"data":{"code","error"}}`.
 pub fn error(id: Option<i64>, error: &Error) -> Utf8Bytes {
-    let mut data = Map::new();
-    data.insert("code".into(), Value::from(error.code()));
-    let body = error.body();
-    data.insert("error".into(), body["error"].clone());
-    for extra in ["errors", "retryAfter"] {
-        if let Some(value) = body.get(extra) {
-            data.insert(extra.into(), value.clone());
-        }
-    }
+    // The same body as a REST error answer, so clients handle both alike.
+    let data = serde_json::to_value(error.body()).unwrap_or_else(|_| Value::Object(Map::new()));
     let mut frame = Map::new();
     frame.insert("event".into(), Value::from("error"));
     if let Some(id) = id {
         frame.insert("id".into(), Value::from(id));
     }
-    frame.insert("data".into(), Value::Object(data));
+    frame.insert("data".into(), data);
     Value::Object(frame).to_string().into()
 }
 

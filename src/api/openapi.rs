@@ -1,0 +1,69 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 description of the REST API,
+//! generated from the handlers' own annotations and types.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{auth, chats, messages, uploads, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Clavox", description = "A self-hosted chat server: phone-number login, private and group chats, messages with read receipts. Realtime events are served at /ws."),
+    paths(
+        auth::send_otp,
+        auth::verify_otp,
+        auth::refresh_token,
+        auth::logout,
+        auth::sessions,
+        auth::end_session,
+        users::profile,
+        users::update_profile,
+        users::lookup,
+        users::user,
+        chats::list,
+        chats::create,
+        chats::chat,
+        chats::update,
+        chats::add_participants,
+        chats::remove_participant,
+        messages::list,
+        messages::send,
+        messages::mark_read,
+        uploads::upload,
+        uploads::download,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "One-time codes, tokens and sessions"),
+        (name = "users", description = "Profiles"),
+        (name = "chats", description = "Private chats and groups"),
+        (name = "messages", description = "Messages and read marks"),
+        (name = "uploads", description = "Attachments"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` scheme the operations refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    let mut document = ApiDoc::openapi();
+    document.info.version = env!("CARGO_PKG_VERSION").into();
+    Json(document)
+}
