@@ -3,6 +3,7 @@
 
 mod auth;
 mod binary;
+mod browser;
 mod chats;
 mod delivery;
 mod helpers;

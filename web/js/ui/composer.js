@@ -45,8 +45,8 @@ export function mountComposer(chatId) {
     value: drafts.get(chatId) || '',
   });
   const send = h('button', { type: 'submit', class: 'send-btn', 'data-testid': 'send', 'aria-label': t('composer.send'), title: t('composer.send') }, icon('send'));
-  const picker = h('input', { type: 'file', hidden: true, tabindex: -1 });
-  const attach = h('button', { type: 'button', class: 'icon-btn', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: () => picker.click() }, icon('attach'));
+  const picker = h('input', { type: 'file', hidden: true, tabindex: -1, 'data-testid': 'attach-input' });
+  const attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: () => picker.click() }, icon('attach'));
   const el = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } }, attach, picker, textarea, send);
 
   function signal(event) {
@@ -102,7 +102,7 @@ export function mountComposer(chatId) {
       return;
     }
     attach.disabled = true;
-    toast(t('composer.uploading', { name: file.name }));
+    const uploading = toast(t('composer.uploading', { name: file.name }));
     try {
       const uploaded = await api.upload(file);
       const contentType = uploaded.contentType || file.type;
@@ -113,6 +113,7 @@ export function mountComposer(chatId) {
     } catch (err) {
       toast(errorText(err, { payload_too_large: t('composer.fileTooLarge') }));
     } finally {
+      uploading();
       attach.disabled = false;
     }
   }

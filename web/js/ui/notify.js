@@ -12,11 +12,17 @@ function ensure() {
   document.body.append(host, announcer);
 }
 
+// Shows `text` for a few seconds; the returned function takes it away sooner (e.g. "Uploading…"
+// once the upload is done).
 export function toast(text) {
   ensure();
   const el = h('div', { class: 'toast' }, text);
   host.append(el);
-  setTimeout(() => el.remove(), TOAST_MS);
+  const timer = setTimeout(() => el.remove(), TOAST_MS);
+  return () => {
+    clearTimeout(timer);
+    el.remove();
+  };
 }
 
 export function announce(text) {

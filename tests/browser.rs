@@ -1,0 +1,842 @@
+//! End to end in a real browser: the bundled web app in headless Chromium,
+//! driven over WebDriver (chromedriver), against the real server. People sign
+//! in with the codes the server "sent", chat live, see each other typing and
+//! their read ticks, reload, share a photo and talk in a group.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver`. Without them
+//! the tests print a skip notice and pass, unless `CLAVOX_REQUIRE_BROWSER` is
+//! set (as in CI), where they fail. Screenshots land in `target/screenshots/`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::helpers::{TestApp, phone};
+
+/// The longest any one UI condition may take to come true.
+const WAIT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(100);
+const PHONE_SIZE: (u32, u32) = (360, 740);
+const DESKTOP_SIZE: (u32, u32) = (1280, 800);
+const CHROMIUM: &str = "/usr/bin/chromium";
+const INSTALL_HINT: &str = "install the Debian packages `chromium chromium-driver`";
+
+// ---------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_sign_in_chat_live_see_typing_and_read_ticks_keep_history_on_reload_and_share_a_photo()
+ {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let (ali_phone, bea_phone) = (phone(7001), phone(7002));
+    let ali = driver.open("ali", PHONE_SIZE).await;
+    let bea = driver.open("bea", DESKTOP_SIZE).await;
+
+    // Both sign in through the UI and pick their names on first login.
+    tokio::join!(
+        ali.sign_in(&app, &ali_phone, "Ali Rahman", Some("sign-in-phone.png")),
+        bea.sign_in(&app, &bea_phone, "Bea Santoso", Some("sign-in-desktop.png")),
+    );
+
+    // Ali starts a private chat with Bea by her number.
+    ali.click("new-chat").await;
+    ali.type_into("new-chat-phone", &bea_phone).await;
+    ali.click("new-chat-start").await;
+    let chat_id = ali.open_chat_id().await;
+    ali.wait_text("chat-title", "Bea Santoso").await;
+
+    // Ali writes first; the message is stored (one tick) but not yet read.
+    ali.type_into("composer", "Hello Bea, lunch today?").await;
+    ali.click("send").await;
+    let first = ali.wait_message("Hello Bea, lunch today?", true).await;
+    assert_eq!(first["seq"], "1", "the first message of the chat is seq 1");
+    ali.wait_status("Hello Bea, lunch today?", "sent").await;
+
+    // It reaches Bea's chat list live, as one unread message from Ali.
+    let item = format!("[data-testid=\"chat-item\"][data-chat-id=\"{chat_id}\"]");
+    bea.wait_js(
+        "the new chat with one unread message in the list",
+        r#"const item = document.querySelector(arguments[0]);
+           const badge = item && item.querySelector('[data-testid="unread"]');
+           return Boolean(badge) && badge.textContent.trim() === '1'
+               && item.textContent.includes('Ali Rahman');"#,
+        vec![json!(item)],
+    )
+    .await;
+    assert_eq!(
+        ali.status_of("Hello Bea, lunch today?").await,
+        "sent",
+        "nobody has opened the chat yet"
+    );
+
+    // Bea opens it: she sees the message, and Ali's tick turns to "read".
+    bea.click_css(&item).await;
+    bea.wait_text("chat-title", "Ali Rahman").await;
+    bea.wait_message("Hello Bea, lunch today?", false).await;
+    ali.wait_status("Hello Bea, lunch today?", "read").await;
+    bea.wait_js(
+        "the unread badge to go",
+        r#"const item = document.querySelector(arguments[0]);
+           return Boolean(item) && !item.querySelector('[data-testid="unread"]');"#,
+        vec![json!(item)],
+    )
+    .await;
+
+    // Bea types: Ali sees "typing"; she sends: Ali sees it live and the
+    // typing line goes.
+    bea.type_into("composer", "Sure! 12:30 at the usual place")
+        .await;
+    ali.wait_typing(true).await;
+    bea.click("send").await;
+    ali.wait_message("Sure! 12:30 at the usual place", false)
+        .await;
+    ali.wait_typing(false).await;
+    bea.wait_status("Sure! 12:30 at the usual place", "read")
+        .await;
+
+    // And the other way round, sending with Enter this time.
+    ali.type_into("composer", "Great, see you there").await;
+    bea.wait_typing(true).await;
+    ali.type_into("composer", "\u{E007}").await;
+    bea.wait_message("Great, see you there", false).await;
+    bea.wait_typing(false).await;
+    ali.wait_status("Great, see you there", "read").await;
+
+    // A reload keeps the session and the history: no sign-in screen, the
+    // same conversation with every message and its read state.
+    ali.client.refresh().await.expect("reload");
+    ali.wait_text("chat-title", "Bea Santoso").await;
+    for text in ["Hello Bea, lunch today?", "Great, see you there"] {
+        ali.wait_message(text, true).await;
+        ali.wait_status(text, "read").await;
+    }
+    ali.wait_message("Sure! 12:30 at the usual place", false)
+        .await;
+    assert!(
+        ali.query("phone-input").await.is_none(),
+        "a reload must not ask to sign in again"
+    );
+    assert_eq!(ali.path().await, format!("/chat/{chat_id}"));
+
+    // Ali sends a photo through the attach control; Bea sees it rendered.
+    let photo = TempDir::new().unwrap();
+    let photo_path = photo.path().join("sunset.png");
+    std::fs::write(&photo_path, png(96, 64)).unwrap();
+    assert!(
+        ali.query("attach").await.is_some(),
+        "the composer offers to attach a file"
+    );
+    ali.attach(&photo_path).await;
+    let width = bea
+        .wait_js(
+            "the photo from Ali to be shown",
+            r#"const img = [...document.querySelectorAll('[data-testid="message"][data-own="false"] img')]
+                 .find((i) => i.complete && i.naturalWidth > 0);
+               return img ? img.naturalWidth : null;"#,
+            vec![],
+        )
+        .await;
+    assert_eq!(width, json!(96), "the photo arrives whole");
+    ali.wait_js(
+        "Ali's own photo to be shown and read",
+        r#"const m = [...document.querySelectorAll('[data-testid="message"][data-own="true"]')]
+             .find((m) => m.querySelector('img'));
+           const img = m && m.querySelector('img');
+           return Boolean(img) && img.complete && img.naturalWidth > 0 && m.dataset.status === 'read';"#,
+        vec![],
+    )
+    .await;
+
+    // Screenshots: a conversation and the chat list, phone and desktop.
+    ali.screenshot("conversation-phone.png").await;
+    bea.screenshot("conversation-desktop.png").await;
+    ali.click("back").await;
+    ali.wait_js(
+        "the chat list on the phone",
+        r#"const list = document.querySelector('[data-testid="chat-list"]');
+           return Boolean(list) && list.getClientRects().length > 0
+               && !document.querySelector('[data-testid="composer"]');"#,
+        vec![],
+    )
+    .await;
+    ali.wait_text_in("chat-list", "📷").await;
+    ali.screenshot("chat-list-phone.png").await;
+    bea.click("back").await;
+    bea.wait_js(
+        "the chat list with nothing opened",
+        "return location.pathname === '/' && !document.querySelector('[data-testid=\"composer\"]');",
+        vec![],
+    )
+    .await;
+    bea.screenshot("chat-list-desktop.png").await;
+
+    for browser in [&ali, &bea] {
+        browser.assert_clean_console().await;
+    }
+    ali.close().await;
+    bea.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_made_in_the_browser_carries_messages_to_every_members_browser() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let (ana_phone, ben_phone, cal_phone) = (phone(7101), phone(7102), phone(7103));
+    let ana = driver.open("ana", DESKTOP_SIZE).await;
+    let ben = driver.open("ben", DESKTOP_SIZE).await;
+    let cal = driver.open("cal", PHONE_SIZE).await;
+    tokio::join!(
+        ana.sign_in(&app, &ana_phone, "Ana", None),
+        ben.sign_in(&app, &ben_phone, "Ben", None),
+        cal.sign_in(&app, &cal_phone, "Cal", None),
+    );
+
+    // Ana creates the group with Ben and Cal, adding them by number.
+    ana.click("new-group").await;
+    ana.type_into("group-name", "Weekend trip").await;
+    for (number, name) in [(&ben_phone, "Ben"), (&cal_phone, "Cal")] {
+        ana.type_into("group-member-phone", number).await;
+        ana.click("group-member-add").await;
+        ana.wait_js(
+            "the member to be listed",
+            r#"return [...document.querySelectorAll('.person-name')].some((n) => n.textContent === arguments[0])
+                   && document.querySelector('[data-testid="group-member-phone"]').value === '';"#,
+            vec![json!(name)],
+        )
+        .await;
+    }
+    ana.click("group-create").await;
+    let group_id = ana.open_chat_id().await;
+    ana.wait_text("chat-title", "Weekend trip").await;
+
+    ana.type_into("composer", "Who brings the tent?").await;
+    ana.click("send").await;
+    ana.wait_status("Who brings the tent?", "sent").await;
+
+    // The message reaches both other browsers, live, in the new group.
+    let item = format!("[data-testid=\"chat-item\"][data-chat-id=\"{group_id}\"]");
+    for member in [&ben, &cal] {
+        member
+            .wait_js(
+                "the group with the message in the chat list",
+                r#"const item = document.querySelector(arguments[0]);
+                   return Boolean(item) && item.textContent.includes('Weekend trip')
+                       && item.textContent.includes('Who brings the tent?');"#,
+                vec![json!(item)],
+            )
+            .await;
+        member.click_css(&item).await;
+        member.wait_text("chat-title", "Weekend trip").await;
+        let message = member.wait_message("Who brings the tent?", false).await;
+        assert_eq!(message["seq"], "1");
+    }
+    // A group message is read once everyone else has read it.
+    ana.wait_status("Who brings the tent?", "read").await;
+
+    // Ben answers; Ana and Cal see it live, with Ben's name on it.
+    ben.type_into("composer", "I will!").await;
+    for other in [&ana, &cal] {
+        other.wait_typing(true).await;
+    }
+    ben.type_into("composer", "\u{E007}").await;
+    for other in [&ana, &cal] {
+        other.wait_message("I will!", false).await;
+        other
+            .wait_js(
+                "the sender's name on a group message",
+                r#"return [...document.querySelectorAll('[data-testid="message"][data-own="false"]')]
+                     .some((m) => m.textContent.includes('I will!') && m.textContent.includes('Ben'));"#,
+                vec![],
+            )
+            .await;
+    }
+    ben.wait_status("I will!", "read").await;
+    cal.screenshot("group-conversation-phone.png").await;
+
+    // The group's info: its name and its three members, Ana as admin.
+    ana.click("group-info").await;
+    ana.wait_js(
+        "the group info with three members",
+        r#"const names = [...document.querySelectorAll('.info .person-name')].map((n) => n.textContent);
+           return names.length === 3 && ['Ben', 'Cal'].every((n) => names.includes(n))
+               && names.some((n) => n.startsWith('Ana'));"#,
+        vec![],
+    )
+    .await;
+    ana.screenshot("group-info-desktop.png").await;
+
+    for browser in [&ana, &ben, &cal] {
+        browser.assert_clean_console().await;
+    }
+    ana.close().await;
+    ben.close().await;
+    cal.close().await;
+}
+
+// ---------------------------------------------------------------------------
+// chromedriver and browser sessions
+// ---------------------------------------------------------------------------
+
+/// A chromedriver child process on a free port of 127.0.0.1. Dropping it ends
+/// the browser sessions still open (a failed test leaves no Chromium behind),
+/// kills chromedriver and deletes the browser profiles.
+struct Driver {
+    process: Child,
+    port: u16,
+    sessions: Mutex<Vec<String>>,
+    profiles: Mutex<Vec<TempDir>>,
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+impl Driver {
+    /// Starts chromedriver, or returns `None` (after saying so) when the
+    /// browser is not installed and the environment does not require it.
+    async fn start() -> Option<Self> {
+        let chromedriver = find_program("chromedriver");
+        let chromium = Path::new(CHROMIUM).is_file();
+        let Some(chromedriver) = chromedriver.filter(|_| chromium) else {
+            assert!(
+                std::env::var_os("CLAVOX_REQUIRE_BROWSER").is_none(),
+                "CLAVOX_REQUIRE_BROWSER is set but chromedriver or {CHROMIUM} is missing: \
+                 {INSTALL_HINT} (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("skipped: install chromium chromium-driver to run the browser test");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let process = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("{} does not start: {err}", chromedriver.display()));
+        let mut driver = Self {
+            process,
+            port,
+            sessions: Mutex::new(Vec::new()),
+            profiles: Mutex::new(Vec::new()),
+        };
+        driver.wait_ready().await;
+        Some(driver)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.process.try_wait().expect("chromedriver status") {
+                panic!("chromedriver exited at start: {status}");
+            }
+            let ready = client
+                .get(format!("{}/status", self.url()))
+                .send()
+                .await
+                .ok()
+                .filter(|response| response.status().is_success());
+            if let Some(response) = ready
+                && let Ok(body) = response.json::<Value>().await
+                && body["value"]["ready"] == true
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver was not ready within {WAIT:?}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// A fresh browser (own profile) whose viewport is `width`×`height`.
+    async fn open(&self, name: &'static str, (width, height): (u32, u32)) -> Browser {
+        let profile = TempDir::new().expect("a profile directory");
+        let args = [
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+            format!("--window-size={width},{height}"),
+        ];
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url())
+            .await
+            .unwrap_or_else(|err| panic!("{name}: no browser session: {err}"));
+        let session = client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session id");
+        self.sessions.lock().unwrap().push(session.clone());
+        self.profiles.lock().unwrap().push(profile);
+        let browser = Browser {
+            client,
+            name,
+            session,
+            driver: self.url(),
+        };
+        browser.fit_viewport(width, height).await;
+        browser
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Blocking and runtime-free on purpose: this may run while unwinding.
+        for session in self.sessions.lock().unwrap().drain(..) {
+            let _ = delete_session(self.port, &session);
+        }
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// `DELETE /session/<id>` over a plain socket: closes that browser.
+fn delete_session(port: u16, session: &str) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map(drop)
+}
+
+/// One person's browser.
+struct Browser {
+    client: Client,
+    name: &'static str,
+    session: String,
+    driver: String,
+}
+
+fn testid(id: &str) -> String {
+    format!("[data-testid=\"{id}\"]")
+}
+
+/// What a polled script returned that counts as "not yet".
+fn falsy(value: &Value) -> bool {
+    matches!(value, Value::Null | Value::Bool(false))
+        || value.as_str() == Some("")
+        || value.as_f64() == Some(0.0)
+}
+
+impl Browser {
+    /// Makes the page area (not the window) exactly `width`×`height`.
+    async fn fit_viewport(&self, width: u32, height: u32) {
+        let inner = self
+            .client
+            .execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await
+            .expect("viewport size");
+        let (inner_w, inner_h) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
+        if (inner_w, inner_h) == (u64::from(width), u64::from(height)) {
+            return;
+        }
+        let (outer_w, outer_h) = self.client.get_window_size().await.expect("window size");
+        let new_w = u64::from(width) + outer_w.saturating_sub(inner_w);
+        let new_h = u64::from(height) + outer_h.saturating_sub(inner_h);
+        self.client
+            .set_window_size(u32::try_from(new_w).unwrap(), u32::try_from(new_h).unwrap())
+            .await
+            .expect("resize");
+        self.wait_js(
+            &format!("a {width}x{height} viewport"),
+            "return window.innerWidth === arguments[0] && window.innerHeight === arguments[1];",
+            vec![json!(width), json!(height)],
+        )
+        .await;
+    }
+
+    /// Polls `script` (a function body; `arguments` are `args`) until it
+    /// returns something truthy, and returns that. Fails after [`WAIT`].
+    async fn wait_js(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let last = match self.client.execute(script, args.clone()).await {
+                Ok(value) if !falsy(&value) => return value,
+                Ok(value) => format!("returned {value}"),
+                // A page in the middle of loading may refuse scripts.
+                Err(err) => format!("failed: {err}"),
+            };
+            if Instant::now() >= deadline {
+                let shot = self.save_failure_screenshot().await;
+                panic!(
+                    "{}: waited {WAIT:?} for {what}; the check last {last} (screenshot: {shot})",
+                    self.name
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn save_failure_screenshot(&self) -> String {
+        let file = format!("failed-{}.png", self.name);
+        match self.client.screenshot().await {
+            Ok(png) => {
+                let path = screenshot_dir().join(file);
+                let _ = std::fs::write(&path, png);
+                path.display().to_string()
+            }
+            Err(err) => format!("none: {err}"),
+        }
+    }
+
+    /// The element with this `data-testid`, if there is one now.
+    async fn query(&self, id: &str) -> Option<Element> {
+        self.client.find(Locator::Css(&testid(id))).await.ok()
+    }
+
+    /// Clicks the element matching `css` once it is there and clickable
+    /// (retrying while it is re-rendered or covered for a moment).
+    async fn click_css(&self, css: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let error = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => match element.click().await {
+                    Ok(()) => return,
+                    Err(err) => err.to_string(),
+                },
+                Err(err) => err.to_string(),
+            };
+            if Instant::now() >= deadline {
+                let shot = self.save_failure_screenshot().await;
+                panic!(
+                    "{}: could not click {css} within {WAIT:?}: {error} (screenshot: {shot})",
+                    self.name
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn click(&self, id: &str) {
+        self.click_css(&testid(id)).await;
+    }
+
+    /// Types `text` as key presses into the element with this `data-testid`.
+    async fn type_into(&self, id: &str, text: &str) {
+        let css = testid(id);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let error = match self.client.find(Locator::Css(&css)).await {
+                Ok(element) => match element.send_keys(text).await {
+                    Ok(()) => return,
+                    Err(err) => err.to_string(),
+                },
+                Err(err) => err.to_string(),
+            };
+            if Instant::now() >= deadline {
+                let shot = self.save_failure_screenshot().await;
+                panic!(
+                    "{}: could not type into {id} within {WAIT:?}: {error} (screenshot: {shot})",
+                    self.name
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Hands a file to the composer's file picker, as choosing it would.
+    async fn attach(&self, path: &Path) {
+        let input = self
+            .client
+            .find(Locator::Css(&testid("attach-input")))
+            .await
+            .expect("the composer's file input");
+        input
+            .send_keys(path.to_str().unwrap())
+            .await
+            .expect("the file is chosen");
+    }
+
+    async fn wait_text(&self, id: &str, text: &str) {
+        self.wait_js(
+            &format!("{id} to read {text:?}"),
+            "const el = document.querySelector(arguments[0]); return Boolean(el) && el.textContent.trim() === arguments[1];",
+            vec![json!(testid(id)), json!(text)],
+        )
+        .await;
+    }
+
+    async fn wait_text_in(&self, id: &str, text: &str) {
+        self.wait_js(
+            &format!("{id} to contain {text:?}"),
+            "const el = document.querySelector(arguments[0]); return Boolean(el) && el.textContent.includes(arguments[1]);",
+            vec![json!(testid(id)), json!(text)],
+        )
+        .await;
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("current url");
+        url.path().to_owned()
+    }
+
+    /// Waits for the conversation route and returns its chat id.
+    async fn open_chat_id(&self) -> String {
+        let id = self
+            .wait_js(
+                "a conversation to open",
+                r#"const m = location.pathname.match(/^\/chat\/([0-9a-f]{24})$/);
+                   return m && document.querySelector('[data-testid="composer"]') ? m[1] : null;"#,
+                vec![],
+            )
+            .await;
+        id.as_str().unwrap().to_owned()
+    }
+
+    /// Waits for a message containing `text` (own or someone else's) and
+    /// returns its `seq` and `status` as the page shows them.
+    async fn wait_message(&self, text: &str, own: bool) -> Value {
+        let who = if own { "own" } else { "incoming" };
+        self.wait_js(
+            &format!("the {who} message {text:?}"),
+            r#"const m = [...document.querySelectorAll('[data-testid="message"]')]
+                 .find((m) => m.dataset.own === arguments[1] && m.dataset.seq && m.textContent.includes(arguments[0]));
+               return m ? { seq: m.dataset.seq, status: m.dataset.status ?? null } : null;"#,
+            vec![json!(text), json!(own.to_string())],
+        )
+        .await
+    }
+
+    async fn status_of(&self, text: &str) -> String {
+        let message = self.wait_message(text, true).await;
+        message["status"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn wait_status(&self, text: &str, status: &str) {
+        self.wait_js(
+            &format!("the own message {text:?} to be {status}"),
+            r#"return [...document.querySelectorAll('[data-testid="message"][data-own="true"]')]
+                 .some((m) => m.textContent.includes(arguments[0]) && m.dataset.status === arguments[1]);"#,
+            vec![json!(text), json!(status)],
+        )
+        .await;
+    }
+
+    /// Waits until the "… is typing" line of the open conversation is shown
+    /// (or hidden).
+    async fn wait_typing(&self, shown: bool) {
+        let what = if shown {
+            "the other person to be shown typing"
+        } else {
+            "the typing line to go away"
+        };
+        self.wait_js(
+            what,
+            r#"const el = document.querySelector('[data-testid="typing"]');
+               if (!el) return false;
+               const visible = !el.hidden && el.getClientRects().length > 0 && el.textContent.trim() !== '';
+               return visible === arguments[0];"#,
+            vec![json!(shown)],
+        )
+        .await;
+    }
+
+    /// Signs in through the UI as a new user called `name`; `screenshot`
+    /// names a picture of the code step to save on the way.
+    async fn sign_in(&self, app: &TestApp, phone: &str, name: &str, screenshot: Option<&str>) {
+        self.client
+            .goto(&app.url("/"))
+            .await
+            .expect("the app loads");
+        self.type_into("phone-input", phone).await;
+        self.click("send-code").await;
+        self.wait_js(
+            "the code step",
+            "return Boolean(document.querySelector('[data-testid=\"otp-input\"]'));",
+            vec![],
+        )
+        .await;
+        let deadline = Instant::now() + WAIT;
+        let code = loop {
+            if let Some(code) = app.codes.last_code(phone) {
+                break code;
+            }
+            assert!(Instant::now() < deadline, "{}: no code was sent", self.name);
+            tokio::time::sleep(POLL).await;
+        };
+        if let Some(file) = screenshot {
+            self.screenshot(file).await;
+        }
+        self.type_into("otp-input", &code).await;
+        self.click("verify-code").await;
+        self.type_into("name-input", name).await;
+        self.click("name-save").await;
+        self.wait_js(
+            "the chat list after signing in",
+            r#"const list = document.querySelector('[data-testid="chat-list"]');
+               return Boolean(list) && list.getClientRects().length > 0;"#,
+            vec![],
+        )
+        .await;
+    }
+
+    async fn screenshot(&self, file: &str) {
+        // Let fonts and images settle; the screenshot is for people to look at.
+        self.wait_js(
+            "the page to settle for a screenshot",
+            r#"return document.fonts.status === 'loaded'
+                   && [...document.images].every((img) => img.complete);"#,
+            vec![],
+        )
+        .await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = screenshot_dir().join(file);
+        std::fs::write(&path, png).expect("screenshot is saved");
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    /// Fails on any JavaScript error, failed request or CSP violation that
+    /// the browser logged during the test.
+    async fn assert_clean_console(&self) {
+        let url = format!("{}/session/{}/se/log", self.driver, self.session);
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .expect("browser log");
+        let body: Value = response.json().await.expect("browser log is JSON");
+        let entries = body["value"].as_array().cloned().unwrap_or_default();
+        for entry in &entries {
+            eprintln!(
+                "{} console: {} {}",
+                self.name, entry["level"], entry["message"]
+            );
+        }
+        let problems: Vec<&Value> = entries
+            .iter()
+            .filter(|entry| {
+                let message = entry["message"].as_str().unwrap_or_default();
+                entry["level"] == "SEVERE"
+                    || message.contains("Content Security Policy")
+                    || message.contains("Refused to")
+            })
+            .collect();
+        assert!(
+            problems.is_empty(),
+            "{}: the browser logged errors: {problems:#?}",
+            self.name
+        );
+    }
+
+    async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+// ---------------------------------------------------------------------------
+// A small PNG, made here so the test needs no image files or crates
+// ---------------------------------------------------------------------------
+
+/// An RGB PNG of `width`×`height`: a sunset-like gradient, stored uncompressed.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut pixels = Vec::new();
+    for y in 0..height {
+        pixels.push(0); // filter: none
+        for x in 0..width {
+            let r = 255 - (y * 80 / height) as u8;
+            let g = (90 + x * 100 / width) as u8;
+            let b = (60 + y * 150 / height) as u8;
+            pixels.extend([r, g, b]);
+        }
+    }
+    // zlib stream of "stored" deflate blocks.
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = pixels.chunks(0xffff).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = u16::try_from(block.len()).unwrap();
+        zlib.extend(len.to_le_bytes());
+        zlib.extend((!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &pixels {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    zlib.extend(((b << 16) | a).to_be_bytes());
+
+    let mut header = Vec::new();
+    header.extend(width.to_be_bytes());
+    header.extend(height.to_be_bytes());
+    header.extend([8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
+
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    for (kind, data) in [(b"IHDR", header), (b"IDAT", zlib), (b"IEND", Vec::new())] {
+        out.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(&data);
+        let crc = crc32(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
