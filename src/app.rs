@@ -123,28 +123,18 @@ fn hardening_header(name: HeaderName, value: &'static str) -> SetResponseHeaderL
 
 /// Same-origin requests need no CORS; other browser origins must be listed
 /// in `FRONTEND_URL`.
-fn cors(config: &Config) -> CorsLayer {
-    let allowed: Vec<String> = config
-        .allowed_origins()
-        .map(str::to_ascii_lowercase)
-        .collect();
+fn cors(config: &Arc<Config>) -> CorsLayer {
+    let config = Arc::clone(config);
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(
             move |origin: &HeaderValue, request| {
-                let Ok(origin) = origin.to_str() else {
-                    return false;
-                };
-                let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-                let same_origin = request
+                let host = request
                     .headers
                     .get(header::HOST)
-                    .and_then(|host| host.to_str().ok())
-                    .is_some_and(|host| {
-                        origin
-                            .split_once("://")
-                            .is_some_and(|(_, authority)| authority == host.to_ascii_lowercase())
-                    });
-                same_origin || allowed.contains(&origin)
+                    .and_then(|host| host.to_str().ok());
+                origin
+                    .to_str()
+                    .is_ok_and(|origin| config.allows_origin(origin, host))
             },
         ))
         .allow_methods([

@@ -245,10 +245,20 @@ impl Config {
         Ok(())
     }
 
-    pub fn allowed_origins(&self) -> impl Iterator<Item = &str> {
-        self.frontend_url
+    /// Whether a browser `origin` may use this server: its own origin (the
+    /// request's `Host`) or one listed in `FRONTEND_URL`. CORS and the
+    /// WebSocket upgrade both ask this.
+    pub fn allows_origin(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim_end_matches('/');
+        let listed = self
+            .frontend_url
             .iter()
-            .map(|origin| origin.trim_end_matches('/'))
+            .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin));
+        let own = match (origin.split_once("://"), host) {
+            (Some((_, authority)), Some(host)) => authority.eq_ignore_ascii_case(host),
+            _ => false,
+        };
+        listed || own
     }
 }
 

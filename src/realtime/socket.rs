@@ -78,19 +78,12 @@ pub async fn upgrade(
 /// Browsers always send `Origin`; it must be this server or one of
 /// `FRONTEND_URL`. Clients that are not browsers send none and pass.
 fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
-    let Some(origin) = headers.get(ORIGIN).and_then(|value| value.to_str().ok()) else {
-        return true;
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|value: &axum::http::HeaderValue| value.to_str().ok())
     };
-    let origin = origin.trim_end_matches('/');
-    if config
-        .allowed_origins()
-        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let authority = origin.split_once("://").map(|(_, rest)| rest);
-    let host = headers.get(HOST).and_then(|value| value.to_str().ok());
-    matches!((authority, host), (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host))
+    header(ORIGIN).is_none_or(|origin| config.allows_origin(origin, header(HOST)))
 }
 
 async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
