@@ -168,7 +168,11 @@ pub async fn serve(
         data_dir: state.config.data_dir.clone(),
         live: true,
     };
-    let admin = admin::listen(admin, hub.shutdown_signal())?;
+    // Without the admin socket the server still serves; only admin commands
+    // cannot reach it (they then say so).
+    let admin = admin::listen(admin, hub.shutdown_signal())
+        .inspect_err(|error| tracing::warn!(%error, "admin socket unavailable; admin commands cannot reach this server"))
+        .ok();
     let app = router(&state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -177,7 +181,9 @@ pub async fn serve(
             hub.shut_down();
         })
         .await;
-    let _ = admin.await;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     sockets.close();
     if tokio::time::timeout(SOCKET_DRAIN, sockets.wait())
         .await
