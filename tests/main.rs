@@ -8,6 +8,7 @@ mod chats;
 mod delivery;
 mod helpers;
 mod http;
+mod isolation;
 mod messages;
 mod realtime;
 mod uploads;
