@@ -276,7 +276,17 @@ async fn start(config: Config) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot listen on {address}: {error} (is another server using port {}? set PORT to change it)", config.port))?;
     let local = listener.local_addr().map_err(|error| error.to_string())?;
-    announce(&config, local, sender.as_ref());
+    let mdns = config
+        .mdns
+        .then(|| lan::announce(local))
+        .and_then(|announced| {
+            announced
+                .inspect_err(|problem| {
+                    tracing::info!("not announced on the local network: {problem}");
+                })
+                .ok()
+        });
+    announce(&config, local, sender.as_ref(), mdns.is_some());
     let state = AppState::new(config, store, &keys, sender)
         .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
     app::serve(listener, state, shutdown_signal())
@@ -287,11 +297,14 @@ async fn start(config: Config) -> Result<(), String> {
 }
 
 /// The start-up banner: what runs, where its data is, how to reach it.
-fn announce(config: &Config, local: SocketAddr, sender: &dyn OtpSender) {
+fn announce(config: &Config, local: SocketAddr, sender: &dyn OtpSender, on_mdns: bool) {
     let version = env!("CARGO_PKG_VERSION");
     let data_dir = config.data_dir.display().to_string();
     let delivery = sender.describe();
-    let urls = lan::urls(local);
+    let mut urls = lan::urls(local);
+    if on_mdns {
+        urls.push(format!("http://{}:{}", lan::MDNS_HOST, local.port()));
+    }
     match config.log_format {
         LogFormat::Json => {
             tracing::info!(version, data_dir, otp_delivery = %delivery, urls = ?urls, "clavox is ready");

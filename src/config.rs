@@ -161,6 +161,10 @@ pub struct Config {
     #[arg(long, env = "UPLOAD_MAX_BYTES", default_value_t = 26_214_400)]
     pub upload_max_bytes: u64,
 
+    /// Announce the server on the local network as clavox.local (mDNS, UDP 5353).
+    #[arg(long, env = "MDNS", default_value = "true", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub mdns: bool,
+
     /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
     #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy: bool,

@@ -1,6 +1,7 @@
-//! The addresses people on the same network can open: one URL per address
-//! of this machine's interfaces, leaving out loopback, link-local and
-//! container bridges nobody outside this machine can reach.
+//! Being found on the local network: one URL per address of this machine's
+//! interfaces (leaving out loopback, link-local and container bridges nobody
+//! outside this machine can reach), and an mDNS announcement so phones can
+//! open `http://clavox.local:PORT`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,22 +15,72 @@ pub fn urls(local: SocketAddr) -> Vec<String> {
         return vec![url(local.ip(), port)];
     }
     let mut urls = vec![url(IpAddr::from([127, 0, 0, 1]), port)];
-    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
-    for interface in interfaces {
-        let ip = interface.ip();
-        let reachable = !ip.is_loopback()
-            && !is_link_local(ip)
-            && !VIRTUAL_PREFIXES
-                .iter()
-                .any(|prefix| interface.name.starts_with(prefix));
-        // An IPv4 listener (0.0.0.0) is reachable on IPv4 addresses only.
-        let same_family = local.is_ipv6() || ip.is_ipv4();
-        if reachable && same_family {
-            urls.push(url(ip, port));
-        }
-    }
+    urls.extend(lan_addresses(local).into_iter().map(|ip| url(ip, port)));
     urls.dedup();
     urls
+}
+
+/// The addresses of this machine that others on the network can reach a
+/// listener on `local` at.
+fn lan_addresses(local: SocketAddr) -> Vec<IpAddr> {
+    if !local.ip().is_unspecified() {
+        return if local.ip().is_loopback() {
+            Vec::new()
+        } else {
+            vec![local.ip()]
+        };
+    }
+    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+    interfaces
+        .into_iter()
+        .filter(|interface| {
+            !VIRTUAL_PREFIXES
+                .iter()
+                .any(|prefix| interface.name.starts_with(prefix))
+        })
+        .map(|interface| interface.ip())
+        // An IPv4 listener (0.0.0.0) is reachable on IPv4 addresses only.
+        .filter(|ip| !ip.is_loopback() && !is_link_local(*ip) && (local.is_ipv6() || ip.is_ipv4()))
+        .collect()
+}
+
+/// The name the server is announced under.
+pub const MDNS_HOST: &str = "clavox.local";
+
+/// Announces the server by mDNS while it lives; dropping it withdraws the
+/// announcement.
+pub struct Announcement {
+    daemon: mdns_sd::ServiceDaemon,
+}
+
+impl Drop for Announcement {
+    fn drop(&mut self) {
+        let _ = self.daemon.shutdown();
+    }
+}
+
+/// Announces an `_http._tcp` service "Clavox" at `clavox.local` for the
+/// machine's LAN addresses.
+pub fn announce(local: SocketAddr) -> Result<Announcement, String> {
+    let addresses = lan_addresses(local);
+    if addresses.is_empty() {
+        return Err("no network address besides loopback".into());
+    }
+    let daemon = mdns_sd::ServiceDaemon::new().map_err(|error| error.to_string())?;
+    let properties = [("path", "/"), ("version", env!("CARGO_PKG_VERSION"))];
+    let service = mdns_sd::ServiceInfo::new(
+        "_http._tcp.local.",
+        "Clavox",
+        &format!("{MDNS_HOST}."),
+        addresses.as_slice(),
+        local.port(),
+        &properties[..],
+    )
+    .map_err(|error| error.to_string())?;
+    daemon
+        .register(service)
+        .map_err(|error| error.to_string())?;
+    Ok(Announcement { daemon })
 }
 
 fn url(ip: IpAddr, port: u16) -> String {

@@ -35,6 +35,8 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .env("OTP_COOLDOWN", "0")
+            // Tests send nothing beyond 127.0.0.1.
+            .env("MDNS", "false")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -72,7 +72,9 @@ struct Args {
 }
 
 /// Settings every test server starts with; each can be overridden.
-const TEST_DEFAULTS: [(&str, &str); 4] = [
+const TEST_DEFAULTS: [(&str, &str); 5] = [
+    // Tests send nothing beyond 127.0.0.1.
+    ("--mdns", "false"),
     ("--otp-cooldown", "0"),
     ("--auth-rate-limit-max", "100000"),
     ("--rate-limit-max-requests", "1000000"),

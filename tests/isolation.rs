@@ -93,6 +93,8 @@ async fn the_static_binary_serves_a_chat_from_an_empty_root() {
             &port.to_string(),
             "--data-dir",
             "/data",
+            "--mdns",
+            "false",
         ])
         .env_clear()
         .stdout(Stdio::piped())
