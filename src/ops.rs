@@ -90,7 +90,13 @@ pub async fn count_requests(request: Request, next: Next) -> Response {
 /// else is told there is nothing here.
 async fn metrics(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    let local = client_ip(&parts, state.config.trust_proxy).is_some_and(|ip| ip.is_loopback());
+    // A request relayed by a proxy on this machine comes from loopback too:
+    // unless the proxy is trusted to name the client, it is not local.
+    let relayed = !state.config.trust_proxy
+        && (parts.headers.contains_key("x-forwarded-for")
+            || parts.headers.contains_key("forwarded"));
+    let local =
+        !relayed && client_ip(&parts, state.config.trust_proxy).is_some_and(|ip| ip.is_loopback());
     let token_ok = match (&state.config.metrics_token, bearer_token(&parts)) {
         (Some(expected), Some(given)) => {
             bool::from(expected.expose().as_bytes().ct_eq(given.as_bytes()))

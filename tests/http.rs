@@ -303,3 +303,18 @@ async fn the_openapi_document_lists_every_rest_route() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_relayed_by_an_untrusted_local_proxy_are_hidden() {
+    let app = TestApp::spawn().await;
+    let relayed = app
+        .client
+        .get(app.url("/metrics"))
+        .header("x-forwarded-for", "198.51.100.4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), StatusCode::NOT_FOUND);
+    let direct = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(direct.status(), StatusCode::OK);
+}

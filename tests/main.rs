@@ -10,6 +10,7 @@ mod helpers;
 mod http;
 mod isolation;
 mod messages;
+mod packaging;
 mod realtime;
 mod uploads;
 mod users;
