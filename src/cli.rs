@@ -276,7 +276,11 @@ async fn start(config: Config) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot listen on {address}: {error} (is another server using port {}? set PORT to change it)", config.port))?;
     let local = listener.local_addr().map_err(|error| error.to_string())?;
-    let mdns = config
+    // Everything is prepared before the banner: "ready" means ready.
+    let state = AppState::new(config, store, &keys, Arc::clone(&sender))
+        .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
+    let mdns = state
+        .config
         .mdns
         .then(|| lan::announce(local))
         .and_then(|announced| {
@@ -286,9 +290,7 @@ async fn start(config: Config) -> Result<(), String> {
                 })
                 .ok()
         });
-    announce(&config, local, sender.as_ref(), mdns.is_some());
-    let state = AppState::new(config, store, &keys, sender)
-        .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
+    announce(&state.config, local, sender.as_ref(), mdns.is_some());
     app::serve(listener, state, shutdown_signal())
         .await
         .map_err(|error| format!("server error: {error}"))?;

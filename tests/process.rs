@@ -1,0 +1,125 @@
+//! The real `clavox` binary as a child process, for tests that need a
+//! process to signal, kill or restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_clavox");
+
+/// A `clavox serve` child process whose log lines are collected.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut child = Command::new(BINARY)
+            .envs(env.iter().copied())
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("OTP_COOLDOWN", "0")
+            // Tests send nothing beyond 127.0.0.1.
+            .env("MDNS", "false")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            lines,
+            seen: Vec::new(),
+        };
+        server.wait_for_line("is ready");
+        server
+    }
+
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Logs in by reading the code from the server's log, as a person would.
+    pub async fn login(&mut self, client: &reqwest::Client, number: &str) -> (String, String) {
+        let sent = client
+            .post(format!("{}/api/auth/send-otp", self.base))
+            .json(&json!({ "phoneNumber": number }))
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.status().is_success());
+        let line = self.wait_for_line(&format!("OTP for {number}: "));
+        let code: String = line
+            .split(&format!("OTP for {number}: "))
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(6)
+            .collect();
+        self.seen
+            .retain(|seen| !seen.contains(&format!("OTP for {number}: ")));
+        let body: Value = client
+            .post(format!("{}/api/auth/verify-otp", self.base))
+            .json(&json!({ "phoneNumber": number, "otp": code }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            body["accessToken"].as_str().unwrap().to_owned(),
+            body["user"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
