@@ -115,6 +115,8 @@ async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
         server.base,
         chat["id"].as_str().unwrap()
     );
+    let ws_url = format!("{}/ws?token={ana}", server.base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
     let sends: Vec<_> = (0..30)
         .map(|n| {
             let request = client
@@ -122,11 +124,12 @@ async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
                 .bearer_auth(&ana)
                 .json(&json!({ "content": format!("m{n}") }));
             tokio::spawn(async move {
-                request
+                let status = request
                     .send()
                     .await
                     .map(|response| response.status().as_u16())
-                    .unwrap_or(0)
+                    .unwrap_or(0);
+                (status == 201).then(|| format!("m{n}"))
             })
         })
         .collect();
@@ -139,11 +142,25 @@ async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
             .unwrap()
             .success()
     );
-    let mut acknowledged = 0;
-    for send in sends {
-        if send.await.unwrap() == 201 {
-            acknowledged += 1;
+    let close = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures_util::StreamExt;
+        while let Some(Ok(message)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Close(frame) = message {
+                return frame.map(|frame| u16::from(frame.code));
+            }
         }
+        None
+    })
+    .await
+    .expect("the socket is closed in time");
+    assert_eq!(
+        close,
+        Some(1001),
+        "sockets are told the server is going away"
+    );
+    let mut acknowledged = Vec::new();
+    for send in sends {
+        acknowledged.extend(send.await.unwrap());
     }
     let started = std::time::Instant::now();
     let status = loop {
@@ -169,10 +186,18 @@ async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
         .json()
         .await
         .unwrap();
-    assert!(
-        page["messages"].as_array().unwrap().len() >= acknowledged,
-        "every acknowledged message is there"
-    );
+    let stored: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["content"].as_str().unwrap())
+        .collect();
+    for content in &acknowledged {
+        assert!(
+            stored.contains(&content.as_str()),
+            "acknowledged {content} is there"
+        );
+    }
 }
 
 #[tokio::test]
