@@ -271,6 +271,11 @@ impl TestApp {
         }
     }
 
+    /// `login` for an owned number (handy with `join_all`).
+    pub async fn login_owned(&self, phone: String) -> Login {
+        self.login(&phone).await
+    }
+
     pub async fn private_chat(&self, a: &Login, b: &Login) -> String {
         let (status, chat) = self
             .post(

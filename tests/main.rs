@@ -2,6 +2,7 @@
 //! real store in a temporary directory) or the real binary.
 
 mod auth;
+mod authz;
 mod binary;
 mod browser;
 mod chats;

@@ -1,0 +1,381 @@
+//! The authorization sweep: every REST route and socket event, called by
+//! everyone who must not get through — nobody, an outsider, a member who is
+//! not an admin, a removed member, and holders of bad tokens — and by those
+//! who may, as a control.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Login, TestApp, phone};
+
+/// Who calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Nobody,
+    Outsider,
+    Member,
+    Removed,
+    Expired,
+    OtherKey,
+    Unsigned,
+    Disabled,
+    Admin,
+}
+
+const BAD_TOKENS: [Caller; 4] = [
+    Caller::Expired,
+    Caller::OtherKey,
+    Caller::Unsigned,
+    Caller::Disabled,
+];
+
+/// What a caller should get: allowed (2xx), or a status and code.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    Allowed,
+    Refused(u16, &'static str),
+}
+
+struct Route {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    /// Whether it is about one chat (outsiders and removed members get 404).
+    chat_scoped: bool,
+    /// Admins only (members get 403).
+    admin_only: bool,
+}
+
+fn route(
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    chat_scoped: bool,
+    admin_only: bool,
+) -> Route {
+    Route {
+        method,
+        path,
+        body,
+        chat_scoped,
+        admin_only,
+    }
+}
+
+fn expectation(route: &Route, caller: Caller) -> Expect {
+    match caller {
+        Caller::Nobody => Expect::Refused(401, "unauthorized"),
+        Caller::Expired => Expect::Refused(401, "token_expired"),
+        Caller::OtherKey | Caller::Unsigned | Caller::Disabled => {
+            Expect::Refused(401, "unauthorized")
+        }
+        Caller::Outsider | Caller::Removed if route.chat_scoped => {
+            Expect::Refused(404, "not_found")
+        }
+        Caller::Member if route.admin_only => Expect::Refused(403, "forbidden"),
+        _ => Expect::Allowed,
+    }
+}
+
+fn sign(claims: &Value, key: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .unwrap()
+}
+
+struct Cast {
+    admin: Login,
+    member: Login,
+    outsider: Login,
+    removed: Login,
+    disabled: Login,
+    tokens: std::collections::HashMap<&'static str, String>,
+}
+
+impl Cast {
+    fn token(&self, caller: Caller) -> Option<&str> {
+        match caller {
+            Caller::Nobody => None,
+            Caller::Outsider => Some(&self.outsider.access),
+            Caller::Member => Some(&self.member.access),
+            Caller::Removed => Some(&self.removed.access),
+            Caller::Disabled => Some(&self.disabled.access),
+            Caller::Admin => Some(&self.admin.access),
+            Caller::Expired => Some(&self.tokens["expired"]),
+            Caller::OtherKey => Some(&self.tokens["other_key"]),
+            Caller::Unsigned => Some(&self.tokens["unsigned"]),
+        }
+    }
+}
+
+async fn cast(app: &TestApp) -> (Cast, String) {
+    let people: Vec<Login> =
+        futures_util::future::join_all((0..5).map(|n| app.login_owned(phone(1100 + n)))).await;
+    let [admin, member, outsider, removed, disabled]: [Login; 5] = people.try_into().unwrap();
+    let group = app
+        .group(&admin, &[&member, &removed, &disabled], "Sweep")
+        .await;
+    app.send_message(&admin, &group, "hello").await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/chats/{group}/participants/{}", removed.id),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let disable = clavox::admin::Request::Disable {
+        phone: disabled.phone.clone(),
+    };
+    let answer = clavox::admin::ask(&app.data_dir(), &disable)
+        .await
+        .unwrap()
+        .expect("the admin socket answers");
+    assert!(answer.ok, "{:?}", answer.lines);
+
+    let key = std::fs::read_to_string(app.data_dir().join("jwt-secret")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims =
+        |exp: u64| json!({ "sub": member.id, "sid": member.id, "iat": now - 3600, "exp": exp });
+    let payload = member.access.split('.').nth(1).unwrap().to_owned();
+    let tokens = [
+        ("expired", sign(&claims(now - 60), key.trim().as_bytes())),
+        ("other_key", sign(&claims(now + 600), &[7; 32])),
+        (
+            "unsigned",
+            format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    (
+        Cast {
+            admin,
+            member,
+            outsider,
+            removed,
+            disabled,
+            tokens,
+        },
+        group,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_everyone_who_may_not_use_it() {
+    let app = TestApp::spawn().await;
+    let (cast, group) = cast(&app).await;
+    let chat_path = |template: &str| {
+        template
+            .replace("{chat}", &group)
+            .replace("{member}", &cast.member.id)
+    };
+    let routes = vec![
+        route(Method::GET, "/api/users/profile", None, false, false),
+        route(
+            Method::PUT,
+            "/api/users/profile",
+            Some(json!({ "name": "Sweeper" })),
+            false,
+            false,
+        ),
+        route(
+            Method::GET,
+            "/api/users/lookup?phoneNumber=%2B628120001100",
+            None,
+            false,
+            false,
+        ),
+        route(Method::GET, "/api/users/{member}", None, false, false),
+        route(Method::GET, "/api/auth/sessions", None, false, false),
+        route(Method::GET, "/api/chats", None, false, false),
+        route(Method::GET, "/api/chats/{chat}", None, true, false),
+        route(
+            Method::PATCH,
+            "/api/chats/{chat}",
+            Some(json!({ "name": "Renamed" })),
+            true,
+            true,
+        ),
+        route(
+            Method::POST,
+            "/api/chats/{chat}/participants",
+            Some(json!({ "userIds": ["{member}"] })),
+            true,
+            true,
+        ),
+        route(Method::GET, "/api/chats/{chat}/messages", None, true, false),
+        route(
+            Method::GET,
+            "/api/chats/{chat}/messages?before=2",
+            None,
+            true,
+            false,
+        ),
+        route(
+            Method::POST,
+            "/api/chats/{chat}/messages",
+            Some(json!({ "content": "sweep" })),
+            true,
+            false,
+        ),
+        route(
+            Method::POST,
+            "/api/chats/{chat}/read",
+            Some(json!({ "seq": 1 })),
+            true,
+            false,
+        ),
+    ];
+    let callers = [
+        Caller::Nobody,
+        Caller::Outsider,
+        Caller::Member,
+        Caller::Removed,
+        Caller::Expired,
+        Caller::OtherKey,
+        Caller::Unsigned,
+        Caller::Disabled,
+        Caller::Admin,
+    ];
+    for route in &routes {
+        for caller in callers {
+            let path = chat_path(route.path);
+            let body = route
+                .body
+                .as_ref()
+                .map(|body| serde_json::from_str(&chat_path(&body.to_string())).unwrap());
+            let (status, answer) = app
+                .call(route.method.clone(), &path, cast.token(caller), body)
+                .await;
+            match expectation(route, caller) {
+                Expect::Allowed => assert!(
+                    status.is_success(),
+                    "{caller:?} {} {path}: {status} {answer}",
+                    route.method
+                ),
+                Expect::Refused(code, name) => {
+                    assert_eq!(
+                        (status.as_u16(), answer["code"].as_str()),
+                        (code, Some(name)),
+                        "{caller:?} {} {path}: {answer}",
+                        route.method
+                    );
+                }
+            }
+        }
+    }
+    // Removing someone: members may not; outsiders and the removed see no chat.
+    let remove_member = chat_path("/api/chats/{chat}/participants/{member}");
+    for (caller, expected) in [
+        (Caller::Outsider, 404),
+        (Caller::Removed, 404),
+        (Caller::Nobody, 401),
+        (Caller::Disabled, 401),
+    ] {
+        assert_eq!(
+            app.call(Method::DELETE, &remove_member, cast.token(caller), None)
+                .await
+                .0
+                .as_u16(),
+            expected,
+            "{caller:?}"
+        );
+    }
+    let remove_admin = format!("/api/chats/{group}/participants/{}", cast.admin.id);
+    assert_eq!(
+        app.call(
+            Method::DELETE,
+            &remove_admin,
+            cast.token(Caller::Member),
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    // Nothing an outsider, a removed or a disabled member tried was stored;
+    // the only rename is the admin's own.
+    let (_, page) = app
+        .get(
+            &format!("/api/chats/{group}/messages?limit=100"),
+            &cast.admin.access,
+        )
+        .await;
+    let senders: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["senderId"].as_str().unwrap())
+        .collect();
+    assert!(
+        !senders.contains(&cast.outsider.id.as_str())
+            && !senders.contains(&cast.removed.id.as_str())
+            && !senders.contains(&cast.disabled.id.as_str())
+    );
+    assert_eq!(
+        app.get(&format!("/api/chats/{group}"), &cast.admin.access)
+            .await
+            .1["name"],
+        "Renamed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_socket_event_refuses_everyone_who_may_not_use_it() {
+    let app = TestApp::spawn().await;
+    let (cast, group) = cast(&app).await;
+    let events = [
+        ("join_chat", json!({ "chatId": group })),
+        ("leave_chat", json!({ "chatId": group })),
+        (
+            "send_message",
+            json!({ "chatId": group, "content": "sweep" }),
+        ),
+        ("typing_start", json!({ "chatId": group })),
+        ("typing_stop", json!({ "chatId": group })),
+        ("mark_read", json!({ "chatId": group, "seq": 1 })),
+    ];
+    // Not authenticated at all, and every bad token, refused at join_user.
+    let mut anonymous = app.connect_ws(None).await;
+    for (event, data) in &events {
+        let answer = anonymous.request(event, data.clone()).await;
+        assert_eq!(answer["data"]["code"], "unauthorized", "{event}");
+    }
+    for caller in BAD_TOKENS {
+        let answer = anonymous
+            .request("join_user", json!({ "token": cast.token(caller) }))
+            .await;
+        assert_eq!(
+            (answer["event"].as_str(), answer["data"]["code"].as_str()),
+            (Some("error"), Some("unauthorized")),
+            "{caller:?}"
+        );
+    }
+    // Outsiders and removed members: the chat does not exist for them.
+    for login in [&cast.outsider, &cast.removed] {
+        let mut socket = app.joined_ws(login).await;
+        for (event, data) in &events {
+            let answer = socket.request(event, data.clone()).await;
+            assert_eq!(
+                answer["data"]["code"], "not_found",
+                "{event} by {}",
+                login.phone
+            );
+        }
+    }
+    // The member is let through, as a control.
+    let mut member = app.joined_ws(&cast.member).await;
+    for (event, data) in &events {
+        let answer = member.request(event, data.clone()).await;
+        assert_eq!(answer["event"], "ack", "{event}: {answer}");
+    }
+    let _ = &cast.admin;
+}
