@@ -87,8 +87,10 @@ pub enum Error {
     NotAGroup,
     #[error("the server's disk is full; try again later")]
     StorageFull,
-    #[error("the server is shutting down; try again in a moment")]
-    ShuttingDown,
+    #[error(
+        "the server cannot take writes right now (starting, stopping or recovering); try again in a moment"
+    )]
+    Unavailable,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -121,7 +123,7 @@ impl Error {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::OtpDeliveryFailed => StatusCode::BAD_GATEWAY,
             Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -148,7 +150,7 @@ impl Error {
             Self::GroupFull { .. } => "group_full",
             Self::NotAGroup => "not_a_group",
             Self::StorageFull => "storage_full",
-            Self::ShuttingDown => "unavailable",
+            Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -232,7 +234,7 @@ impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Full => Self::StorageFull,
-            StoreError::Closed => Self::ShuttingDown,
+            StoreError::Closed | StoreError::Unavailable => Self::Unavailable,
             other => Self::Internal(Box::new(other)),
         }
     }

@@ -8,6 +8,7 @@ mod browser;
 mod chats;
 mod crash;
 mod delivery;
+mod full_disk;
 mod helpers;
 mod http;
 mod isolation;

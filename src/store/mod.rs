@@ -3,6 +3,7 @@
 //! through one writer thread (`Store::write`), which commits whatever is
 //! queued as one durable transaction. Callers see typed records, never redb.
 
+mod file;
 mod query;
 pub mod records;
 mod tables;
@@ -31,6 +32,8 @@ pub enum StoreError {
     Full,
     #[error("the store is closed")]
     Closed,
+    #[error("the database is being reopened after an I/O failure")]
+    Unavailable,
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error(
@@ -46,6 +49,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether redb must be reopened before it takes writes again.
+    pub(crate) fn needs_reopen(&self) -> bool {
+        matches!(self, Self::Full | Self::Io { .. } | Self::Unavailable)
+    }
+
     fn io(context: impl Into<String>, error: &std::io::Error) -> Self {
         if error.kind() == std::io::ErrorKind::StorageFull {
             return Self::Full;
@@ -62,6 +70,7 @@ impl From<redb::Error> for StoreError {
         match error {
             redb::Error::DatabaseAlreadyOpen => Self::AlreadyOpen,
             redb::Error::Io(io) => Self::io("database file", &io),
+            redb::Error::PreviousIo => Self::Unavailable,
             redb::Error::Corrupted(message) => Self::Corrupt(message),
             other => Self::Database(other.to_string()),
         }
@@ -93,7 +102,7 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    file: Arc<file::DatabaseFile>,
     jobs: mpsc::Sender<writer::Command>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     path: PathBuf,
@@ -109,13 +118,13 @@ impl Store {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
             .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;
         migrate(&db)?;
-        let db = Arc::new(db);
+        let file = Arc::new(file::DatabaseFile::new(path.clone(), db));
         let (jobs, queue) = mpsc::channel(writer::QUEUE_CAPACITY);
-        let handle = writer::spawn(Arc::clone(&db), queue)
+        let handle = writer::spawn(Arc::clone(&file), queue)
             .map_err(|error| StoreError::io("starting the writer thread", &error))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                db,
+                file,
                 jobs,
                 writer: std::sync::Mutex::new(Some(handle)),
                 path,
@@ -129,7 +138,7 @@ impl Store {
 
     /// A consistent snapshot of the last commit. Never waits for the writer.
     pub fn read(&self) -> Result<Reader, StoreError> {
-        Ok(Reader::new(self.inner.db.begin_read()?))
+        Ok(Reader::new(self.inner.file.get()?.begin_read()?))
     }
 
     /// Runs `op` inside the writer's next batch and resolves once that batch
@@ -162,7 +171,7 @@ impl Store {
     /// taken at the start saw. Returns the snapshot for further reads (the
     /// uploads it names) and how many entries were copied.
     pub fn snapshot_to(&self, path: &Path) -> Result<(Reader, u64), StoreError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.file.get()?.begin_read()?;
         let copy = Database::create(path)?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o600))
             .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;

@@ -11,6 +11,7 @@ use redb::{Database, Durability};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::file::DatabaseFile;
 use super::tx::{Hook, Tx};
 
 /// How many writes may wait for the writer before senders are slowed down.
@@ -63,16 +64,17 @@ pub(super) enum Command {
 }
 
 pub(super) fn spawn(
-    db: Arc<Database>,
+    file: Arc<DatabaseFile>,
     queue: mpsc::Receiver<Command>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("clavox-writer".into())
-        .spawn(move || run(&db, queue))
+        .spawn(move || run(&file, queue))
 }
 
-fn run(db: &Database, mut queue: mpsc::Receiver<Command>) {
+fn run(file: &DatabaseFile, mut queue: mpsc::Receiver<Command>) {
     let mut stopping = false;
+    let mut broken = false;
     while !stopping {
         let Some(first) = queue.blocking_recv() else {
             break;
@@ -91,8 +93,26 @@ fn run(db: &Database, mut queue: mpsc::Receiver<Command>) {
                 next = queue.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            commit_batch(db, batch);
+        if batch.is_empty() {
+            continue;
+        }
+        // After an I/O failure redb takes no more writes until reopened.
+        if broken {
+            match file.reopen() {
+                Ok(()) => broken = false,
+                Err(error) => {
+                    reject(batch, &error);
+                    continue;
+                }
+            }
+        }
+        if !file.has_room() {
+            reject(batch, &StoreError::Full);
+            continue;
+        }
+        match file.get() {
+            Ok(db) => broken = commit_batch(&db, batch).is_err_and(|error| error.needs_reopen()),
+            Err(error) => reject(batch, &error),
         }
     }
     // Anything still queued after a stop is refused, not silently dropped:
@@ -100,15 +120,20 @@ fn run(db: &Database, mut queue: mpsc::Receiver<Command>) {
     queue.close();
 }
 
-fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
+fn reject(batch: Vec<Box<dyn Job>>, error: &StoreError) {
+    tracing::warn!(%error, jobs = batch.len(), "writes refused");
+    for job in batch {
+        job.reject(error.clone());
+    }
+}
+
+/// Runs and commits one batch; the error, if the batch failed.
+fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> Result<(), StoreError> {
     let txn = match begin(db) {
         Ok(txn) => txn,
         Err(error) => {
-            tracing::error!(%error, jobs = batch.len(), "could not start a write transaction");
-            for job in batch {
-                job.reject(error.clone());
-            }
-            return;
+            reject(batch, &error);
+            return Err(error);
         }
     };
     let mut finished: Vec<(Completion, Vec<Hook>)> = Vec::with_capacity(batch.len());
@@ -139,7 +164,7 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
     };
     metrics::histogram!("clavox_writer_batch_size").record(finished.len() as f64);
     metrics::histogram!("clavox_writer_commit_seconds").record(started.elapsed().as_secs_f64());
-    match outcome {
+    match &outcome {
         Ok(()) => {
             for (completion, hooks) in finished {
                 for hook in hooks {
@@ -155,6 +180,7 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
             }
         }
     }
+    outcome
 }
 
 fn begin(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
