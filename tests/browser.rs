@@ -1,7 +1,9 @@
 //! End to end in a real browser: the bundled web app in headless Chromium,
 //! driven over WebDriver (chromedriver), against the real server. People sign
-//! in with the codes the server "sent", chat live, see each other typing and
-//! their read ticks, reload, share a photo and talk in a group.
+//! in with the codes the server "sent", see a new chat appear before its
+//! first message, chat live, see each other typing and their read ticks,
+//! reload, share a photo and talk in a group; one records a voice message on
+//! Chromium's fake microphone and sends a photo and a file beside it.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. Without them
 //! the tests print a skip notice and pass, unless `CLAVOX_REQUIRE_BROWSER` is
@@ -58,6 +60,19 @@ async fn two_people_sign_in_chat_live_see_typing_and_read_ticks_keep_history_on_
     let chat_id = ali.open_chat_id().await;
     ali.wait_text("chat-title", "Bea Santoso").await;
 
+    // The new chat shows in Bea's list at once, under Ali's name, before
+    // anything has been said in it.
+    let item = format!("[data-testid=\"chat-item\"][data-chat-id=\"{chat_id}\"]");
+    bea.wait_js(
+        "the new chat, still without messages, in the list",
+        r#"const item = document.querySelector(arguments[0]);
+           return Boolean(item) && item.textContent.includes('Ali Rahman')
+               && item.textContent.includes('No messages yet')
+               && !item.querySelector('[data-testid="unread"]');"#,
+        vec![json!(item)],
+    )
+    .await;
+
     // Ali writes first; the message is stored (one tick) but not yet read.
     ali.type_into("composer", "Hello Bea, lunch today?").await;
     ali.click("send").await;
@@ -66,7 +81,6 @@ async fn two_people_sign_in_chat_live_see_typing_and_read_ticks_keep_history_on_
     ali.wait_status("Hello Bea, lunch today?", "sent").await;
 
     // It reaches Bea's chat list live, as one unread message from Ali.
-    let item = format!("[data-testid=\"chat-item\"][data-chat-id=\"{chat_id}\"]");
     bea.wait_js(
         "the new chat with one unread message in the list",
         r#"const item = document.querySelector(arguments[0]);
@@ -288,6 +302,244 @@ async fn a_group_made_in_the_browser_carries_messages_to_every_members_browser()
     cal.close().await;
 }
 
+/// Chromium switches for a microphone that works unattended: a fake device
+/// (a beeping tone) and permission granted without asking.
+const FAKE_MICROPHONE: [&str; 2] = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_message_recorded_in_the_browser_plays_for_the_other_person_beside_a_photo_and_a_file()
+ {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let (dia_phone, eko_phone) = (phone(7201), phone(7202));
+    let dia = driver.open_with("dia", PHONE_SIZE, &FAKE_MICROPHONE).await;
+    // Eko has a microphone but has refused this site the use of it.
+    let eko = driver
+        .open_with("eko", DESKTOP_SIZE, &["--use-fake-device-for-media-stream"])
+        .await;
+    tokio::join!(
+        dia.sign_in(&app, &dia_phone, "Dia Lestari", None),
+        eko.sign_in(&app, &eko_phone, "Eko Prasetyo", None),
+    );
+    eko.deny_microphone().await;
+
+    dia.click("new-chat").await;
+    dia.type_into("new-chat-phone", &eko_phone).await;
+    dia.click("new-chat-start").await;
+    let chat_id = dia.open_chat_id().await;
+    dia.wait_text("chat-title", "Eko Prasetyo").await;
+    let item = format!("[data-testid=\"chat-item\"][data-chat-id=\"{chat_id}\"]");
+    eko.click_css(&item).await;
+    eko.wait_text("chat-title", "Dia Lestari").await;
+
+    // A refused microphone is explained, with how to allow it.
+    eko.click("record").await;
+    eko.wait_js(
+        "advice on allowing the microphone",
+        r#"return [...document.querySelectorAll('.toast')].some((t) =>
+               t.textContent.includes('microphone') && t.textContent.includes('Allow'))
+           && document.querySelector('[data-testid="recording"]').hidden;"#,
+        vec![],
+    )
+    .await;
+
+    // With nothing typed the microphone stands where Send would be; typing
+    // brings Send back.
+    let mic_shown = r#"const visible = (id) => {
+           const el = document.querySelector(`[data-testid="${id}"]`);
+           return Boolean(el) && el.getClientRects().length > 0;
+         };
+         return visible('record') === arguments[0] && visible('send') === !arguments[0];"#;
+    dia.wait_js("the microphone button", mic_shown, vec![json!(true)])
+        .await;
+    dia.type_into("composer", "x").await;
+    dia.wait_js("the send button", mic_shown, vec![json!(false)])
+        .await;
+    dia.type_into("composer", "\u{E003}").await;
+    dia.wait_js("the microphone again", mic_shown, vec![json!(true)])
+        .await;
+
+    // A recording can be thrown away: nothing is sent.
+    dia.click("record").await;
+    dia.wait_recording(1).await;
+    dia.click("record-cancel").await;
+    dia.wait_js("the composer back", mic_shown, vec![json!(true)])
+        .await;
+
+    // Dia records for 1.5 s and sends it.
+    dia.click("record").await;
+    dia.wait_recording(1500).await;
+    dia.screenshot("recording-phone.png").await;
+    dia.click("record-send").await;
+    dia.wait_js(
+        "Dia's voice message to be stored",
+        r#"const m = document.querySelector('[data-testid="message"][data-own="true"]');
+           return Boolean(m) && Boolean(m.dataset.seq) && Boolean(m.querySelector('[data-testid="voice"] audio'));"#,
+        vec![],
+    )
+    .await;
+
+    // Eko gets a player for it, with its length.
+    let voice = eko
+        .wait_js(
+            "a loaded voice message from Dia",
+            r#"const m = [...document.querySelectorAll('[data-testid="message"][data-own="false"]')]
+                 .find((m) => m.querySelector('[data-testid="voice"]'));
+               const audio = m && m.querySelector('[data-testid="voice"] audio');
+               if (!audio || audio.readyState < 1) return null;
+               const label = m.querySelector('[data-testid="voice-duration"]');
+               return { seq: m.dataset.seq, src: audio.getAttribute('src'), controls: audio.controls,
+                        duration: Number.isFinite(audio.duration) ? audio.duration : null,
+                        label: label ? label.textContent : null };"#,
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        voice["seq"], "1",
+        "the cancelled recording was not sent: {voice}"
+    );
+    assert_eq!(voice["controls"], true, "{voice}");
+    let src = voice["src"].as_str().unwrap();
+    let upload_id = src.strip_prefix("/api/uploads/").unwrap_or_default();
+    assert!(
+        upload_id.len() == 32 && upload_id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the player plays an upload of this server: {voice}"
+    );
+    let label = voice["label"].as_str().unwrap_or_default();
+    let seconds = label
+        .split_once(':')
+        .and_then(|(m, s)| Some(m.parse::<u32>().ok()? * 60 + s.parse::<u32>().ok()?));
+    assert!(
+        matches!(seconds, Some(1..=5)),
+        "the recorded length is shown as m:ss: {voice}"
+    );
+    if let Some(duration) = voice["duration"].as_f64() {
+        assert!(
+            duration > 0.5 && duration < 10.0,
+            "the browser reads the recording's length: {voice}"
+        );
+    }
+    let served = eko
+        .client
+        .execute(
+            "return fetch(arguments[0]).then((r) => r.headers.get('content-type') + ' ' + r.status);",
+            vec![json!(src)],
+        )
+        .await
+        .expect("the recording can be fetched");
+    assert!(
+        served.as_str().unwrap_or_default().starts_with("audio/")
+            && served.as_str().unwrap().ends_with(" 200"),
+        "the recording is served as audio: {served}"
+    );
+
+    // A photo and a file to go with it.
+    let files = TempDir::new().unwrap();
+    let photo_path = files.path().join("harbour.png");
+    std::fs::write(&photo_path, png(640, 420)).unwrap();
+    let pdf_path = files.path().join("trip-plan.pdf");
+    let mut pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    pdf.resize(2_500_000, b' ');
+    std::fs::write(&pdf_path, pdf).unwrap();
+    dia.attach(&photo_path).await;
+    dia.wait_js(
+        "Dia's photo to be stored",
+        r#"const m = [...document.querySelectorAll('[data-testid="message"][data-own="true"]')].find((m) => m.querySelector('img'));
+           return Boolean(m) && Boolean(m.dataset.seq);"#,
+        vec![],
+    )
+    .await;
+    dia.attach(&pdf_path).await;
+    dia.wait_js(
+        "Dia's file to be stored",
+        r#"const m = [...document.querySelectorAll('[data-testid="message"][data-own="true"]')].find((m) => m.querySelector('[data-testid="file"]'));
+           return Boolean(m) && Boolean(m.dataset.seq);"#,
+        vec![],
+    )
+    .await;
+
+    // Eko sees the photo in a box of its proportions, and the file as a
+    // download with its name and size.
+    let photo = eko
+        .wait_js(
+            "the photo from Dia",
+            r#"const img = document.querySelector('[data-testid="message"][data-own="false"] .msg-image img');
+               if (!img || !img.complete || !img.naturalWidth) return null;
+               const box = img.parentElement.getBoundingClientRect();
+               return { natural: [img.naturalWidth, img.naturalHeight], box: [box.width, box.height] };"#,
+            vec![],
+        )
+        .await;
+    assert_eq!(photo["natural"], json!([640, 420]), "{photo}");
+    let (w, h) = (
+        photo["box"][0].as_f64().unwrap(),
+        photo["box"][1].as_f64().unwrap(),
+    );
+    assert!(
+        w <= 280.5 && (w / h - 640.0 / 420.0).abs() < 0.02,
+        "a thumbnail of the photo's shape: {photo}"
+    );
+    let file = eko
+        .wait_js(
+            "the file from Dia",
+            r#"const a = document.querySelector('[data-testid="message"][data-own="false"] [data-testid="file"]');
+               return a && { href: a.getAttribute('href'), download: a.getAttribute('download'), text: a.textContent };"#,
+            vec![],
+        )
+        .await;
+    assert!(
+        file["href"].as_str().unwrap().starts_with("/api/uploads/"),
+        "{file}"
+    );
+    assert_eq!(file["download"], "trip-plan.pdf", "{file}");
+    let text = file["text"].as_str().unwrap();
+    assert!(
+        text.contains("trip-plan.pdf") && text.contains("2.4 MB"),
+        "{file}"
+    );
+    eko.wait_text_in("chat-list", "trip-plan.pdf").await;
+
+    dia.screenshot("attachments-phone.png").await;
+    eko.screenshot("attachments-desktop.png").await;
+
+    // The photo opens full size in the viewer, which Escape closes.
+    dia.click_css("[data-testid=\"message\"] .msg-image").await;
+    dia.wait_js(
+        "the photo viewer",
+        r#"const dialog = document.querySelector('[data-testid="lightbox"]');
+           const img = dialog && dialog.querySelector('img');
+           return Boolean(dialog) && dialog.open && img.complete && img.naturalWidth === 640
+               && dialog.classList.contains('loaded');"#,
+        vec![],
+    )
+    .await;
+    dia.screenshot("image-viewer-phone.png").await;
+    dia.client
+        .active_element()
+        .await
+        .expect("the focused element")
+        .send_keys("\u{E00C}")
+        .await
+        .expect("Escape");
+    dia.wait_js(
+        "the viewer to close",
+        "return !document.querySelector('[data-testid=\"lightbox\"]');",
+        vec![],
+    )
+    .await;
+
+    for browser in [&dia, &eko] {
+        browser.assert_clean_console().await;
+    }
+    dia.close().await;
+    eko.close().await;
+}
+
 // ---------------------------------------------------------------------------
 // chromedriver and browser sessions
 // ---------------------------------------------------------------------------
@@ -376,9 +628,19 @@ impl Driver {
     }
 
     /// A fresh browser (own profile) whose viewport is `width`×`height`.
-    async fn open(&self, name: &'static str, (width, height): (u32, u32)) -> Browser {
+    async fn open(&self, name: &'static str, size: (u32, u32)) -> Browser {
+        self.open_with(name, size, &[]).await
+    }
+
+    /// [`Driver::open`], with extra Chromium switches for this browser.
+    async fn open_with(
+        &self,
+        name: &'static str,
+        (width, height): (u32, u32),
+        extra: &[&str],
+    ) -> Browser {
         let profile = TempDir::new().expect("a profile directory");
-        let args = [
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -391,6 +653,7 @@ impl Driver {
             format!("--user-data-dir={}", profile.path().display()),
             format!("--window-size={width},{height}"),
         ];
+        args.extend(extra.iter().map(|&arg| arg.to_owned()));
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
@@ -677,6 +940,36 @@ impl Browser {
         .await;
     }
 
+    /// Waits until the voice recorder has been recording for `ms`.
+    async fn wait_recording(&self, ms: u32) {
+        self.wait_js(
+            &format!("{ms} ms of recording"),
+            r#"const bar = document.querySelector('[data-testid="recording"]');
+               const time = document.querySelector('[data-testid="record-time"]');
+               return Boolean(bar) && !bar.hidden && Number(time.dataset.ms) >= arguments[0];"#,
+            vec![json!(ms)],
+        )
+        .await;
+    }
+
+    /// Answers this site's microphone permission with "denied", as a person
+    /// who refused it would have (WebDriver's permissions extension).
+    async fn deny_microphone(&self) {
+        let url = format!("{}/session/{}/permissions", self.driver, self.session);
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "descriptor": { "name": "microphone" }, "state": "denied" }))
+            .send()
+            .await
+            .expect("set permission");
+        assert!(
+            response.status().is_success(),
+            "{}: the microphone permission was not set: {}",
+            self.name,
+            response.text().await.unwrap_or_default()
+        );
+    }
+
     /// Signs in through the UI as a new user called `name`; `screenshot`
     /// names a picture of the code step to save on the way.
     async fn sign_in(&self, app: &TestApp, phone: &str, name: &str, screenshot: Option<&str>) {
@@ -721,7 +1014,9 @@ impl Browser {
         self.wait_js(
             "the page to settle for a screenshot",
             r#"return document.fonts.status === 'loaded'
-                   && [...document.images].every((img) => img.complete);"#,
+                   && [...document.images].every((img) => img.complete)
+                   && document.getAnimations().every((a) => a.playState !== 'running'
+                       || a.effect.getComputedTiming().iterations === Infinity);"#,
             vec![],
         )
         .await;

@@ -79,11 +79,37 @@ export function paletteIndex(id) {
 
 export const codePoints = (text) => Array.from(text).length;
 
+const numberFormats = new Map();
+
+function number(value, digits) {
+  const key = `${locale()}:${digits}`;
+  if (!numberFormats.has(key)) numberFormats.set(key, new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }));
+  return numberFormats.get(key).format(value);
+}
+
+// "820 B", "48 KB", "2.4 MB": one decimal below ten units, none above, in the user's locale.
 export function fileSize(bytes) {
-  if (!Number.isFinite(bytes)) return '';
+  if (!Number.isFinite(bytes) || bytes < 0) return '';
   if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const units = ['KB', 'MB', 'GB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${number(value, value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+// A length of time as a player's clock shows it, in whole seconds: "0:07", "2:45", "1:02:03".
+// Anything that lasted at all counts as at least a second.
+export function duration(ms) {
+  const value = Math.max(0, Number(ms) || 0);
+  const total = value > 0 ? Math.max(1, Math.floor(value / 1000)) : 0;
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, '0');
+  return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
 }
 
 // One line describing a message, for the chat list and screen-reader announcements.
@@ -91,7 +117,10 @@ export function summary(message) {
   const caption = message.content?.trim();
   switch (message.type) {
     case 'image': return `📷 ${caption || t('msg.photo')}`;
-    case 'voice': return `🎤 ${t('msg.voice')}`;
+    case 'voice': {
+      const ms = message.metadata?.durationMs;
+      return Number(ms) > 0 ? `🎤 ${t('msg.voice')} (${duration(ms)})` : `🎤 ${t('msg.voice')}`;
+    }
     case 'file': return `📎 ${caption || message.metadata?.name || t('msg.file')}`;
     default: return String(message.content || '').split('\n', 1)[0];
   }

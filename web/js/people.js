@@ -15,6 +15,11 @@ function want(userId) {
   api.get(`/api/users/${encodeURIComponent(userId)}`).then(putUser, () => {});
 }
 
+// Looks these users up now (for a chat that just appeared), so its row shows names at once.
+export function prefetch(userIds) {
+  for (const id of userIds) want(id);
+}
+
 export function forgetAll() {
   attempts.clear();
 }

@@ -4,10 +4,12 @@ import * as api from './api.js';
 import * as connection from './connection.js';
 import * as store from './store.js';
 import * as outbox from './outbox.js';
+import * as people from './people.js';
 
 const PAGE_SIZE = 30;
 const CATCH_UP_SIZE = 100;
 const OLDER_RETRY_MS = 3_000;
+const PREFETCH_MEMBERS = 20; // a large group's other members are looked up when they are shown
 
 const unsubscribers = [];
 const catchUps = new Map(); // chatId → running catch-up
@@ -161,7 +163,19 @@ function onRead({ chatId, userId, seq }) {
   if (userId === store.state.me?.id) store.readElsewhere(chatId, seq);
 }
 
+// A chat changed, or this user was just given one: someone started a private chat with them or
+// added them to a group. A chat new to this device shows in the list at once, before its first
+// message; its participants are looked up for names and pictures, and the chat itself is fetched
+// once more, since the event may have been shaped for the person who made the change.
 function onChatUpdated(chat) {
-  if (chat.participants.includes(store.state.me?.id)) store.upsertChat(chat);
-  else store.removeChat(chat.id);
+  if (!chat.participants.includes(store.state.me?.id)) {
+    store.removeChat(chat.id);
+    return;
+  }
+  const known = store.state.chats.has(chat.id);
+  store.upsertChat(chat);
+  if (known) return;
+  const others = chat.participants.filter((id) => id !== store.state.me?.id);
+  people.prefetch(chat.type === 'private' ? others : others.slice(0, PREFETCH_MEMBERS));
+  fetchChat(chat.id).catch(() => {});
 }

@@ -115,6 +115,9 @@ export default {
   'msg.notSent': 'Not sent.',
   'msg.retry': 'Retry',
   'msg.discard': 'Discard',
+  'msg.openPhoto': 'Open photo {name}',
+  'msg.voiceLength': 'Voice message, {duration}',
+  'msg.download': 'Download {name}',
 
   'composer.label': 'Message',
   'composer.placeholder': 'Message',
@@ -123,6 +126,22 @@ export default {
   'composer.tooLong': 'That message is too long. Split it into parts of at most {max} characters.',
   'composer.fileTooLarge': 'That file is larger than the server accepts (25 MB). Pick a smaller one.',
   'composer.uploading': 'Uploading {name}…',
+  'composer.sendingVoice': 'Sending voice message…',
+
+  'voice.record': 'Record a voice message',
+  'voice.cancel': 'Discard the recording',
+  'voice.send': 'Send the voice message',
+  'voice.recording': 'Recording…',
+  'voice.discarded': 'Recording discarded.',
+  'voice.tooShort': 'Too short to send. Press the microphone, speak, then press Send.',
+  'voice.denied': 'Clavox is not allowed to use your microphone. To allow it, open this site’s settings (the icon at the left of the address bar), set Microphone to Allow, then press the microphone again.',
+  'voice.noMic': 'No microphone was found. Connect one and try again.',
+  'voice.busy': 'Another app is using the microphone. Close it and try again.',
+  'voice.failed': 'Recording could not start. Try again.',
+
+  'viewer.close': 'Close',
+  'viewer.download': 'Download',
+  'viewer.open': 'Open in a new tab',
 
   'newChat.title': 'New chat',
   'newChat.intro': 'Enter the phone number of someone who has signed in to this server.',

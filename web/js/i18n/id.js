@@ -111,6 +111,9 @@ export default {
   'msg.notSent': 'Tidak terkirim.',
   'msg.retry': 'Coba lagi',
   'msg.discard': 'Buang',
+  'msg.openPhoto': 'Buka foto {name}',
+  'msg.voiceLength': 'Pesan suara, {duration}',
+  'msg.download': 'Unduh {name}',
 
   'composer.label': 'Pesan',
   'composer.placeholder': 'Tulis pesan',
@@ -119,6 +122,22 @@ export default {
   'composer.tooLong': 'Pesan itu terlalu panjang. Bagi menjadi bagian paling banyak {max} karakter.',
   'composer.fileTooLarge': 'Berkas itu lebih besar dari batas server (25 MB). Pilih yang lebih kecil.',
   'composer.uploading': 'Mengunggah {name}…',
+  'composer.sendingVoice': 'Mengirim pesan suara…',
+
+  'voice.record': 'Rekam pesan suara',
+  'voice.cancel': 'Buang rekaman',
+  'voice.send': 'Kirim pesan suara',
+  'voice.recording': 'Merekam…',
+  'voice.discarded': 'Rekaman dibuang.',
+  'voice.tooShort': 'Terlalu pendek untuk dikirim. Tekan mikrofon, bicara, lalu tekan Kirim.',
+  'voice.denied': 'Clavox tidak diizinkan memakai mikrofon Anda. Untuk mengizinkannya, buka pengaturan situs ini (ikon di kiri bilah alamat), setel Mikrofon ke Izinkan, lalu tekan mikrofon lagi.',
+  'voice.noMic': 'Mikrofon tidak ditemukan. Sambungkan mikrofon lalu coba lagi.',
+  'voice.busy': 'Mikrofon sedang dipakai aplikasi lain. Tutup aplikasi itu lalu coba lagi.',
+  'voice.failed': 'Perekaman tidak bisa dimulai. Coba lagi.',
+
+  'viewer.close': 'Tutup',
+  'viewer.download': 'Unduh',
+  'viewer.open': 'Buka di tab baru',
 
   'newChat.title': 'Obrolan baru',
   'newChat.intro': 'Masukkan nomor telepon orang yang pernah masuk ke server ini.',

@@ -1,5 +1,5 @@
 // Writing messages: a growing textarea (Enter sends, Shift+Enter breaks the line), attachments,
-// and the typing signal: typing_start at most every 3 s while typing, typing_stop on send, on
+// voice messages (the microphone replaces Send while there is no text), and the typing signal: typing_start at most every 3 s while typing, typing_stop on send, on
 // blur, or after 4 s without a keystroke. Drafts survive switching chats.
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
@@ -9,7 +9,9 @@ import * as connection from '../connection.js';
 import * as outbox from '../outbox.js';
 import { codePoints } from '../format.js';
 import { errorText } from '../errors.js';
+import { canRecord } from '../voice.js';
 import { toast } from './notify.js';
+import { voiceControls } from './voice-recorder.js';
 
 const MAX_CHARS = 4096;
 const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
@@ -47,7 +49,19 @@ export function mountComposer(chatId) {
   const send = h('button', { type: 'submit', class: 'send-btn', 'data-testid': 'send', 'aria-label': t('composer.send'), title: t('composer.send') }, icon('send'));
   const picker = h('input', { type: 'file', hidden: true, tabindex: -1, 'data-testid': 'attach-input' });
   const attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: () => picker.click() }, icon('attach'));
-  const el = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } }, attach, picker, textarea, send);
+  const voice = canRecord() ? voiceControls({ onChange: layout, onRecorded: sendVoice }) : null;
+  const el = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } },
+    attach, picker, voice?.discardButton, textarea, voice?.bar, send, voice?.start, voice?.sendButton);
+
+  // Recording: the bar takes the place of the text box. No text: the microphone takes Send's place.
+  function layout() {
+    const recording = Boolean(voice?.active());
+    const empty = !textarea.value.trim();
+    attach.hidden = recording;
+    textarea.hidden = recording;
+    send.hidden = recording || (Boolean(voice) && empty);
+    voice?.setAvailable(empty);
+  }
 
   function signal(event) {
     connection.request(event, { chatId }).catch(() => {});
@@ -91,31 +105,46 @@ export function mountComposer(chatId) {
     drafts.delete(chatId);
     stopTyping();
     fit();
+    layout();
   }
 
-  async function sendFile() {
-    const file = picker.files[0];
-    picker.value = '';
-    if (!file) return;
+  // Uploads `file` (raw body, its own Content-Type) and sends it as an image, file or voice message.
+  async function sendUpload(file, { voiceMs = null, progress } = {}) {
     if (file.size > MAX_UPLOAD_BYTES) {
       toast(t('composer.fileTooLarge'));
       return;
     }
     attach.disabled = true;
-    const uploading = toast(t('composer.uploading', { name: file.name }));
+    const uploading = toast(progress);
     try {
       const uploaded = await api.upload(file);
       const contentType = uploaded.contentType || file.type;
-      const isImage = RASTER.test(contentType);
       const metadata = { url: uploaded.url, name: uploaded.name || file.name, size: uploaded.size ?? file.size, contentType };
-      if (isImage) Object.assign(metadata, await imageSize(file));
-      outbox.enqueue(chatId, '', isImage ? 'image' : 'file', metadata);
+      let type = 'file';
+      if (voiceMs != null) {
+        type = 'voice';
+        metadata.durationMs = voiceMs;
+      } else if (RASTER.test(contentType)) {
+        type = 'image';
+        Object.assign(metadata, await imageSize(file));
+      }
+      outbox.enqueue(chatId, '', type, metadata);
     } catch (err) {
       toast(errorText(err, { payload_too_large: t('composer.fileTooLarge') }));
     } finally {
       uploading();
       attach.disabled = false;
     }
+  }
+
+  function sendFile() {
+    const file = picker.files[0];
+    picker.value = '';
+    if (file) sendUpload(file, { progress: t('composer.uploading', { name: file.name }) });
+  }
+
+  function sendVoice(file, durationMs) {
+    sendUpload(file, { voiceMs: durationMs, progress: t('composer.sendingVoice') });
   }
 
   textarea.addEventListener('keydown', (event) => {
@@ -128,6 +157,7 @@ export function mountComposer(chatId) {
   textarea.addEventListener('input', () => {
     drafts.set(chatId, textarea.value);
     fit();
+    layout();
     onTyping();
   });
   textarea.addEventListener('blur', stopTyping);
@@ -136,11 +166,15 @@ export function mountComposer(chatId) {
     if (document.activeElement === textarea) event.preventDefault();
   });
   picker.addEventListener('change', sendFile);
+  layout();
 
   return {
     el,
     textarea,
     fit,
-    destroy: stopTyping,
+    destroy() {
+      stopTyping();
+      voice?.destroy();
+    },
   };
 }

@@ -12,13 +12,13 @@ function ensure() {
   document.body.append(host, announcer);
 }
 
-// Shows `text` for a few seconds; the returned function takes it away sooner (e.g. "Uploading…"
-// once the upload is done).
-export function toast(text) {
+// Shows `text` for a few seconds (`ms` for longer advice); the returned function takes it away
+// sooner (e.g. "Uploading…" once the upload is done).
+export function toast(text, ms = TOAST_MS) {
   ensure();
   const el = h('div', { class: 'toast' }, text);
   host.append(el);
-  const timer = setTimeout(() => el.remove(), TOAST_MS);
+  const timer = setTimeout(() => el.remove(), ms);
   return () => {
     clearTimeout(timer);
     el.remove();
