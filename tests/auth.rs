@@ -480,3 +480,40 @@ async fn allowed_prefixes_narrow_who_gets_a_code() {
     assert_eq!(app.send_otp("+6281299000001").await.0, StatusCode::OK);
     assert_eq!(app.codes.count("+6281299000001"), 1);
 }
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_sessions_and_sockets_at_once() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(220)).await;
+    let mut socket = app.joined_ws(&user).await;
+    let disable = clavox::admin::Request::Disable {
+        phone: user.phone.clone(),
+    };
+    let answer = clavox::admin::ask(&app.data_dir(), &disable)
+        .await
+        .unwrap()
+        .expect("the admin socket answers");
+    assert!(answer.ok, "{:?}", answer.lines);
+    assert_eq!(socket.close_code().await, Some(4001));
+    assert_eq!(
+        app.get("/api/users/profile", &user.access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.call(
+            Method::POST,
+            "/api/auth/refresh-token",
+            Some(&user.refresh),
+            None
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.send_otp(&user.phone).await.0, StatusCode::OK);
+    assert_eq!(
+        app.codes.count(&user.phone),
+        1,
+        "a disabled user gets no new code"
+    );
+}
