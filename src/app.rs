@@ -41,7 +41,7 @@ pub struct AppState {
     pub hub: Hub,
     pub limits: Arc<Limits>,
     pub uploads: Uploads,
-    /// Live WebSocket connections, so shutdown can wait for them.
+    /// Live WebSocket and Socket.IO connections, so shutdown can wait for them.
     pub sockets: TaskTracker,
 }
 
@@ -92,7 +92,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 pub fn router(state: &AppState) -> Router {
     Router::new()
         .nest("/api", crate::api::router(state))
-        .merge(crate::realtime::router())
+        .merge(crate::realtime::router(state))
         .merge(crate::ops::router())
         .fallback(crate::web::serve)
         .with_state(state.clone())

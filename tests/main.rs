@@ -16,5 +16,6 @@ mod messages;
 mod packaging;
 mod process;
 mod realtime;
+mod socketio;
 mod uploads;
 mod users;

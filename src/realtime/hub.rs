@@ -1,13 +1,17 @@
 //! Who is connected, and fan-out. The hub maps each user to their
-//! authenticated sockets; publishing encodes an event once and offers it to
-//! each socket's bounded outbox without ever waiting. A socket whose outbox is
-//! full is told to close (1013) instead of slowing everyone else down.
+//! authenticated sockets, `/ws` and Socket.IO alike; publishing encodes an
+//! event once per wire format and offers it to each socket's bounded queue
+//! without ever waiting. A socket whose queue is full is told to close (1013)
+//! instead of slowing everyone else down.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
+use serde_json::value::RawValue;
+use socketioxide::extract::SocketRef;
+use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +25,16 @@ pub const OUTBOX_CAPACITY: usize = 1024;
 
 /// What a socket's writer is told to do.
 pub type Outbox = mpsc::Sender<Utf8Bytes>;
+
+/// Where the hub delivers a socket's events.
+#[derive(Clone)]
+pub enum Sink {
+    /// A `/ws` socket: pre-encoded frames for its writer task.
+    Ws(Outbox),
+    /// A Socket.IO socket: emitting queues on its bounded engine.io buffer
+    /// without waiting.
+    SocketIo(SocketRef),
+}
 
 /// Closes one socket from anywhere, with a reason code.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +65,7 @@ impl Closer {
 struct Entry {
     id: u64,
     session: SessionId,
-    outbox: Outbox,
+    sink: Sink,
     closer: Closer,
 }
 
@@ -132,7 +146,7 @@ impl Hub {
         &self,
         user: UserId,
         session: SessionId,
-        outbox: Outbox,
+        sink: Sink,
         closer: Closer,
     ) -> (Registration, Presence) {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -150,7 +164,7 @@ impl Hub {
         entries.push(Entry {
             id,
             session,
-            outbox,
+            sink,
             closer,
         });
         (
@@ -226,16 +240,63 @@ impl Hub {
         }
     }
 
-    fn offer(entry: &Entry, frame: &Utf8Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = entry.outbox.try_send(frame.clone()) {
+    fn offer(entry: &Entry, encoded: &mut Encoded<'_>) {
+        let full = match &entry.sink {
+            Sink::Ws(outbox) => matches!(
+                outbox.try_send(encoded.ws_frame().clone()),
+                Err(mpsc::error::TrySendError::Full(_))
+            ),
+            Sink::SocketIo(socket) => {
+                let Some(data) = encoded.raw_data() else {
+                    return;
+                };
+                matches!(
+                    socket.emit(encoded.event.name, data),
+                    Err(SendError::Socket(SocketError::InternalChannelFull))
+                )
+            }
+        };
+        if full {
             entry.closer.close(close::TOO_SLOW);
         }
     }
 }
 
+/// One event, encoded for each wire format the first time a recipient
+/// needs it.
+struct Encoded<'a> {
+    event: &'a Event,
+    ws_frame: Option<Utf8Bytes>,
+    raw_data: Option<Option<&'a RawValue>>,
+}
+
+impl<'a> Encoded<'a> {
+    fn new(event: &'a Event) -> Self {
+        Self {
+            event,
+            ws_frame: None,
+            raw_data: None,
+        }
+    }
+
+    fn ws_frame(&mut self) -> &Utf8Bytes {
+        self.ws_frame
+            .get_or_insert_with(|| events::frame(self.event))
+    }
+
+    /// The event's data, embedded as it is in each Socket.IO packet (the
+    /// data is JSON already: this only finds its end).
+    fn raw_data(&mut self) -> Option<&'a RawValue> {
+        let event = self.event;
+        *self
+            .raw_data
+            .get_or_insert_with(|| serde_json::from_str(&event.data).ok())
+    }
+}
+
 impl Notifier for Hub {
     fn publish(&self, users: &[UserId], event: &Event) {
-        let frame = events::frame(event);
+        let mut encoded = Encoded::new(event);
         let online = self
             .inner
             .users
@@ -243,7 +304,7 @@ impl Notifier for Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for user in users {
             for entry in online.get(user).into_iter().flatten() {
-                Self::offer(entry, &frame);
+                Self::offer(entry, &mut encoded);
             }
         }
     }
@@ -275,10 +336,15 @@ mod tests {
         let hub = Hub::new();
         let user = UserId::generate();
         let (outbox, _inbox, closer) = socket();
-        let (first, presence) =
-            hub.register(user, SessionId::generate(), outbox.clone(), closer.clone());
+        let (first, presence) = hub.register(
+            user,
+            SessionId::generate(),
+            Sink::Ws(outbox.clone()),
+            closer.clone(),
+        );
         assert_eq!(presence, Presence::CameOnline);
-        let (second, presence) = hub.register(user, SessionId::generate(), outbox, closer);
+        let (second, presence) =
+            hub.register(user, SessionId::generate(), Sink::Ws(outbox), closer);
         assert_eq!(presence, Presence::Unchanged);
         assert!(hub.is_user_online(user));
         assert_eq!(first.leave(), Presence::Unchanged);
@@ -295,13 +361,13 @@ mod tests {
         let _a = hub.register(
             slow,
             SessionId::generate(),
-            slow_outbox,
+            Sink::Ws(slow_outbox),
             slow_closer.clone(),
         );
         let _b = hub.register(
             fast,
             SessionId::generate(),
-            fast_outbox,
+            Sink::Ws(fast_outbox),
             fast_closer.clone(),
         );
         let event = Event::new("ping", &serde_json::json!({}));
@@ -314,14 +380,28 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_encoded_once_per_wire_format_from_its_json() {
+        let event = Event::new("user_typing", &serde_json::json!({ "isTyping": true }));
+        let mut encoded = Encoded::new(&event);
+        assert_eq!(
+            encoded.raw_data().map(RawValue::get),
+            Some(r#"{"isTyping":true}"#)
+        );
+        assert_eq!(
+            encoded.ws_frame().as_str(),
+            r#"{"event":"user_typing","data":{"isTyping":true}}"#
+        );
+    }
+
+    #[test]
     fn ending_a_session_closes_only_its_sockets() {
         let hub = Hub::new();
         let user = UserId::generate();
         let (ended, kept) = (SessionId::generate(), SessionId::generate());
         let (outbox, _inbox, ended_closer) = socket();
         let kept_closer = Closer::default();
-        let _a = hub.register(user, ended, outbox.clone(), ended_closer.clone());
-        let _b = hub.register(user, kept, outbox, kept_closer.clone());
+        let _a = hub.register(user, ended, Sink::Ws(outbox.clone()), ended_closer.clone());
+        let _b = hub.register(user, kept, Sink::Ws(outbox), kept_closer.clone());
         hub.end_session(ended);
         assert_eq!(ended_closer.code(), close::UNAUTHORIZED);
         assert_eq!(kept_closer.code(), 0);

@@ -1,0 +1,277 @@
+//! One realtime connection, whatever its wire format: its authentication
+//! state, its typing timers and the dispatch of a client event (name + JSON
+//! data) to `auth` and `chat`. The `/ws` and Socket.IO adapters only turn
+//! frames into `dispatch` calls and its answers back into frames, so both
+//! follow one set of rules.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::chat::NewMessage;
+use crate::error::Error;
+use crate::id::{ChatId, UserId};
+use crate::timestamp::Timestamp;
+
+use super::events::close;
+use super::hub::{Closer, Presence, Registration, Sink};
+
+/// A socket must authenticate within this time.
+const AUTH_DEADLINE: Duration = Duration::from_secs(10);
+/// A typing state ends by itself after this long.
+const TYPING_LIFETIME: Duration = Duration::from_secs(6);
+
+/// The authenticated part of a connection.
+struct Session {
+    principal: Principal,
+    registration: Registration,
+}
+
+pub struct Connection {
+    state: AppState,
+    /// Where the hub delivers this socket's events once it is authenticated.
+    sink: Sink,
+    closer: Closer,
+    session: Option<Session>,
+    /// Chats this socket is typing in, with when that ends by itself.
+    typing: HashMap<ChatId, Instant>,
+    auth_deadline: Instant,
+}
+
+impl Connection {
+    /// A connection that must authenticate within 10 s from now.
+    pub fn new(state: AppState, sink: Sink, closer: Closer) -> Self {
+        Self {
+            state,
+            sink,
+            closer,
+            session: None,
+            typing: HashMap::new(),
+            auth_deadline: Instant::now() + AUTH_DEADLINE,
+        }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn closer(&self) -> &Closer {
+        &self.closer
+    }
+
+    /// When `on_deadline` must run next: the authentication deadline, the
+    /// token's expiry or the end of a typing state.
+    pub fn deadline(&self) -> Instant {
+        let auth = match &self.session {
+            None => self.auth_deadline,
+            Some(session) => instant_of(session.principal.expires_at),
+        };
+        self.typing.values().copied().fold(auth, Instant::min)
+    }
+
+    /// Ends typing states whose time is up; tells the close code when the
+    /// connection must end (not authenticated in time, token expired).
+    pub fn on_deadline(&mut self) -> Option<u16> {
+        let expired = match &self.session {
+            None => Instant::now() >= self.auth_deadline,
+            Some(session) => Timestamp::now()
+                .until(session.principal.expires_at)
+                .is_zero(),
+        };
+        if expired {
+            return Some(close::UNAUTHORIZED);
+        }
+        self.expire_typing();
+        None
+    }
+
+    /// Handles one client event; the answer is the ack's data.
+    pub async fn dispatch(&mut self, event: &str, data: Value) -> Result<Value, Error> {
+        if event == "join_user" {
+            return self.join_user(&parse(data)?);
+        }
+        if event == "ping" {
+            return Ok(json!({}));
+        }
+        let user = self.user().ok_or(Error::Unauthorized)?;
+        let chat = self.state.chat.clone();
+        match event {
+            "join_chat" | "leave_chat" => {
+                let ChatRef { chat_id } = parse(data)?;
+                chat.check_member(user, chat_id)?;
+                Ok(json!({ "chatId": chat_id }))
+            }
+            "send_message" => {
+                let SendMessage { chat_id, message } = parse(data)?;
+                let (stored, _) = chat.send_message(user, chat_id, message).await?;
+                self.stop_typing(chat_id);
+                to_value(&stored)
+            }
+            "typing_start" => {
+                let ChatRef { chat_id } = parse(data)?;
+                if !self.typing.contains_key(&chat_id) {
+                    chat.typing(user, chat_id, true)?;
+                }
+                self.typing
+                    .insert(chat_id, Instant::now() + TYPING_LIFETIME);
+                Ok(json!({}))
+            }
+            "typing_stop" => {
+                let ChatRef { chat_id } = parse(data)?;
+                if !self.stop_typing(chat_id) {
+                    chat.check_member(user, chat_id)?;
+                }
+                Ok(json!({}))
+            }
+            "mark_read" => {
+                let MarkRead { chat_id, seq } = parse(data)?;
+                to_value(&chat.mark_read(user, chat_id, seq).await?)
+            }
+            other => Err(Error::UnknownEvent(other.chars().take(64).collect())),
+        }
+    }
+
+    fn user(&self) -> Option<UserId> {
+        self.session.as_ref().map(|session| session.principal.user)
+    }
+
+    /// `join_user`: authenticates the socket, or extends it with a fresh token.
+    fn join_user(&mut self, join: &JoinUser) -> Result<Value, Error> {
+        let principal = self
+            .state
+            .auth
+            .authenticate(&join.token)
+            .map_err(|_| Error::Unauthorized)?;
+        let claimed = join.user_id.as_deref().map(str::parse::<UserId>);
+        if matches!(claimed, Some(Ok(id)) if id != principal.user)
+            || matches!(claimed, Some(Err(_)))
+        {
+            return Err(Error::Forbidden);
+        }
+        match &mut self.session {
+            Some(session) if session.principal.user != principal.user => {
+                return Err(Error::Forbidden);
+            }
+            Some(session) => {
+                if session.principal.session != principal.session {
+                    session.registration.set_session(principal.session);
+                }
+                session.principal = principal;
+            }
+            None => self.authenticate(principal),
+        }
+        to_value(&json!({ "user": self.state.chat.user(principal.user)? }))
+    }
+
+    /// Registers the socket with the hub as `principal`; the user comes
+    /// online with their first socket.
+    pub fn authenticate(&mut self, principal: Principal) {
+        let hub = &self.state.hub;
+        let (registration, presence) = hub.register(
+            principal.user,
+            principal.session,
+            self.sink.clone(),
+            self.closer.clone(),
+        );
+        self.session = Some(Session {
+            principal,
+            registration,
+        });
+        if presence == Presence::CameOnline
+            && let Err(error) = self.state.chat.announce_online(principal.user)
+        {
+            error.log_if_internal();
+        }
+    }
+
+    /// Ends this socket's typing in `chat`; whether it was typing there.
+    fn stop_typing(&mut self, chat: ChatId) -> bool {
+        if self.typing.remove(&chat).is_none() {
+            return false;
+        }
+        if let Some(user) = self.user() {
+            // The chat may have been left meanwhile; then nobody is told.
+            let _ = self.state.chat.typing(user, chat, false);
+        }
+        true
+    }
+
+    fn expire_typing(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<ChatId> = self
+            .typing
+            .iter()
+            .filter(|(_, ends)| **ends <= now)
+            .map(|(chat, _)| *chat)
+            .collect();
+        for chat in expired {
+            self.stop_typing(chat);
+        }
+    }
+
+    /// After the socket closed: typing ends, presence may change.
+    pub async fn finish(mut self) {
+        let typing: Vec<ChatId> = self.typing.keys().copied().collect();
+        for chat in typing {
+            self.stop_typing(chat);
+        }
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        if session.registration.leave() == Presence::WentOffline
+            && let Err(error) = self
+                .state
+                .chat
+                .announce_offline(session.principal.user)
+                .await
+        {
+            error.log_if_internal();
+        }
+    }
+}
+
+fn instant_of(moment: Timestamp) -> Instant {
+    Instant::now() + Timestamp::now().until(moment)
+}
+
+fn parse<T: DeserializeOwned>(data: Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(data).map_err(Error::from_json)
+}
+
+fn to_value(data: &impl serde::Serialize) -> Result<Value, Error> {
+    serde_json::to_value(data).map_err(|error| Error::Internal(Box::new(error)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinUser {
+    token: String,
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatRef {
+    chat_id: ChatId,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendMessage {
+    chat_id: ChatId,
+    #[serde(flatten)]
+    message: NewMessage,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MarkRead {
+    chat_id: ChatId,
+    seq: u64,
+}

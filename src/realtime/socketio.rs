@@ -1,0 +1,286 @@
+//! Socket.IO (protocol v5 over Engine.IO v4, websocket and long-polling) at
+//! `/socket.io/`: a second wire format onto the same `Connection` rules and
+//! the same hub as `/ws`. socketioxide speaks the protocol; this adapter
+//! turns each client event into one `Connection::dispatch` call and its
+//! answer into the client's acknowledgement (or an `error` event).
+//!
+//! - Authentication: the handshake's `auth: {token}` (a bad one refuses the
+//!   namespace connection with a `connect_error` whose message is
+//!   `unauthorized`; a foreign `Origin` gets `forbidden`), or `join_user`.
+//! - Acks carry what `/ws` acks carry, or `{error, code}` on failure. An event
+//!   without a callback that fails is answered with an `error` event; a
+//!   `ping` without one with a `pong` event.
+//! - socketioxide runs each event handler in its own task, which would let
+//!   events overtake each other. The handler here only queues the event (its
+//!   synchronous part runs in arrival order); one task per socket owns the
+//!   connection state and handles the queue in order, as `/ws` does.
+//! - Where `/ws` closes with 4001 (not authenticated in time, token expired,
+//!   session ended) the socket gets an `error` event `unauthorized` and is
+//!   disconnected by the server; a client too slow to read its events is
+//!   disconnected; at shutdown the transports close, so clients reconnect.
+
+use std::fmt;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
+use socketioxide::socket::Socket;
+use socketioxide::{SendError, SocketError, SocketIo};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::Error;
+
+use super::connection::Connection;
+use super::events::{MAX_FRAME_BYTES, close};
+use super::hub::{Closer, OUTBOX_CAPACITY, Sink};
+use super::socket::origin_allowed;
+
+/// Events a socket may have waiting to be handled; beyond that the client
+/// is told `rate_limited`.
+const INBOX_CAPACITY: usize = 256;
+/// How long a server-side disconnect keeps trying while the client's
+/// buffer is full (the Engine.IO heartbeat drops a client that stopped
+/// reading altogether).
+const HANG_UP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// `/socket.io/`, and a task that closes every Socket.IO transport when the
+/// server shuts down. Must be called inside the runtime.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let (service, io) = SocketIo::builder()
+        .max_buffer_size(OUTBOX_CAPACITY)
+        .max_payload(MAX_FRAME_BYTES as u64)
+        // Joining the namespace takes one round trip; a client that never
+        // does is dropped as soon as an unauthenticated one would be.
+        .connect_timeout(Duration::from_secs(10))
+        .build_svc();
+    let admit = {
+        let state = state.clone();
+        move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
+            ready(admit(&state, &socket, auth.ok()))
+        }
+    };
+    let on_connect = {
+        let state = state.clone();
+        move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
+            // Checked by `admit` a moment ago; a token that expired since
+            // leaves the socket to authenticate by `join_user`.
+            let principal = auth
+                .ok()
+                .and_then(|auth| auth.token)
+                .and_then(|token| state.auth.authenticate(&token).ok());
+            connect(&state, socket, principal);
+            ready(())
+        }
+    };
+    io.ns("/", on_connect.with(admit));
+    let shutdown = state.hub.shutdown_signal();
+    state.sockets.spawn(async move {
+        shutdown.cancelled().await;
+        io.close().await;
+    });
+    Router::new().route_service("/socket.io/", service)
+}
+
+/// The handshake's `auth` payload.
+#[derive(Deserialize)]
+struct HandshakeAuth {
+    token: Option<String>,
+}
+
+/// Why a namespace connection was refused; the client's `connect_error`
+/// carries the error code as its message.
+struct Refusal(Error);
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.code())
+    }
+}
+
+/// Connect middleware: the same origin rule as `/ws`, and a handshake token,
+/// when given, must be valid.
+fn admit(state: &AppState, socket: &SocketRef, auth: Option<HandshakeAuth>) -> Result<(), Refusal> {
+    if !origin_allowed(&socket.req_parts().headers, &state.config) {
+        return Err(Refusal(Error::Forbidden));
+    }
+    match auth {
+        None => Err(Refusal(Error::Unauthorized)),
+        Some(HandshakeAuth { token: None }) => Ok(()),
+        Some(HandshakeAuth { token: Some(token) }) => state
+            .auth
+            .authenticate(&token)
+            .map(drop)
+            .map_err(|_| Refusal(Error::Unauthorized)),
+    }
+}
+
+/// One client event, queued for the socket's task.
+struct Inbound {
+    event: String,
+    data: Value,
+    /// Whether the client passed a callback.
+    wants_ack: bool,
+    ack: AckSender,
+}
+
+/// Whether the client passed a callback (socketioxide's `AckSender` keeps
+/// that to itself).
+struct WantsAck(bool);
+
+impl<A: Adapter> FromMessageParts<A> for WantsAck {
+    type Error = std::convert::Infallible;
+
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
+        Ok(Self(ack_id.is_some()))
+    }
+}
+
+/// A socket joined the namespace: wire its events to a task of its own.
+fn connect(state: &AppState, socket: SocketRef, principal: Option<Principal>) {
+    let closer = Closer::default();
+    let (queue, inbox) = mpsc::channel(INBOX_CAPACITY);
+    socket.on_fallback(
+        move |socket: SocketRef,
+              Event(event): Event,
+              WantsAck(wants_ack): WantsAck,
+              ack: AckSender,
+              TryData(data): TryData<Value>|
+              -> Ready<()> {
+            // An event without arguments has no data: as `/ws`, `{}`.
+            let data = data.unwrap_or_else(|_| Value::Object(Map::new()));
+            let inbound = Inbound {
+                event,
+                data,
+                wants_ack,
+                ack,
+            };
+            if let Err(mpsc::error::TrySendError::Full(inbound)) = queue.try_send(inbound) {
+                let _ = answer_error(
+                    &socket,
+                    inbound.wants_ack,
+                    inbound.ack,
+                    &Error::RateLimited { retry_after: 1 },
+                );
+            }
+            ready(())
+        },
+    );
+    socket.on_disconnect({
+        let closer = closer.clone();
+        move || {
+            closer.close(close::NORMAL);
+            ready(())
+        }
+    });
+    let mut connection = Connection::new(state.clone(), Sink::SocketIo(socket.clone()), closer);
+    if let Some(principal) = principal {
+        connection.authenticate(principal);
+    }
+    state.sockets.spawn(run(socket, connection, inbox));
+}
+
+/// Handles the socket's events in order until it must close.
+async fn run(socket: SocketRef, mut connection: Connection, mut inbox: mpsc::Receiver<Inbound>) {
+    let closer = connection.closer().clone();
+    let shutdown = connection.state().hub.shutdown_signal();
+    loop {
+        let deadline = connection.deadline();
+        tokio::select! {
+            _ = closer.closed() => break,
+            () = shutdown.cancelled() => {
+                closer.close(close::GOING_AWAY);
+                break;
+            }
+            () = sleep_until(deadline) => {
+                if let Some(code) = connection.on_deadline() {
+                    closer.close(code);
+                    break;
+                }
+            }
+            inbound = inbox.recv() => match inbound {
+                Some(inbound) => handle(&socket, &mut connection, inbound).await,
+                None => break,
+            },
+        }
+    }
+    connection.finish().await;
+    hang_up(socket, &closer).await;
+}
+
+async fn handle(socket: &SocketRef, connection: &mut Connection, inbound: Inbound) {
+    let Inbound {
+        event,
+        data,
+        wants_ack,
+        ack,
+    } = inbound;
+    let sent = match connection.dispatch(&event, data).await {
+        Ok(data) if wants_ack => ack.send(&data),
+        Ok(_) if event == "ping" => socket.emit("pong", &json!({})),
+        Ok(_) => Ok(()),
+        Err(error) => {
+            error.log_if_internal();
+            answer_error(socket, wants_ack, ack, &error)
+        }
+    };
+    if is_full(&sent) {
+        connection.closer().close(close::TOO_SLOW);
+    }
+}
+
+/// `{error, code}` in the ack when the client asked for one, else in an
+/// `error` event.
+fn answer_error(
+    socket: &SocketRef,
+    wants_ack: bool,
+    ack: AckSender,
+    error: &Error,
+) -> Result<(), SendError> {
+    if wants_ack {
+        ack.send(&error.body())
+    } else {
+        socket.emit("error", &error.body())
+    }
+}
+
+fn is_full(sent: &Result<(), SendError>) -> bool {
+    matches!(
+        sent,
+        Err(SendError::Socket(SocketError::InternalChannelFull))
+    )
+}
+
+/// Ends the Socket.IO side once the connection is over: nothing to do when
+/// the client left or the server shuts down (the transports close then),
+/// else says why when it can and disconnects the socket.
+async fn hang_up(socket: SocketRef, closer: &Closer) {
+    let code = closer.code();
+    if matches!(code, close::NORMAL | close::GOING_AWAY) || !socket.connected() {
+        return;
+    }
+    if code == close::UNAUTHORIZED {
+        let _ = socket.emit("error", &Error::Unauthorized.body());
+    }
+    // A full buffer refuses the disconnect packet too; retry while the
+    // client may still drain it.
+    let give_up = Instant::now() + HANG_UP_PATIENCE;
+    while let Err(SocketError::InternalChannelFull) = socket.clone().disconnect() {
+        if Instant::now() >= give_up {
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,206 @@
+//! Socket.IO at `/socket.io/`: the official `socket.io-client` (Node.js,
+//! pinned by tests/socketio/package-lock.json) runs tests/socketio/client.mjs
+//! against the real server and chats with a `/ws` peer that this test
+//! drives: once with the default transports (polling, upgraded to
+//! websocket), once forced onto long-polling.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+
+use crate::helpers::{Login, TestApp, Ws, phone};
+
+/// How long the script may take to reach its next step.
+const STEP_WAIT: Duration = Duration::from_secs(60);
+
+fn script_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/socketio")
+}
+
+/// Whether Node.js and the installed client are here. When they are not,
+/// the test fails under `CLAVOX_REQUIRE_NODE` and is skipped otherwise.
+fn node_available(test: &str) -> bool {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let client = script_dir().join("node_modules/socket.io-client");
+    if node && client.is_dir() {
+        return true;
+    }
+    let missing = if node {
+        "tests/socketio/node_modules"
+    } else {
+        "node"
+    };
+    assert!(
+        std::env::var_os("CLAVOX_REQUIRE_NODE").is_none(),
+        "{missing} is missing: install Node.js and run `npm ci` in tests/socketio"
+    );
+    eprintln!("skipping {test}: {missing} is missing (run `npm ci` in tests/socketio)");
+    false
+}
+
+/// The script's next JSON line.
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
+    let line = tokio::time::timeout(STEP_WAIT, lines.next_line())
+        .await
+        .expect("the socket.io client reaches its next step in time")
+        .expect("the client's output is readable")
+        .expect("the socket.io client ended early (its reason is on stderr above)");
+    serde_json::from_str(&line).unwrap_or_else(|_| panic!("the client prints JSON lines: {line}"))
+}
+
+/// Waits for `name` on the `/ws` peer whose data satisfies `matches`.
+async fn wait_on_ws(ws: &mut Ws, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let data = ws.wait_for(name).await;
+        if matches(&data) {
+            return data;
+        }
+    }
+}
+
+async fn is_online(app: &TestApp, viewer: &Login, user: &str) -> bool {
+    let (status, body) = app.get(&format!("/api/users/{user}"), &viewer.access).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["isOnline"].as_bool().expect("isOnline")
+}
+
+/// Runs the script with `transport` (`default` or `polling`) and `auth`
+/// (`handshake` or `join_user`) and plays the `/ws` peer's part.
+async fn chat_with_a_ws_peer(transport: &str, auth: &str, n: u32) {
+    let app = TestApp::spawn().await;
+    let client = app.login(&phone(n)).await;
+    let peer = app.login(&phone(n + 1)).await;
+    let chat = app.private_chat(&peer, &client).await;
+    let mut ws = app.joined_ws(&peer).await;
+
+    // The script logs in by itself through REST with a fresh code.
+    let (status, body) = app.send_otp(&client.phone).await;
+    assert_eq!(status, StatusCode::OK, "send-otp: {body}");
+    let code = app.codes.last_code(&client.phone).expect("a code was sent");
+    let mut child = Command::new("node")
+        .arg(script_dir().join("client.mjs"))
+        .arg(app.url("/"))
+        .args([transport, auth])
+        .env("CLAVOX_PHONE", &client.phone)
+        .env("CLAVOX_CODE", &code)
+        .env("CLAVOX_CHAT", &chat)
+        .env("CLAVOX_PEER", &peer.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+
+    let ready = next_line(&mut lines).await;
+    assert_eq!(ready["step"], "ready", "{ready}");
+    assert_eq!(ready["userId"], client.id.as_str(), "{ready}");
+    // Presence counts the Socket.IO socket: the /ws peer saw it come online.
+    let online = wait_on_ws(&mut ws, "user_status", |s| {
+        s["userId"] == client.id.as_str()
+    })
+    .await;
+    assert_eq!(online["status"], "online", "{online}");
+    assert!(is_online(&app, &peer, &client.id).await);
+
+    // The peer's part: a message, typing, offline and back online.
+    let sent = ws
+        .request(
+            "send_message",
+            json!({ "chatId": chat, "content": "hello from /ws" }),
+        )
+        .await;
+    assert_eq!(sent["event"], "ack", "{sent}");
+    let typing = ws.request("typing_start", json!({ "chatId": chat })).await;
+    assert_eq!(typing["event"], "ack", "{typing}");
+    ws.stream.close(None).await.expect("close frame is sent");
+    while ws.next_frame().await.is_some() {}
+    // Back online only once the client saw it go offline: a reconnect
+    // before the offline is announced rightly leaves the peer online.
+    let saw_offline = next_line(&mut lines).await;
+    assert_eq!(saw_offline["step"], "peer_offline", "{saw_offline}");
+    let mut ws = app.joined_ws(&peer).await;
+
+    let result = next_line(&mut lines).await;
+    let result = &result["result"];
+    assert!(
+        result.is_object(),
+        "the client ends with its result: {result}"
+    );
+    let received = &result["received"]["message"];
+    assert_eq!(received["id"], sent["data"]["id"], "{result}");
+    assert_eq!(received["content"], "hello from /ws", "{result}");
+    assert_eq!(
+        result["received"]["typing"],
+        json!({ "chatId": chat, "userId": peer.id, "isTyping": true }),
+    );
+    assert_eq!(result["received"]["offline"]["status"], "offline");
+    assert_eq!(
+        result["errors"],
+        json!({ "missing": "not_found", "invalid": "validation_failed", "unknown": "unknown_event" }),
+    );
+    let expected_transport = if transport == "polling" {
+        "polling"
+    } else {
+        "websocket"
+    };
+    assert_eq!(result["transport"], expected_transport, "{result}");
+    if auth == "handshake" {
+        assert_eq!(result["badTokenRefusal"], "unauthorized", "{result}");
+    }
+
+    // What the Socket.IO client did reached the /ws peer, as /ws data.
+    let stored = &result["sent"];
+    let message = wait_on_ws(&mut ws, "new_message", |m| m["id"] == stored["id"]).await;
+    assert_eq!(&message, stored);
+    assert_eq!(message["senderId"], client.id.as_str());
+    let typing = wait_on_ws(&mut ws, "user_typing", |t| {
+        t["userId"] == client.id.as_str()
+    })
+    .await;
+    assert_eq!(typing["isTyping"], true, "{typing}");
+    let read = wait_on_ws(&mut ws, "message_read", |r| {
+        r["userId"] == client.id.as_str()
+    })
+    .await;
+    assert_eq!(read["seq"], stored["seq"], "{read}");
+    // Its disconnect ends its presence.
+    let offline = wait_on_ws(&mut ws, "user_status", |s| {
+        s["userId"] == client.id.as_str() && s["status"] == "offline"
+    })
+    .await;
+    assert!(offline["lastSeen"].is_string(), "{offline}");
+    assert!(!is_online(&app, &peer, &client.id).await);
+
+    let status = tokio::time::timeout(STEP_WAIT, child.wait())
+        .await
+        .expect("the client exits")
+        .unwrap();
+    assert!(status.success(), "the client exits cleanly: {status}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_client_authenticated_by_handshake_chats_with_a_ws_peer() {
+    if node_available("the_official_client_authenticated_by_handshake_chats_with_a_ws_peer") {
+        chat_with_a_ws_peer("default", "handshake", 9101).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_client_on_long_polling_joins_by_join_user_and_chats_with_a_ws_peer() {
+    if node_available(
+        "the_official_client_on_long_polling_joins_by_join_user_and_chats_with_a_ws_peer",
+    ) {
+        chat_with_a_ws_peer("polling", "join_user", 9201).await;
+    }
+}
