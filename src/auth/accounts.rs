@@ -82,16 +82,7 @@ pub async fn ensure(store: &Store, phone_text: &str, name: &str) -> Result<UserI
                 return Ok(user.id);
             }
             let now = Timestamp::now();
-            let user = UserRecord {
-                id: UserId::generate(),
-                phone,
-                name: Some(name),
-                avatar: None,
-                last_seen: None,
-                disabled: false,
-                created_at: now,
-                updated_at: now,
-            };
+            let user = UserRecord::new(phone, Some(name), now);
             tx.put_user(&user)?;
             Ok(user.id)
         })

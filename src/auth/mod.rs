@@ -263,16 +263,7 @@ impl Auth {
                     Some(user) if user.disabled => return Ok(Err(Error::Forbidden)),
                     Some(user) => (user, false),
                     None => {
-                        let user = UserRecord {
-                            id: UserId::generate(),
-                            phone: phone.clone(),
-                            name: None,
-                            avatar: None,
-                            last_seen: None,
-                            disabled: false,
-                            created_at: now,
-                            updated_at: now,
-                        };
+                        let user = UserRecord::new(phone.clone(), None, now);
                         tx.put_user(&user)?;
                         (user, true)
                     }

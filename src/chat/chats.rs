@@ -31,6 +31,31 @@ pub struct ProfilePatch {
     pub avatar: Option<Option<String>>,
 }
 
+/// A checked patch: a new name, and a new avatar (`Some(None)` clears it).
+pub type CheckedPatch = (Option<String>, Option<Option<String>>);
+
+impl ProfilePatch {
+    /// Validates both fields at once; a name can be changed, never cleared.
+    pub fn checked(self) -> Result<CheckedPatch> {
+        let mut checks = validate::Checks::default();
+        let name = match self.name {
+            None => None,
+            Some(None) => checks.check(Err(Error::validation(
+                "name",
+                "cannot be cleared; send 1 to 64 characters",
+            ))),
+            Some(Some(text)) => checks.check(validate::name("name", &text)),
+        };
+        let avatar = match self.avatar {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(text)) => checks.check(validate::avatar("avatar", &text)).map(Some),
+        };
+        checks.finish()?;
+        Ok((name, avatar))
+    }
+}
+
 /// `POST /api/chats`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewChat {
@@ -223,18 +248,7 @@ impl ChatService {
         chat: ChatId,
         patch: ProfilePatch,
     ) -> Result<ChatView> {
-        let mut checks = validate::Checks::default();
-        let name = match patch.name {
-            None => None,
-            Some(None) => checks.check(Err(Error::validation("name", "a group needs a name"))),
-            Some(Some(text)) => checks.check(validate::name("name", &text)),
-        };
-        let avatar = match patch.avatar {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(text)) => checks.check(validate::avatar("avatar", &text)).map(Some),
-        };
-        checks.finish()?;
+        let (name, avatar) = patch.checked()?;
         self.change_group(user, chat, Allowed::Admins, move |_, record| {
             if let Some(name) = name {
                 record.name = Some(name);

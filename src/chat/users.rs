@@ -7,7 +7,7 @@ use crate::store::Query;
 use crate::timestamp::Timestamp;
 
 use super::views::UserView;
-use super::{ChatService, ProfilePatch, validate};
+use super::{ChatService, ProfilePatch};
 
 impl ChatService {
     pub fn user(&self, id: UserId) -> Result<UserView> {
@@ -32,21 +32,7 @@ impl ChatService {
     }
 
     pub async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<UserView> {
-        let mut checks = validate::Checks::default();
-        let name = match patch.name {
-            None => None,
-            Some(None) => checks.check(Err(Error::validation(
-                "name",
-                "cannot be cleared; send 1 to 64 characters",
-            ))),
-            Some(Some(text)) => checks.check(validate::name("name", &text)),
-        };
-        let avatar = match patch.avatar {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(text)) => checks.check(validate::avatar("avatar", &text)).map(Some),
-        };
-        checks.finish()?;
+        let (name, avatar) = patch.checked()?;
         let now = Timestamp::now();
         let updated = self
             .store()

@@ -56,6 +56,22 @@ impl Record for UserRecord {
     const VERSION: u8 = 1;
 }
 
+impl UserRecord {
+    /// A new, enabled account for `phone` (E.164).
+    pub fn new(phone: String, name: Option<String>, now: Timestamp) -> Self {
+        Self {
+            id: UserId::generate(),
+            phone,
+            name,
+            avatar: None,
+            last_seen: None,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChatKind {
     Private,
