@@ -100,21 +100,14 @@ async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
     let mut server = Server::start(dir.path());
     let (ana, _) = server.login(&client, &phone(850)).await;
     let (_, budi) = server.login(&client, &phone(851)).await;
-    let chat: Value = client
-        .post(format!("{}/api/chats", server.base))
-        .bearer_auth(&ana)
-        .json(&json!({ "type": "private", "participants": [budi] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = format!(
-        "{}/api/chats/{}/messages",
-        server.base,
-        chat["id"].as_str().unwrap()
-    );
+    let chat = server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi] }),
+        )
+        .await;
+    let url = format!("{}/api/chats/{}/messages", server.base, chat);
     let ws_url = format!("{}/ws?token={ana}", server.base.replacen("http", "ws", 1));
     let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
     let sends: Vec<_> = (0..30)
@@ -223,17 +216,13 @@ async fn acknowledged_messages_survive_kill_9() {
     let mut server = Server::start(dir.path());
     let (ana, _) = server.login(&client, &phone(800)).await;
     let (_, budi) = server.login(&client, &phone(801)).await;
-    let chat: Value = client
-        .post(format!("{}/api/chats", server.base))
-        .bearer_auth(&ana)
-        .json(&json!({ "type": "private", "participants": [budi] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let chat = chat["id"].as_str().unwrap().to_owned();
+    let chat = server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi] }),
+        )
+        .await;
     let url = format!("{}/api/chats/{chat}/messages", server.base);
     let sends = (0..40).map(|n| {
         let request = client
@@ -434,17 +423,13 @@ async fn a_backup_taken_during_writes_restores_every_message_acknowledged_before
     let mut server = Server::start(dir.path());
     let (ana, _) = server.login(&client, &phone(840)).await;
     let (_, budi) = server.login(&client, &phone(841)).await;
-    let chat: Value = client
-        .post(format!("{}/api/chats", server.base))
-        .bearer_auth(&ana)
-        .json(&json!({ "type": "private", "participants": [budi] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let chat = chat["id"].as_str().unwrap().to_owned();
+    let chat = server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi] }),
+        )
+        .await;
     let url = format!("{}/api/chats/{chat}/messages", server.base);
     let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -40,17 +40,9 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments() {
     for n in 0..3 {
         people.push(server.login(&client, &phone(870 + n)).await);
     }
-    let group: Value = client
-        .post(format!("{}/api/chats", server.base))
-        .bearer_auth(&people[0].0)
-        .json(&json!({ "type": "group", "name": "Crash", "participants": [people[1].1, people[2].1] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let chat = group["id"].as_str().unwrap().to_owned();
+    let group =
+        json!({ "type": "group", "name": "Crash", "participants": [people[1].1, people[2].1] });
+    let chat = server.create_chat(&client, &people[0].0, group).await;
     let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
 
     for round in 0..rounds() {

@@ -109,6 +109,27 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Creates a chat as `token`'s user with `body` (`POST /api/chats`);
+    /// returns its id.
+    pub async fn create_chat(&self, client: &reqwest::Client, token: &str, body: Value) -> String {
+        let chat: Value = client
+            .post(format!("{}/api/chats", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        chat["id"]
+            .as_str()
+            .expect("the chat was created")
+            .to_owned()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
