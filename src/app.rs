@@ -3,7 +3,6 @@
 //! response passes through; and `serve`, which runs it until shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -27,6 +27,7 @@ use crate::auth::{Auth, Policy};
 use crate::chat::ChatService;
 use crate::config::Config;
 use crate::error::Error;
+use crate::listener::{self, AddressCounts};
 use crate::realtime::Hub;
 use crate::store::{Store, StoreError};
 use crate::uploads::Uploads;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub uploads: Uploads,
     /// Live WebSocket and Socket.IO connections, so shutdown can wait for them.
     pub sockets: TaskTracker,
+    /// Realtime connections per client address (`MAX_SOCKETS_PER_IP`).
+    pub sockets_per_ip: AddressCounts,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
             ),
         };
         Ok(Self {
+            sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
             config: Arc::new(config),
             store,
             auth,
@@ -96,6 +100,9 @@ pub fn router(state: &AppState) -> Router {
         .merge(crate::ops::router())
         .fallback(crate::web::serve)
         .with_state(state.clone())
+        // An idle timeout, not a total one: a large upload on a slow link
+        // keeps going as long as bytes keep arriving.
+        .layer(RequestBodyTimeoutLayer::new(state.config.body_timeout))
         .layer(axum::middleware::from_fn(crate::ops::count_requests))
         .layer(CompressionLayer::new())
         .layer(cors(&state.config))
@@ -173,14 +180,21 @@ pub async fn serve(
     let admin = admin::listen(admin, hub.shutdown_signal())
         .inspect_err(|error| tracing::warn!(%error, "admin socket unavailable; admin commands cannot reach this server"))
         .ok();
-    let app = router(&state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing sockets, finishing queued writes");
-            hub.shut_down();
-        })
-        .await;
+    let settings = listener::Settings {
+        header_timeout: state.config.header_timeout,
+        // Behind a trusted proxy every peer is the proxy: no per-peer cap.
+        max_per_peer: if state.config.trust_proxy {
+            0
+        } else {
+            state.config.max_connections_per_ip
+        },
+    };
+    listener::serve(listener, router(&state), settings, async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing sockets, finishing queued writes");
+        hub.shut_down();
+    })
+    .await;
     if let Some(admin) = admin {
         let _ = admin.await;
     }
@@ -192,5 +206,5 @@ pub async fn serve(
         tracing::warn!("some sockets did not close in time");
     }
     store.close().await;
-    result
+    Ok(())
 }

@@ -27,7 +27,7 @@ use crate::{lan, telemetry};
     long_about = "A self-hosted chat server in one binary: phone-number login, private and group chats, \
 realtime delivery over WebSocket, and a web app built in.\n\nStart it with `clavox serve`, open the printed \
 URL, and log in with a phone number: the one-time code appears in this server's log unless SMS delivery is set up.",
-    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve\n  clavox users disable +6281234567890\n  clavox backup --out clavox-backup.tar\n  clavox healthcheck --port 8080"
+    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve\n  clavox users disable +6281234567890\n  clavox backup --out clavox-backup.tar\n  clavox healthcheck --port 8080\n  clavox bench"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -70,6 +70,9 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Measure a server under load: message fan-out, the highest sustained rate, idle sockets,
+    /// history reads, start-up, and the disk's ceiling (starts a scratch server unless --url).
+    Bench(Box<crate::bench::BenchArgs>),
     /// Exit 0 if a server on this machine answers /healthz (for container health checks).
     Healthcheck {
         /// The server's port.
@@ -126,6 +129,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(config) => serve(*config),
+        Command::Bench(args) => crate::bench::run(*args),
         Command::Healthcheck { port, address } => healthcheck(SocketAddr::new(address, port)),
         Command::Users(command) => {
             let (data, request) = match command {

@@ -169,6 +169,28 @@ pub struct Config {
     #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy: bool,
 
+    /// Most WebSocket and Socket.IO connections one client address may hold
+    /// at once (0: no cap). Loopback clients (this machine: benchmarks, a
+    /// reverse proxy without TRUST_PROXY) are not capped.
+    #[arg(long, env = "MAX_SOCKETS_PER_IP", default_value_t = 256)]
+    pub max_sockets_per_ip: u32,
+
+    /// Most open TCP connections one peer address may hold at once, sockets
+    /// excepted (0: no cap). Loopback peers are not capped, nor is anyone
+    /// with TRUST_PROXY (every peer is then the proxy).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: u32,
+
+    /// How long a client may take to send a request's line and headers (and
+    /// how long an idle keep-alive connection stays open).
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// How long a request body may stall: the longest wait for its next
+    /// bytes, not for all of it, so a large upload on a slow link still works.
+    #[arg(long, env = "BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
     /// Log format: `pretty` or `json` (levels come from RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, ignore_case = true)]
     pub log_format: LogFormat,
@@ -187,6 +209,8 @@ impl Config {
             ("OTP_EXPIRE", self.otp_expire),
             ("RATE_LIMIT_WINDOW_MS", self.rate_limit_window_ms),
             ("AUTH_RATE_LIMIT_WINDOW_MS", self.auth_rate_limit_window_ms),
+            ("HEADER_TIMEOUT", self.header_timeout),
+            ("BODY_TIMEOUT", self.body_timeout),
         ];
         for (name, value) in positive {
             if value.is_zero() {
@@ -367,5 +391,96 @@ mod tests {
         assert!(is_origin("https://chat.example.com/"));
         assert!(!is_origin("chat.example.com"));
         assert!(!is_origin("https://chat.example.com/app"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const UNITS: [(&str, u64); 5] = [
+            ("ms", 1),
+            ("s", 1000),
+            ("m", 60_000),
+            ("h", 3_600_000),
+            ("d", 86_400_000),
+        ];
+
+        const SWITCH_WORDS: [&str; 8] = ["true", "1", "yes", "on", "false", "0", "no", "off"];
+
+        proptest! {
+            #[test]
+            fn any_text_is_answered_without_panicking(text in any::<String>()) {
+                let _ = parse_duration(&text);
+                let _ = parse_millis(&text);
+                let _ = parse_switch(&text);
+                let _ = is_origin(&text);
+                let _ = is_http_url(&text);
+            }
+
+            #[test]
+            fn accepted_durations_are_a_number_and_a_known_unit(
+                text in "[ ]?[0-9]{0,22}[a-z]{0,3}[ ]?",
+            ) {
+                let well_formed = {
+                    let trimmed = text.trim();
+                    let digits = trimmed.trim_end_matches(|c: char| c.is_ascii_lowercase());
+                    let unit = &trimmed[digits.len()..];
+                    !digits.is_empty()
+                        && digits.bytes().all(|b| b.is_ascii_digit())
+                        && ["", "ms", "s", "m", "h", "d"].contains(&unit)
+                };
+                if parse_duration(&text).is_ok() || parse_millis(&text).is_ok() {
+                    prop_assert!(well_formed, "{text:?}");
+                }
+            }
+
+            #[test]
+            fn durations_with_a_unit_round_trip(
+                number in any::<u64>(),
+                unit in 0..UNITS.len(),
+                space in "[ \t]{0,2}",
+            ) {
+                let (suffix, unit_ms) = UNITS[unit];
+                let text = format!("{space}{number}{suffix}{space}");
+                let expected = number.checked_mul(unit_ms).map(Duration::from_millis);
+                prop_assert_eq!(parse_duration(&text).ok(), expected);
+                prop_assert_eq!(parse_millis(&text).ok(), expected);
+                if let Some(duration) = expected.filter(|_| unit_ms >= 1000) {
+                    let seconds = duration.as_secs().to_string();
+                    prop_assert_eq!(parse_duration(&seconds), Ok(duration));
+                }
+            }
+
+            #[test]
+            fn plain_numbers_are_seconds_or_milliseconds(number in any::<u64>()) {
+                let text = number.to_string();
+                prop_assert_eq!(
+                    parse_duration(&text).ok(),
+                    number.checked_mul(1000).map(Duration::from_millis)
+                );
+                prop_assert_eq!(parse_millis(&text), Ok(Duration::from_millis(number)));
+            }
+
+            #[test]
+            fn switches_are_known_words_in_any_case(
+                word in prop::sample::select(SWITCH_WORDS.to_vec()),
+                upper in prop::collection::vec(any::<bool>(), 5),
+                space in "[ \t]{0,2}",
+            ) {
+                let cased: String = word
+                    .chars()
+                    .zip(upper.iter().chain(std::iter::repeat(&false)))
+                    .map(|(c, &up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                let expected = matches!(word, "true" | "1" | "yes" | "on");
+                prop_assert_eq!(parse_switch(&format!("{space}{cased}{space}")), Ok(expected));
+            }
+
+            #[test]
+            fn other_words_are_not_switches(word in "[a-z0-9]{1,8}") {
+                let known = SWITCH_WORDS.contains(&word.as_str());
+                prop_assert_eq!(parse_switch(&word).is_ok(), known);
+            }
+        }
     }
 }

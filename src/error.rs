@@ -55,6 +55,8 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the body stalled: no data arrived for too long; send it again")]
+    RequestTimeout,
     #[error("missing or invalid access token")]
     Unauthorized,
     #[error("the access token has expired; refresh it")]
@@ -116,6 +118,7 @@ impl Error {
             | Self::UnknownEvent(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthorized | Self::TokenExpired => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -134,6 +137,7 @@ impl Error {
             Self::InvalidJson(_) => "invalid_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Unauthorized => "unauthorized",
             Self::TokenExpired => "token_expired",
             Self::Forbidden => "forbidden",
@@ -286,5 +290,81 @@ mod tests {
     fn internal_errors_do_not_leak_their_cause() {
         let error = Error::Internal("disk controller on fire".into());
         assert_eq!(error.body().error, "internal error");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde::Deserialize;
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        #[allow(dead_code)]
+        struct Body {
+            chat_id: String,
+            seq: Option<u64>,
+            tags: Option<Vec<bool>>,
+        }
+
+        /// Any JSON value, nested a few levels, with the field names above.
+        fn json() -> impl Strategy<Value = serde_json::Value> {
+            use serde_json::Value;
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                ".{0,8}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 24, 5, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                    prop::collection::btree_map(
+                        prop_oneof![Just("chatId"), Just("seq"), Just("tags"), Just("x")],
+                        inner,
+                        0..4
+                    )
+                    .prop_map(|map| {
+                        Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                    }),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn validation_bodies_list_every_field(
+                fields in prop::collection::vec((".{0,12}", ".{0,24}"), 1..5),
+            ) {
+                let errors: Vec<FieldError> = fields
+                    .iter()
+                    .map(|(field, message)| FieldError::new(field, message))
+                    .collect();
+                let error = Error::Validation(errors.clone());
+                prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+                let body = serde_json::to_value(error.body()).unwrap();
+                prop_assert_eq!(&body["code"], "validation_failed");
+                prop_assert_eq!(body["errors"].as_array().unwrap().len(), errors.len());
+                if let [only] = errors.as_slice() {
+                    let expected = format!("{}: {}", only.field, only.message);
+                    prop_assert_eq!(body["error"].as_str(), Some(expected.as_str()));
+                }
+            }
+
+            /// JSON of the wrong shape is always `validation_failed` with one
+            /// field, and the message never leaks serde's line and column.
+            #[test]
+            fn wrong_shapes_become_one_field_error(value in json()) {
+                let result: Result<Body, _> = serde_path_to_error::deserialize(value);
+                if let Err(error) = result {
+                    match Error::from_json(error) {
+                        Error::Validation(errors) => {
+                            prop_assert_eq!(errors.len(), 1);
+                            prop_assert!(!errors[0].message.contains(" at line "));
+                        }
+                        other => prop_assert!(false, "expected validation_failed, got {other:?}"),
+                    }
+                }
+            }
+        }
     }
 }

@@ -214,4 +214,68 @@ mod tests {
         let seconds = u64::from(u32::from_be_bytes(id.0[..4].try_into().unwrap()));
         assert!(seconds >= before && seconds <= before + 1);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn is_id_text(text: &str) -> bool {
+            text.len() == 24
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_format_as_24_lowercase_hex_and_parse_back(bytes in any::<[u8; 12]>()) {
+                let text = Id(bytes).to_string();
+                prop_assert!(is_id_text(&text), "{text}");
+                prop_assert_eq!(text.parse::<Id>(), Ok(Id(bytes)));
+                prop_assert_eq!(text.parse::<ChatId>(), Ok(ChatId::from_bytes(bytes)));
+            }
+
+            #[test]
+            fn text_order_is_id_order(a in any::<[u8; 12]>(), b in any::<[u8; 12]>()) {
+                prop_assert_eq!(Id(a).cmp(&Id(b)), Id(a).to_string().cmp(&Id(b).to_string()));
+            }
+
+            #[test]
+            fn any_text_parses_only_when_it_is_24_lowercase_hex(text in any::<String>()) {
+                prop_assert_eq!(text.parse::<Id>().is_ok(), is_id_text(&text));
+            }
+
+            #[test]
+            fn hex_of_the_wrong_length_is_refused(text in "[0-9a-f]{0,48}") {
+                prop_assert_eq!(text.parse::<UserId>().is_ok(), text.len() == 24);
+            }
+
+            #[test]
+            fn upper_case_hex_is_refused(bytes in any::<[u8; 12]>(), at in 0usize..24) {
+                let text = Id(bytes).to_string();
+                let mut shouted = text.clone().into_bytes();
+                shouted[at] = shouted[at].to_ascii_uppercase();
+                let shouted = String::from_utf8(shouted).unwrap();
+                prop_assert_eq!(shouted.parse::<Id>().is_ok(), shouted == text);
+                let has_letters = text.bytes().any(|b| b.is_ascii_alphabetic());
+                prop_assert_eq!(text.to_uppercase().parse::<Id>().is_err(), has_letters);
+            }
+
+            #[test]
+            fn json_and_postcard_round_trip(bytes in any::<[u8; 12]>()) {
+                let id = MessageId::from_bytes(bytes);
+                let json = serde_json::to_string(&id).unwrap();
+                prop_assert_eq!(serde_json::from_str::<MessageId>(&json).unwrap(), id);
+                let packed = postcard::to_allocvec(&id).unwrap();
+                prop_assert_eq!(postcard::from_bytes::<MessageId>(&packed).unwrap(), id);
+            }
+
+            #[test]
+            fn any_json_string_decodes_only_when_it_is_an_id(text in any::<String>()) {
+                let json = serde_json::to_string(&text).unwrap();
+                let decoded = serde_json::from_str::<SessionId>(&json);
+                prop_assert_eq!(decoded.is_ok(), is_id_text(&text));
+            }
+        }
+    }
 }

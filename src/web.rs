@@ -66,6 +66,9 @@ fn asset(rest: &str, headers: &HeaderMap) -> Response {
     let Some((version, name)) = rest.split_once('/') else {
         return not_found();
     };
+    if !is_plain_name(name) {
+        return not_found();
+    }
     let Some(file) = Assets::get(name) else {
         return not_found();
     };
@@ -79,6 +82,17 @@ fn asset(rest: &str, headers: &HeaderMap) -> Response {
     };
     let content_type = file.metadata.mimetype().to_owned();
     respond(headers, &etag, cache, &content_type, file.data.into_owned())
+}
+
+/// A bundled file's name is relative, made of ordinary segments: nothing
+/// that could climb out of `web/` if the lookup ever touched the disk (it
+/// does in debug builds, where rust-embed reads the folder at run time).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains(['\\', '\0', '%', ':'])
+        && name
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
 }
 
 fn index(headers: &HeaderMap) -> Response {
@@ -132,4 +146,29 @@ fn not_found() -> Response {
         "Not found",
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_names_reach_the_bundle() {
+        assert!(is_plain_name("app.js"));
+        assert!(is_plain_name("icons/logo.png"));
+        for name in [
+            "",
+            "../Cargo.toml",
+            "a/../../b",
+            "/etc/passwd",
+            "a//b",
+            "./app.js",
+            "%2e%2e/x",
+            "..\\x",
+            "a\0b",
+            "C:/x",
+        ] {
+            assert!(!is_plain_name(name), "{name:?}");
+        }
+    }
 }

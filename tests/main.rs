@@ -3,6 +3,7 @@
 
 mod auth;
 mod authz;
+mod bench;
 mod binary;
 mod browser;
 mod chats;
@@ -10,12 +11,14 @@ mod crash;
 mod delivery;
 mod full_disk;
 mod helpers;
+mod hostile;
 mod http;
 mod isolation;
 mod messages;
 mod packaging;
 mod process;
 mod realtime;
+mod soak;
 mod socketio;
 mod uploads;
 mod users;

@@ -144,3 +144,31 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Whether Node.js is installed and `dir` has `package` installed (by
+/// `npm ci`). When not, the test fails under `CLAVOX_REQUIRE_NODE` and is
+/// skipped otherwise.
+pub fn node_package(test: &str, dir: &std::path::Path, package: &str) -> bool {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if node && dir.join("node_modules").join(package).is_dir() {
+        return true;
+    }
+    let missing = if node {
+        format!("{}/node_modules", dir.display())
+    } else {
+        "node".to_owned()
+    };
+    assert!(
+        std::env::var_os("CLAVOX_REQUIRE_NODE").is_none(),
+        "{missing} is missing: install Node.js and run `npm ci` in {}",
+        dir.display()
+    );
+    eprintln!(
+        "skipping {test}: {missing} is missing (run `npm ci` in {})",
+        dir.display()
+    );
+    false
+}

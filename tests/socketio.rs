@@ -14,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 
 use crate::helpers::{Login, TestApp, Ws, phone};
+use crate::process::node_package;
 
 /// How long the script may take to reach its next step.
 const STEP_WAIT: Duration = Duration::from_secs(60);
@@ -22,28 +23,9 @@ fn script_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/socketio")
 }
 
-/// Whether Node.js and the installed client are here. When they are not,
-/// the test fails under `CLAVOX_REQUIRE_NODE` and is skipped otherwise.
+/// Whether Node.js and the pinned client are installed (see `process::node_package`).
 fn node_available(test: &str) -> bool {
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    let client = script_dir().join("node_modules/socket.io-client");
-    if node && client.is_dir() {
-        return true;
-    }
-    let missing = if node {
-        "tests/socketio/node_modules"
-    } else {
-        "node"
-    };
-    assert!(
-        std::env::var_os("CLAVOX_REQUIRE_NODE").is_none(),
-        "{missing} is missing: install Node.js and run `npm ci` in tests/socketio"
-    );
-    eprintln!("skipping {test}: {missing} is missing (run `npm ci` in tests/socketio)");
-    false
+    node_package(test, &script_dir(), "socket.io-client")
 }
 
 /// The script's next JSON line.

@@ -78,10 +78,24 @@ async fn read_body(request: Request) -> Result<Bytes, Error> {
                 Error::PayloadTooLarge {
                     limit: JSON_BODY_LIMIT,
                 }
+            } else if is_body_timeout(&error) {
+                Error::RequestTimeout
             } else {
                 Error::InvalidJson("the body could not be read".into())
             }
         })
+}
+
+/// Whether reading a body failed because it stalled (`BODY_TIMEOUT`).
+pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Parses JSON, telling broken JSON (`invalid_json`) apart from JSON of the
@@ -153,6 +167,21 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<IpAddr> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip())
+}
+
+/// The client's address as `client_ip` reads it (`None` only for a request
+/// that did not come through the listener).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Self(client_ip(parts, state.config.trust_proxy)))
+    }
 }
 
 /// Where a login comes from: address and user agent.
@@ -233,5 +262,97 @@ mod tests {
         assert!(is_json_type("application/merge-patch+json"));
         assert!(!is_json_type("text/plain"));
         assert!(!is_json_type("application/x-www-form-urlencoded"));
+    }
+
+    mod properties {
+        use super::*;
+        use crate::chat::{NewChat, NewMessage, ProfilePatch};
+        use proptest::prelude::*;
+
+        /// Bytes that are often almost JSON: the bodies a hostile client sends.
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..64),
+                r#"[{}\[\]":,0-9a-zA-Z \\]{0,48}"#.prop_map(String::into_bytes),
+                (
+                    prop::sample::select(vec![
+                        "content",
+                        "type",
+                        "metadata",
+                        "clientId",
+                        "participants",
+                        "name",
+                        "avatar"
+                    ]),
+                    prop_oneof![
+                        Just("null"),
+                        Just("1"),
+                        Just("\"x\""),
+                        Just("[]"),
+                        Just("{}"),
+                        Just("[\"a\"]")
+                    ],
+                )
+                    .prop_map(|(field, value)| format!(r#"{{"{field}": {value}}}"#).into_bytes()),
+            ]
+        }
+
+        fn is_json(bytes: &[u8]) -> bool {
+            serde_json::from_slice::<serde_json::Value>(bytes).is_ok()
+        }
+
+        fn check<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), TestCaseError> {
+            match parse_json::<T>(bytes) {
+                Ok(_) => prop_assert!(is_json(bytes)),
+                Err(Error::InvalidJson(_)) => prop_assert!(!is_json(bytes)),
+                Err(Error::Validation(errors)) => {
+                    prop_assert!(is_json(bytes));
+                    prop_assert_eq!(errors.len(), 1);
+                }
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+            Ok(())
+        }
+
+        proptest! {
+            /// Every body is JSON of the right shape, broken JSON
+            /// (`invalid_json`), or JSON of the wrong shape (`validation_failed`).
+            #[test]
+            fn any_body_is_sorted_into_one_of_three_answers(bytes in body()) {
+                check::<NewMessage>(&bytes)?;
+                check::<NewChat>(&bytes)?;
+                check::<ProfilePatch>(&bytes)?;
+            }
+
+            #[test]
+            fn message_bodies_keep_their_fields(
+                content in any::<String>(),
+                client_id in prop::option::of(any::<String>()),
+            ) {
+                let body =
+                    serde_json::json!({ "content": content, "clientId": client_id, "extra": 1 });
+                let parsed: NewMessage = parse_json(body.to_string().as_bytes()).unwrap();
+                prop_assert_eq!(parsed.content, Some(content));
+                prop_assert_eq!(parsed.client_id, client_id);
+            }
+
+            #[test]
+            fn json_content_types_ignore_case_and_parameters(
+                upper in prop::collection::vec(any::<bool>(), 16),
+                parameters in "(; ?[a-z]{1,8}=[a-z0-9-]{1,8}){0,2}",
+                other in "[a-z]{1,12}/[a-z+.-]{1,12}",
+            ) {
+                let cased: String = "application/json"
+                    .chars()
+                    .zip(&upper)
+                    .map(|(c, &up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                let declared = format!("{cased}{parameters}");
+                prop_assert!(is_json_type(&declared));
+                let expected = other == "application/json"
+                    || (other.starts_with("application/") && other.ends_with("+json"));
+                prop_assert_eq!(is_json_type(&other), expected);
+            }
+        }
     }
 }

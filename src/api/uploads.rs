@@ -2,6 +2,8 @@
 //! support for seeking in voice and video.
 
 use std::io::SeekFrom;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
 use axum::Router;
@@ -14,6 +16,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -25,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::store::UploadRecord;
 use crate::uploads::{Incoming, sniff};
 
-use super::extract::{AuthUser, QueryParams};
+use super::extract::{AuthUser, QueryParams, is_body_timeout};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,7 +89,22 @@ pub(super) async fn upload(
         content_type,
         declared_size,
     };
-    let record = state.uploads.receive(incoming, body).await?;
+    // The store sees a stalled body only as an interrupted one; it is told
+    // apart here so the client learns to retry (408).
+    let stalled = Arc::new(AtomicBool::new(false));
+    let body = Body::new(body.map_err({
+        let stalled = Arc::clone(&stalled);
+        move |error| {
+            if is_body_timeout(&error) {
+                stalled.store(true, Ordering::Relaxed);
+            }
+            error
+        }
+    }));
+    let record = match state.uploads.receive(incoming, body).await {
+        Err(_) if stalled.load(Ordering::Relaxed) => return Err(Error::RequestTimeout),
+        received => received?,
+    };
     Ok((StatusCode::CREATED, Json(UploadView::from(&record))))
 }
 

@@ -171,6 +171,18 @@ impl ChatService {
         chat: ChatId,
         input: NewMessage,
     ) -> Result<(MessageView, Sent)> {
+        self.submit_message(sender, chat, input).await?.await
+    }
+
+    /// `send_message` in two steps: checks the input and queues the write,
+    /// then returns what resolves once the message is on disk. Messages
+    /// queued one after another by one caller get increasing `seq`.
+    pub async fn submit_message(
+        &self,
+        sender: UserId,
+        chat: ChatId,
+        input: NewMessage,
+    ) -> Result<impl Future<Output = Result<(MessageView, Sent)>> + Send + 'static> {
         let mut checks = validate::Checks::default();
         let kind = checks.check(validate::message_kind(input.kind.as_deref()));
         let content =
@@ -199,8 +211,9 @@ impl ChatService {
         };
         let notifier = std::sync::Arc::clone(self.notifier());
         let now = Timestamp::now();
-        self.store()
-            .write(move |tx| {
+        let stored = self
+            .store()
+            .submit(move |tx| {
                 let record = match chat_of(tx, chat, sender) {
                     Ok(record) => record,
                     Err(error) => return Ok(Err(error)),
@@ -250,7 +263,8 @@ impl ChatService {
                 });
                 Ok(Ok((view, Sent::Stored)))
             })
-            .await?
+            .await?;
+        Ok(async move { stored.await? })
     }
 
     /// Marks everything up to `seq` read by `user`. Marks only move forward;
@@ -392,5 +406,219 @@ mod tests {
             (44, 45, false)
         );
         assert!(!MessageQuery::After { seq: 45, limit: 3 }.range(45).2);
+    }
+
+    mod properties {
+        use super::super::{MessageQuery, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
+        use proptest::prelude::*;
+
+        /// What a client may put in one query parameter: numbers in and out
+        /// of range, signs, spaces, fractions and junk.
+        fn parameter() -> impl Strategy<Value = Option<String>> {
+            prop::option::of(prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                (0u64..=200).prop_map(|n| n.to_string()),
+                "[-+ ]?[0-9]{1,25}[. ]?[0-9]{0,2}",
+                ".{0,12}",
+            ])
+        }
+
+        /// The value a parameter stands for when it is a plain whole number.
+        fn whole(text: Option<&str>) -> Option<Option<u64>> {
+            let text = text?;
+            let digits = text.strip_prefix('+').unwrap_or(text);
+            let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            Some(plain.then(|| digits.parse().ok()).flatten())
+        }
+
+        /// Every message of a chat of `last` messages, read by walking with
+        /// `next` from `start`, as (ranges read, has_more of each read).
+        fn walk(
+            last: u64,
+            first: MessageQuery,
+            next: impl Fn(u64, u64) -> MessageQuery,
+        ) -> Vec<(u64, u64, bool)> {
+            let mut reads = Vec::new();
+            let mut query = first;
+            loop {
+                let (low, high, has_more) = query.range(last);
+                if low > high {
+                    assert!(!has_more, "an empty read has nothing more: {query:?}");
+                    break;
+                }
+                reads.push((low, high, has_more));
+                if !has_more || reads.len() > 10_000 {
+                    break;
+                }
+                query = next(low, high);
+            }
+            reads
+        }
+
+        /// The reads cover 1..=last, each seq once, and each holds at most
+        /// `limit` messages.
+        fn covers_once(reads: &[(u64, u64, bool)], last: u64, limit: u64) -> bool {
+            let mut seen: Vec<u64> = reads
+                .iter()
+                .flat_map(|&(low, high, _)| low..=high)
+                .collect();
+            let sizes_fit = reads.iter().all(|&(low, high, _)| high - low < limit);
+            seen.sort_unstable();
+            sizes_fit && seen == (1..=last).collect::<Vec<_>>()
+        }
+
+        proptest! {
+            #[test]
+            fn any_query_is_answered_without_panicking(
+                page in parameter(),
+                limit in parameter(),
+                before in parameter(),
+                after in parameter(),
+            ) {
+                let parsed = MessageQuery::parse(
+                    page.as_deref(),
+                    limit.as_deref(),
+                    before.as_deref(),
+                    after.as_deref(),
+                );
+                let page_ok = whole(page.as_deref()).is_none_or(|n| n.is_some_and(|n| n >= 1));
+                let limit_ok = whole(limit.as_deref())
+                    .is_none_or(|n| n.is_some_and(|n| (1..=PAGE_LIMIT_MAX).contains(&n)));
+                let before_ok = whole(before.as_deref()).is_none_or(|n| n.is_some());
+                let after_ok = whole(after.as_deref()).is_none_or(|n| n.is_some());
+                let cursors = [&page, &before, &after].iter().filter(|p| p.is_some()).count();
+                let valid = page_ok && limit_ok && before_ok && after_ok && cursors <= 1;
+                match parsed {
+                    Ok(query) => {
+                        prop_assert!(valid, "{query:?}");
+                        let expected_limit = whole(limit.as_deref())
+                            .flatten()
+                            .unwrap_or(PAGE_LIMIT_DEFAULT);
+                        prop_assert_eq!(query.limit(), expected_limit);
+                        match query {
+                            MessageQuery::Page { page: n, .. } => {
+                                prop_assert!(before.is_none() && after.is_none());
+                                prop_assert_eq!(Some(n), whole(page.as_deref()).unwrap_or(Some(1)));
+                            }
+                            MessageQuery::Before { seq, .. } => {
+                                prop_assert_eq!(Some(Some(seq)), whole(before.as_deref()));
+                            }
+                            MessageQuery::After { seq, .. } => {
+                                prop_assert_eq!(Some(Some(seq)), whole(after.as_deref()));
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        prop_assert!(!valid);
+                        prop_assert_eq!(error.code(), "validation_failed");
+                    }
+                }
+            }
+
+            #[test]
+            fn in_range_values_are_accepted(
+                page in 1u64..,
+                limit in 1..=PAGE_LIMIT_MAX,
+                seq in any::<u64>(),
+                cursor in 0..3,
+            ) {
+                let (page, limit, seq) = (page.to_string(), limit.to_string(), seq.to_string());
+                let query = match cursor {
+                    0 => MessageQuery::parse(Some(&page), Some(&limit), None, None),
+                    1 => MessageQuery::parse(None, Some(&limit), Some(&seq), None),
+                    _ => MessageQuery::parse(None, Some(&limit), None, Some(&seq)),
+                };
+                prop_assert!(query.is_ok(), "{:?}", query);
+            }
+
+            #[test]
+            fn out_of_range_values_are_refused(
+                limit in prop_oneof![Just(0u64), (PAGE_LIMIT_MAX + 1)..],
+                negative in 1u64..,
+            ) {
+                let limit = limit.to_string();
+                let negative = format!("-{negative}");
+                prop_assert!(MessageQuery::parse(None, Some(&limit), None, None).is_err());
+                prop_assert!(MessageQuery::parse(Some("0"), None, None, None).is_err());
+                prop_assert!(MessageQuery::parse(Some(&negative), None, None, None).is_err());
+                prop_assert!(MessageQuery::parse(None, None, Some(&negative), None).is_err());
+                prop_assert!(MessageQuery::parse(None, None, None, Some(&negative)).is_err());
+            }
+
+            #[test]
+            fn pages_cover_every_message_exactly_once(
+                last in 0u64..3000,
+                limit in 1..=PAGE_LIMIT_MAX,
+            ) {
+                let mut reads: Vec<(u64, u64, bool)> = Vec::new();
+                for page in 1.. {
+                    let (low, high, has_more) = MessageQuery::Page { page, limit }.range(last);
+                    if low > high {
+                        prop_assert!(!has_more);
+                        break;
+                    }
+                    if let Some(&(previous_low, _, previous_more)) = reads.last() {
+                        prop_assert!(previous_more);
+                        prop_assert_eq!(high + 1, previous_low, "pages touch, newest first");
+                    }
+                    prop_assert!(high - low + 1 == limit || !has_more);
+                    reads.push((low, high, has_more));
+                }
+                prop_assert_eq!(reads.len() as u64, last.div_ceil(limit));
+                prop_assert!(covers_once(&reads, last, limit));
+                prop_assert!(reads.first().is_none_or(|&(_, high, _)| high == last));
+            }
+
+            #[test]
+            fn before_cursors_walk_back_over_every_message_once(
+                last in 0u64..3000,
+                limit in 1..=PAGE_LIMIT_MAX,
+                start_past_end in any::<bool>(),
+            ) {
+                let seq = if start_past_end { u64::MAX } else { last + 1 };
+                let reads = walk(last, MessageQuery::Before { seq, limit }, |low, _| {
+                    MessageQuery::Before { seq: low, limit }
+                });
+                prop_assert!(covers_once(&reads, last, limit));
+            }
+
+            #[test]
+            fn after_cursors_walk_forward_over_every_message_once(
+                last in 0u64..3000,
+                limit in 1..=PAGE_LIMIT_MAX,
+            ) {
+                let reads = walk(last, MessageQuery::After { seq: 0, limit }, |_, high| {
+                    MessageQuery::After { seq: high, limit }
+                });
+                prop_assert!(covers_once(&reads, last, limit));
+                prop_assert!(reads.windows(2).all(|pair| pair[0].1 + 1 == pair[1].0));
+            }
+
+            #[test]
+            fn any_read_stays_inside_the_chat_and_the_limit(
+                last in any::<u64>(),
+                page in 1u64..,
+                seq in any::<u64>(),
+                limit in 1..=PAGE_LIMIT_MAX,
+            ) {
+                for query in [
+                    MessageQuery::Page { page, limit },
+                    MessageQuery::Before { seq, limit },
+                    MessageQuery::After { seq, limit },
+                ] {
+                    let (low, high, has_more) = query.range(last);
+                    if low <= high {
+                        prop_assert!(low >= 1 && high <= last, "{query:?}");
+                        prop_assert!(high - low < limit, "{query:?}");
+                        match query {
+                            MessageQuery::After { .. } => prop_assert_eq!(has_more, high < last),
+                            _ => prop_assert_eq!(has_more, low > 1),
+                        }
+                    } else {
+                        prop_assert!(!has_more, "{query:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -282,4 +282,197 @@ mod tests {
             Some(r#"{"a":1}"#)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KINDS: [MessageKind; 4] = [
+            MessageKind::Text,
+            MessageKind::Image,
+            MessageKind::File,
+            MessageKind::Voice,
+        ];
+
+        /// Text near a limit, mixing one-, two-, three- and four-byte code
+        /// points so a byte count can never pass for a character count.
+        fn text_around(limit: usize) -> impl Strategy<Value = String> {
+            let char = prop::sample::select(vec!['a', ' ', 'é', '語', '😀', '\n', '\u{200b}']);
+            prop::collection::vec(char, limit - 3..=limit + 3)
+                .prop_map(|chars| chars.into_iter().collect())
+        }
+
+        /// Any JSON value, nested a few levels.
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                ".{0,40}".prop_map(Value::from),
+                Just(Value::from("https://example.com/a.png")),
+                Just(Value::from("/api/uploads/0123456789abcdef0123456789abcdef")),
+            ];
+            leaf.prop_recursive(4, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+                    prop::collection::btree_map(
+                        prop_oneof![Just("url".to_owned()), "[a-z]{1,8}"],
+                        inner,
+                        0..8
+                    )
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn content_is_accepted_iff_within_4096_code_points_and_not_blank(
+                text in text_around(CONTENT_MAX),
+                kind in prop::sample::select(KINDS.to_vec()),
+            ) {
+                let fits = text.chars().count() <= CONTENT_MAX;
+                let said = kind != MessageKind::Text || !text.trim().is_empty();
+                match content(kind, Some(&text)) {
+                    Ok(stored) => {
+                        prop_assert!(fits && said);
+                        prop_assert_eq!(stored, text);
+                    }
+                    Err(error) => prop_assert!(
+                        !(fits && said) && error.code() == "validation_failed"
+                    ),
+                }
+            }
+
+            #[test]
+            fn blank_text_messages_are_refused(blank in "[ \t\r\n\u{a0}\u{2003}\u{3000}]{0,50}") {
+                prop_assert!(content(MessageKind::Text, Some(&blank)).is_err());
+                prop_assert!(content(MessageKind::Image, Some(&blank)).is_ok());
+            }
+
+            #[test]
+            fn names_are_trimmed_bounded_and_idempotent(text in any::<String>()) {
+                if let Ok(checked) = name("name", &text) {
+                    prop_assert_eq!(checked.as_str(), text.trim());
+                    prop_assert!((1..=NAME_MAX).contains(&checked.chars().count()));
+                    prop_assert!(!checked.chars().any(char::is_control));
+                    prop_assert_eq!(name("name", &checked).ok(), Some(checked));
+                }
+            }
+
+            #[test]
+            fn names_are_counted_in_code_points(text in text_around(NAME_MAX)) {
+                let trimmed = text.trim();
+                let expected = (1..=NAME_MAX).contains(&trimmed.chars().count())
+                    && !trimmed.chars().any(char::is_control);
+                prop_assert_eq!(name("name", &text).is_ok(), expected);
+            }
+
+            #[test]
+            fn accepted_avatars_are_web_or_upload_urls(
+                text in any::<String>(),
+                scheme in "(https?://)?",
+            ) {
+                let text = format!("{scheme}{text}");
+                if let Ok(checked) = avatar("avatar", &text) {
+                    prop_assert!(checked.chars().count() <= AVATAR_MAX);
+                    prop_assert!(
+                        upload_id(&checked).is_some()
+                            || ((checked.starts_with("https://") || checked.starts_with("http://"))
+                                && !checked.chars().any(|c| c.is_whitespace() || c.is_control()))
+                    );
+                    prop_assert_eq!(avatar("avatar", &checked).ok(), Some(checked));
+                }
+            }
+
+            #[test]
+            fn upload_urls_round_trip_32_lowercase_hex(bytes in any::<[u8; 16]>()) {
+                let id = hex::encode(bytes);
+                let url = format!("/api/uploads/{id}");
+                prop_assert_eq!(upload_id(&url), Some(id.as_str()));
+                prop_assert!(avatar("avatar", &url).is_ok());
+                let shouted = format!("/api/uploads/{}", id.to_uppercase());
+                prop_assert_eq!(upload_id(&shouted).is_some(), shouted == url);
+            }
+
+            #[test]
+            fn upload_ids_of_other_lengths_or_alphabets_are_refused(id in "[0-9a-zA-Z]{0,40}") {
+                let expected = id.len() == 32
+                    && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                prop_assert_eq!(upload_id(&format!("/api/uploads/{id}")).is_some(), expected);
+            }
+
+            #[test]
+            fn client_ids_are_1_to_64_code_points(text in text_around(CLIENT_ID_MAX)) {
+                let expected = (1..=CLIENT_ID_MAX).contains(&text.chars().count());
+                prop_assert_eq!(client_id(Some(&text)).is_ok(), expected);
+                prop_assert_eq!(client_id(None).ok(), Some(None));
+            }
+
+            #[test]
+            fn message_kinds_are_the_four_names(text in "[a-z]{0,6}") {
+                let known = ["text", "image", "file", "voice"].contains(&text.as_str());
+                prop_assert_eq!(message_kind(Some(&text)).is_ok(), known);
+            }
+
+            #[test]
+            fn accepted_metadata_is_a_small_json_object(
+                value in json(),
+                kind in prop::sample::select(KINDS.to_vec()),
+                known_upload in any::<bool>(),
+            ) {
+                let find_upload = |_: &str| {
+                    known_upload.then_some(UploadFacts { dimensions: Some((640, 480)) })
+                };
+                match metadata(kind, Some(&value), find_upload) {
+                    Ok(None) => prop_assert!(value.is_null() && kind == MessageKind::Text),
+                    Ok(Some(compact)) => {
+                        prop_assert!(compact.len() <= METADATA_MAX_BYTES);
+                        let stored: Value = serde_json::from_str(&compact).unwrap();
+                        prop_assert!(stored.is_object());
+                        if kind != MessageKind::Text {
+                            prop_assert!(stored["url"].is_string());
+                        }
+                    }
+                    Err(error) => prop_assert_eq!(error.code(), "validation_failed"),
+                }
+            }
+
+            #[test]
+            fn metadata_is_limited_to_4096_bytes_of_compact_json(
+                note in prop::collection::vec(
+                    prop::sample::select(vec!['x', 'é', '"', '😀']),
+                    1500..2300
+                ),
+            ) {
+                let note: String = note.into_iter().collect();
+                let value = serde_json::json!({ "note": note });
+                let compact = value.to_string();
+                let result = metadata(MessageKind::Text, Some(&value), |_| None);
+                let fits = compact.len() <= METADATA_MAX_BYTES;
+                prop_assert_eq!(result.is_ok(), fits, "{} bytes", compact.len());
+            }
+
+            #[test]
+            fn image_uploads_carry_the_measured_size(
+                width in any::<u32>(),
+                height in any::<u32>(),
+            ) {
+                let value = serde_json::json!({
+                    "url": "/api/uploads/0123456789abcdef0123456789abcdef",
+                    "width": 1,
+                    "height": 1,
+                });
+                let stored = metadata(MessageKind::Image, Some(&value), |_| {
+                    Some(UploadFacts { dimensions: Some((width, height)) })
+                })
+                .unwrap()
+                .unwrap();
+                let stored: Value = serde_json::from_str(&stored).unwrap();
+                prop_assert_eq!(&stored["width"], &Value::from(width));
+                prop_assert_eq!(&stored["height"], &Value::from(height));
+            }
+        }
+    }
 }

@@ -5,6 +5,8 @@
 //! follow one set of rules.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -26,6 +28,14 @@ use super::hub::{Closer, Presence, Registration, Sink};
 const AUTH_DEADLINE: Duration = Duration::from_secs(10);
 /// A typing state ends by itself after this long.
 const TYPING_LIFETIME: Duration = Duration::from_secs(6);
+
+/// An event's answer: at once, or once its write is on disk.
+pub enum Reply {
+    Now(Value),
+    Later(Pending),
+}
+
+pub type Pending = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
 
 /// The authenticated part of a connection.
 struct Session {
@@ -93,6 +103,36 @@ impl Connection {
 
     /// Handles one client event; the answer is the ack's data.
     pub async fn dispatch(&mut self, event: &str, data: Value) -> Result<Value, Error> {
+        match self.start(event, data).await? {
+            Reply::Now(answer) => Ok(answer),
+            Reply::Later(pending) => pending.await,
+        }
+    }
+
+    /// Handles one client event as far as it can without waiting for the
+    /// disk: a `send_message` is checked and queued, and its answer comes
+    /// once it is stored, while the socket's next events are handled (its
+    /// messages still get `seq` in the order they were sent). The caller
+    /// bounds how many answers it lets wait.
+    pub async fn start(&mut self, event: &str, data: Value) -> Result<Reply, Error> {
+        if event == "send_message" {
+            let user = self.user().ok_or(Error::Unauthorized)?;
+            let SendMessage { chat_id, message } = parse(data)?;
+            let stored = self
+                .state
+                .chat
+                .submit_message(user, chat_id, message)
+                .await?;
+            self.stop_typing(chat_id);
+            return Ok(Reply::Later(Box::pin(async move {
+                let (stored, _) = stored.await?;
+                to_value(&stored)
+            })));
+        }
+        self.answer(event, data).await.map(Reply::Now)
+    }
+
+    async fn answer(&mut self, event: &str, data: Value) -> Result<Value, Error> {
         if event == "join_user" {
             return self.join_user(&parse(data)?);
         }
@@ -106,12 +146,6 @@ impl Connection {
                 let ChatRef { chat_id } = parse(data)?;
                 chat.check_member(user, chat_id)?;
                 Ok(json!({ "chatId": chat_id }))
-            }
-            "send_message" => {
-                let SendMessage { chat_id, message } = parse(data)?;
-                let (stored, _) = chat.send_message(user, chat_id, message).await?;
-                self.stop_typing(chat_id);
-                to_value(&stored)
             }
             "typing_start" => {
                 let ChatRef { chat_id } = parse(data)?;

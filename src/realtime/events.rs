@@ -128,4 +128,122 @@ mod tests {
         assert_eq!(value["data"]["code"], "not_found");
         assert!(value["data"]["error"].is_string());
     }
+
+    #[test]
+    fn deeply_nested_frames_are_refused_not_overflowed() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(ClientFrame::parse(&deep).is_err());
+        let deep_data = format!(
+            r#"{{"event":"ping","data":{}1{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(ClientFrame::parse(&deep_data).is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON value, nested a few levels.
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                // Quarters: floats that survive serde_json's text round trip.
+                (-4000i32..4000).prop_map(|n| Value::from(f64::from(n) / 4.0)),
+                ".{0,12}".prop_map(Value::from),
+                Just(Value::from("ping")),
+            ];
+            leaf.prop_recursive(3, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                    prop::collection::btree_map(
+                        prop_oneof![Just("event"), Just("id"), Just("data"), Just("x")],
+                        inner,
+                        0..5
+                    )
+                    .prop_map(|map| {
+                        Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                    }),
+                ]
+            })
+        }
+
+        /// SPEC's rule: a JSON object with a string `event` and an integer
+        /// (or no) `id`.
+        fn is_event_frame(value: &Value) -> bool {
+            let Value::Object(object) = value else {
+                return false;
+            };
+            let id_ok = match object.get("id") {
+                None | Some(Value::Null) => true,
+                Some(Value::Number(number)) => number.is_i64(),
+                Some(_) => false,
+            };
+            id_ok && matches!(object.get("event"), Some(Value::String(_)))
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_is_answered_without_panicking(text in any::<String>()) {
+                if let Ok(frame) = ClientFrame::parse(&text) {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    prop_assert!(is_event_frame(&value));
+                    prop_assert_eq!(frame.event.as_str(), value["event"].as_str().unwrap());
+                }
+            }
+
+            #[test]
+            fn any_bytes_are_answered_without_panicking(
+                bytes in prop::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = ClientFrame::parse(&text);
+            }
+
+            #[test]
+            fn a_frame_is_accepted_iff_it_is_an_object_with_a_string_event(value in json()) {
+                let text = value.to_string();
+                let parsed = ClientFrame::parse(&text);
+                prop_assert_eq!(parsed.is_ok(), is_event_frame(&value), "{}", text);
+                if let Ok(frame) = parsed {
+                    let expected = value.get("data").cloned();
+                    prop_assert_eq!(frame.data, expected.unwrap_or(Value::Object(Map::new())));
+                    prop_assert_eq!(frame.id, value.get("id").and_then(Value::as_i64));
+                }
+            }
+
+            #[test]
+            fn the_id_comes_back_in_the_ack_and_the_error(
+                id in any::<i64>(),
+                event in ".{0,16}",
+                data in json(),
+            ) {
+                let frame = serde_json::json!({ "event": event, "data": data, "id": id });
+                let frame = frame.to_string();
+                let parsed = ClientFrame::parse(&frame).unwrap();
+                prop_assert_eq!(parsed.id, Some(id));
+                let ack: Value = serde_json::from_str(ack(id, &parsed.data).as_str()).unwrap();
+                prop_assert_eq!(&ack["event"], "ack");
+                prop_assert_eq!(ack["id"].as_i64(), Some(id));
+                prop_assert_eq!(&ack["data"], &parsed.data);
+                let refused = error(parsed.id, &Error::BadRequest("x"));
+                let error: Value = serde_json::from_str(refused.as_str()).unwrap();
+                prop_assert_eq!(error["id"].as_i64(), Some(id));
+                prop_assert_eq!(&error["data"]["code"], "bad_request");
+            }
+
+            #[test]
+            fn a_bad_frame_keeps_a_readable_id(id in any::<i64>(), event in json()) {
+                let frame = serde_json::json!({ "event": event, "id": id }).to_string();
+                match ClientFrame::parse(&frame) {
+                    Ok(parsed) => prop_assert!(event.is_string() && parsed.id == Some(id)),
+                    Err(bad) => prop_assert_eq!(bad.id, Some(id)),
+                }
+            }
+        }
+    }
 }

@@ -2,6 +2,9 @@
 //! events to the shared `Connection` rules, heartbeats, and the writer task
 //! that drains the socket's bounded outbox.
 
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -9,21 +12,22 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
 use axum::response::Response;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::api::extract::QueryParams;
+use crate::api::extract::{ClientIp, QueryParams};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::Event;
+use crate::listener::Claim;
 
-use super::connection::Connection;
+use super::connection::{Connection, Reply};
 use super::events::{self, ClientFrame, MAX_FRAME_BYTES, close};
 use super::hub::{Closer, OUTBOX_CAPACITY, Outbox, Sink};
 
@@ -41,9 +45,37 @@ pub struct UpgradeQuery {
     token: Option<String>,
 }
 
+/// `Retry-After` for a client at its socket cap: a place frees only when one
+/// of its sockets closes, which no one can predict.
+pub(super) const CAP_RETRY_AFTER: u64 = 10;
+
+/// A place for one more realtime socket of `ip`, or `rate_limited` when it
+/// holds `MAX_SOCKETS_PER_IP` already. The claim lives as long as the socket.
+pub(super) fn claim_socket(state: &AppState, ip: Option<IpAddr>) -> Result<Option<Claim>, Error> {
+    match ip {
+        Some(ip) => state
+            .sockets_per_ip
+            .claim(ip)
+            .map(Some)
+            .ok_or(Error::RateLimited {
+                retry_after: CAP_RETRY_AFTER,
+            }),
+        None => Ok(None),
+    }
+}
+
+/// Whether `ip` may open no more realtime sockets.
+pub(super) fn at_socket_cap(state: &AppState, ip: Option<IpAddr>) -> bool {
+    ip.is_some_and(|ip| state.sockets_per_ip.is_full(ip))
+}
+
+/// The socket's initial read buffer.
+const READ_BUFFER_BYTES: usize = 1024;
+
 /// `GET /ws`.
 pub async fn upgrade(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     QueryParams(query): QueryParams<UpgradeQuery>,
     upgrade: WebSocketUpgrade,
@@ -51,6 +83,7 @@ pub async fn upgrade(
     if !origin_allowed(&headers, &state.config) {
         return Err(Error::Forbidden);
     }
+    let claim = claim_socket(&state, ip)?;
     let principal = match query.token {
         Some(token) => Some(
             state
@@ -64,7 +97,16 @@ pub async fn upgrade(
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| tracker.track_future(run(state, socket, principal))))
+        // Allocated for every socket up front (128 KiB by default) while
+        // client frames are a few hundred bytes; bigger ones still fit, read
+        // in more steps.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                run(state, socket, principal).await;
+                drop(claim);
+            })
+        }))
 }
 
 /// Browsers always send `Origin`; it must be this server or one of
@@ -87,10 +129,20 @@ async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
     if let Some(principal) = principal {
         connection.authenticate(principal);
     }
-    read_loop(&mut connection, &outbox, stream).await;
-    connection.finish().await;
+    // Boxed, as `finish` below: the task stays small while the socket idles.
+    Box::pin(read_loop(&mut connection, &outbox, stream)).await;
+    Box::pin(connection.finish()).await;
     let _ = writer.await;
 }
+
+/// Frames whose answers may wait for the disk at once; past that the socket
+/// is not read until the oldest is answered (memory per client stays bounded).
+const ANSWERS_WAITING: usize = 64;
+
+/// Answers in the order their frames arrived: a send waiting for its fsync
+/// holds back the answers behind it (usually in the same batch), so clients
+/// see acks in the order they sent.
+type Answers = FuturesOrdered<Pin<Box<dyn Future<Output = Option<Utf8Bytes>> + Send>>>;
 
 /// Writes queued frames and pings until told to close, then sends the close
 /// frame with its reason code.
@@ -113,7 +165,7 @@ async fn write_loop(
         // A client that stops reading blocks this write; a close request
         // (1013 from a full outbox) must not wait behind it.
         let written = tokio::select! {
-            result = timeout(WRITE_TIMEOUT, sink.send(message)) => result,
+            result = timeout(WRITE_TIMEOUT, write_burst(&mut sink, message, &mut inbox)) => result,
             _ = closer.closed() => break,
         };
         if !matches!(written, Ok(Ok(()))) {
@@ -133,6 +185,26 @@ async fn write_loop(
     // that resumes reading still learns why it was dropped.
     let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
     let _ = timeout(Duration::from_secs(5), sink.close()).await;
+}
+
+/// Frames written with one flush at most.
+const BURST_FRAMES: usize = 64;
+
+/// Writes `first` and what is queued behind it with one flush: a burst of
+/// events costs one system call, not one per frame.
+async fn write_burst(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Message,
+    inbox: &mut mpsc::Receiver<Utf8Bytes>,
+) -> Result<(), axum::Error> {
+    sink.feed(first).await?;
+    for _ in 1..BURST_FRAMES {
+        match inbox.try_recv() {
+            Ok(frame) => sink.feed(Message::Text(frame)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
 }
 
 fn close_reason(code: u16) -> &'static str {
@@ -155,6 +227,7 @@ async fn read_loop(
     let closer = connection.closer().clone();
     let shutdown = connection.state().hub.shutdown_signal();
     let mut last_heard = Instant::now();
+    let mut answers = Answers::new();
     loop {
         let deadline = connection.deadline();
         tokio::select! {
@@ -166,10 +239,17 @@ async fn read_loop(
                 }
             }
             () = sleep_until(last_heard + SILENCE_LIMIT) => return closer.close(close::GOING_AWAY),
-            incoming = stream.next() => {
+            Some(answer) = answers.next(), if !answers.is_empty() => {
+                if let Some(frame) = answer {
+                    send(outbox, &closer, frame);
+                }
+            }
+            incoming = stream.next(), if answers.len() < ANSWERS_WAITING => {
                 last_heard = Instant::now();
                 match incoming {
-                    Some(Ok(Message::Text(text))) => handle(connection, outbox, &text).await,
+                    Some(Ok(Message::Text(text))) => {
+                        Box::pin(handle(connection, outbox, &mut answers, &text)).await;
+                    }
                     Some(Ok(Message::Binary(_))) => return closer.close(close::UNSUPPORTED_DATA),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => return closer.close(close::NORMAL),
@@ -187,33 +267,47 @@ fn send(outbox: &Outbox, closer: &Closer, frame: Utf8Bytes) {
     }
 }
 
-/// One text frame: its envelope here, its event by the shared rules.
-async fn handle(connection: &mut Connection, outbox: &Outbox, text: &str) {
-    let closer = connection.closer().clone();
-    let frame = match ClientFrame::parse(text) {
-        Ok(frame) => frame,
-        Err(bad) => {
-            return send(
-                outbox,
-                &closer,
-                events::error(bad.id, &Error::BadRequest(bad.reason)),
-            );
+/// One text frame: its envelope here, its event by the shared rules. The
+/// answer goes out at once unless earlier answers are still waiting.
+async fn handle(connection: &mut Connection, outbox: &Outbox, answers: &mut Answers, text: &str) {
+    let answer = match ClientFrame::parse(text) {
+        Err(bad) => Some(events::error(bad.id, &Error::BadRequest(bad.reason))),
+        Ok(frame) => {
+            let id = frame.id;
+            let is_ping = frame.event == "ping";
+            match connection.start(&frame.event, frame.data).await {
+                Ok(Reply::Later(pending)) => {
+                    answers.push_back(Box::pin(
+                        pending.map(move |answer| answer_frame(id, false, answer)),
+                    ));
+                    return;
+                }
+                Ok(Reply::Now(data)) => answer_frame(id, is_ping, Ok(data)),
+                Err(error) => answer_frame(id, is_ping, Err(error)),
+            }
         }
     };
-    let id = frame.id;
-    let is_ping = frame.event == "ping";
-    let answer = match connection.dispatch(&frame.event, frame.data).await {
+    match answer {
+        Some(frame) if answers.is_empty() => send(outbox, connection.closer(), frame),
+        Some(frame) => answers.push_back(Box::pin(std::future::ready(Some(frame)))),
+        None => {}
+    }
+}
+
+/// The frame answering an event: its ack, a `pong`, or its error; nothing
+/// for a successful event sent without an `id`.
+fn answer_frame(id: Option<i64>, is_ping: bool, answer: Result<Value, Error>) -> Option<Utf8Bytes> {
+    match answer {
         Ok(data) => match id {
-            Some(id) => events::ack(id, &data),
-            None if is_ping => events::frame(&Event::new("pong", &json!({}))),
-            None => return,
+            Some(id) => Some(events::ack(id, &data)),
+            None if is_ping => Some(events::frame(&Event::new("pong", &json!({})))),
+            None => None,
         },
         Err(error) => {
             error.log_if_internal();
-            events::error(id, &error)
+            Some(events::error(id, &error))
         }
-    };
-    send(outbox, &closer, answer);
+    }
 }
 
 fn read_error_code(error: &axum::Error) -> u16 {

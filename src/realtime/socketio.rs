@@ -25,6 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
@@ -35,14 +38,16 @@ use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 
+use crate::api::extract::{ClientIp, client_ip};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::listener::Claim;
 
 use super::connection::Connection;
 use super::events::{MAX_FRAME_BYTES, close};
 use super::hub::{Closer, OUTBOX_CAPACITY, Sink};
-use super::socket::origin_allowed;
+use super::socket::{CAP_RETRY_AFTER, at_socket_cap, claim_socket, origin_allowed};
 
 /// Events a socket may have waiting to be handled; beyond that the client
 /// is told `rate_limited`.
@@ -77,7 +82,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .ok()
                 .and_then(|auth| auth.token)
                 .and_then(|token| state.auth.authenticate(&token).ok());
-            connect(&state, socket, principal);
+            let ip = client_ip(socket.req_parts(), state.config.trust_proxy);
+            match claim_socket(&state, ip) {
+                Ok(claim) => connect(&state, socket, principal, claim),
+                // Two handshakes raced past `refuse_over_cap`.
+                Err(error) => {
+                    let _ = socket.emit("error", &error.body());
+                    let _ = socket.disconnect();
+                }
+            }
             ready(())
         }
     };
@@ -87,7 +100,34 @@ pub fn router(state: &AppState) -> Router<AppState> {
         shutdown.cancelled().await;
         io.close().await;
     });
-    Router::new().route_service("/socket.io/", service)
+    Router::new()
+        .route_service("/socket.io/", service)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_over_cap,
+        ))
+}
+
+/// A client at `MAX_SOCKETS_PER_IP` may not open another Engine.IO session
+/// (a request without `sid`): `429` as for `/ws`. Requests of sessions it
+/// holds go on.
+async fn refuse_over_cap(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    request: Request,
+    next: Next,
+) -> Response {
+    let opens_session = !request
+        .uri()
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("sid=")));
+    if opens_session && at_socket_cap(&state, ip) {
+        return Error::RateLimited {
+            retry_after: CAP_RETRY_AFTER,
+        }
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The handshake's `auth` payload.
@@ -148,8 +188,14 @@ impl<A: Adapter> FromMessageParts<A> for WantsAck {
     }
 }
 
-/// A socket joined the namespace: wire its events to a task of its own.
-fn connect(state: &AppState, socket: SocketRef, principal: Option<Principal>) {
+/// A socket joined the namespace: wire its events to a task of its own,
+/// which holds the socket's place under the per-address cap.
+fn connect(
+    state: &AppState,
+    socket: SocketRef,
+    principal: Option<Principal>,
+    claim: Option<Claim>,
+) {
     let closer = Closer::default();
     let (queue, inbox) = mpsc::channel(INBOX_CAPACITY);
     socket.on_fallback(
@@ -189,7 +235,10 @@ fn connect(state: &AppState, socket: SocketRef, principal: Option<Principal>) {
     if let Some(principal) = principal {
         connection.authenticate(principal);
     }
-    state.sockets.spawn(run(socket, connection, inbox));
+    state.sockets.spawn(async move {
+        run(socket, connection, inbox).await;
+        drop(claim);
+    });
 }
 
 /// Handles the socket's events in order until it must close.

@@ -3,6 +3,7 @@
 //! through one writer thread (`Store::write`), which commits whatever is
 //! queued as one durable transaction. Callers see typed records, never redb.
 
+pub mod ceiling;
 mod file;
 mod query;
 pub mod records;
@@ -151,6 +152,22 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(op).await?.await
+    }
+
+    /// `write` in two steps: queues `op` (waiting only while the queue is
+    /// full) and returns what resolves once its batch is committed. Writes
+    /// run in the order they were queued, so one caller can have many in
+    /// flight and still know their order (a socket's sends keep their `seq`
+    /// order while they share an fsync).
+    pub async fn submit<T, F>(
+        &self,
+        op: F,
+    ) -> Result<impl Future<Output = Result<T, StoreError>> + Send + 'static, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(writer::Pending { op, reply });
         self.inner
@@ -158,7 +175,7 @@ impl Store {
             .send(writer::Command::Run(job))
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(async move { answer.await.map_err(|_| StoreError::Closed)? })
     }
 
     /// Whether a write transaction can be committed right now (for `/readyz`).

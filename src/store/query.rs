@@ -312,4 +312,66 @@ mod tests {
         assert_eq!(prefix_end(&[255, 255]), None);
         assert_eq!(prefix_end(&[]), None);
     }
+
+    mod properties {
+        use super::super::super::tables;
+        use super::prefix_end;
+        use crate::id::{ChatId, UserId};
+        use proptest::prelude::*;
+
+        /// Bytes with the edges (0 and 255, where `prefix_end` carries) common.
+        fn edge_byte() -> impl Strategy<Value = u8> {
+            prop_oneof![Just(0u8), Just(255u8), any::<u8>()]
+        }
+
+        proptest! {
+            /// `prefixed` scans from the prefix up to `prefix_end`: exactly
+            /// the keys that start with the prefix lie in that range.
+            #[test]
+            fn the_prefix_range_holds_exactly_the_keys_with_the_prefix(
+                prefix in prop::collection::vec(edge_byte(), 0..6),
+                key in prop::collection::vec(edge_byte(), 0..8),
+            ) {
+                let end = prefix_end(&prefix);
+                let in_range = key.as_slice() >= prefix.as_slice()
+                    && end.as_ref().is_none_or(|end| key < *end);
+                prop_assert_eq!(in_range, key.starts_with(&prefix));
+            }
+
+            /// `messages(chat, first, last)` is one scan from the key of
+            /// `first` to the key of `last`: it sees that chat's messages with
+            /// `first <= seq <= last` and nothing of any other chat.
+            #[test]
+            fn a_message_range_scan_holds_exactly_that_chats_seqs(
+                chat in any::<[u8; 12]>(),
+                other in any::<[u8; 12]>(),
+                first in any::<u64>(),
+                last in any::<u64>(),
+                seq in any::<u64>(),
+            ) {
+                let (chat, other) = (ChatId::from_bytes(chat), ChatId::from_bytes(other));
+                let (start, end) = (tables::message(chat, first), tables::message(chat, last));
+                let inside = |key: [u8; 20]| start <= key && key <= end;
+                prop_assert_eq!(inside(tables::message(chat, seq)), first <= seq && seq <= last);
+                if other != chat {
+                    prop_assert!(!inside(tables::message(other, seq)));
+                }
+            }
+
+            /// The client-id index names one (chat, sender, clientId): a
+            /// repeated send finds the first message, and no other sender or
+            /// chat ever does.
+            #[test]
+            fn client_id_keys_name_one_chat_sender_and_client_id(
+                a in (any::<[u8; 12]>(), any::<[u8; 12]>(), ".{1,8}"),
+                b in (any::<[u8; 12]>(), any::<[u8; 12]>(), ".{1,8}"),
+            ) {
+                let key = |(chat, sender, client_id): &([u8; 12], [u8; 12], String)| {
+                    let (chat, sender) = (ChatId::from_bytes(*chat), UserId::from_bytes(*sender));
+                    tables::client_id(chat, sender, client_id)
+                };
+                prop_assert_eq!(key(&a) == key(&b), a == b);
+            }
+        }
+    }
 }

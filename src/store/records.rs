@@ -296,4 +296,99 @@ mod tests {
         assert_eq!(member.unread(10), 5);
         assert_eq!(member.unread(3), 0);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn message() -> impl Strategy<Value = MessageRecord> {
+            (
+                any::<[u8; 12]>(),
+                any::<u64>(),
+                prop::sample::select(vec![
+                    MessageKind::Text,
+                    MessageKind::Image,
+                    MessageKind::File,
+                    MessageKind::Voice,
+                ]),
+                ".{0,64}",
+                prop::option::of(".{0,32}"),
+                prop::option::of(".{1,16}"),
+                any::<i64>(),
+            )
+                .prop_map(|(id, seq, kind, content, metadata, client_id, millis)| {
+                    MessageRecord {
+                        id: MessageId::from_bytes(id),
+                        chat: ChatId::from_bytes(id),
+                        seq,
+                        sender: UserId::from_bytes(id),
+                        kind,
+                        content,
+                        metadata,
+                        client_id,
+                        created_at: Timestamp::from_millis(millis),
+                        updated_at: Timestamp::from_millis(millis),
+                    }
+                })
+        }
+
+        fn member() -> impl Strategy<Value = MemberRecord> {
+            (any::<i64>(), any::<u64>(), any::<u64>()).prop_map(|(millis, read_seq, own)| {
+                MemberRecord {
+                    joined_at: Timestamp::from_millis(millis),
+                    read_seq,
+                    read_at: Timestamp::from_millis(millis),
+                    own_after_read: own,
+                }
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn records_round_trip(message in message(), member in member()) {
+                prop_assert_eq!(MessageRecord::decode(&message.encode()).unwrap(), message);
+                prop_assert_eq!(MemberRecord::decode(&member.encode()).unwrap(), member);
+            }
+
+            /// A damaged value is an error, never a panic or a huge allocation.
+            #[test]
+            fn any_bytes_decode_or_are_reported_corrupt(
+                bytes in prop::collection::vec(any::<u8>(), 0..64),
+                version_one in any::<bool>(),
+            ) {
+                let mut bytes = bytes;
+                if version_one && !bytes.is_empty() {
+                    bytes[0] = 1;
+                }
+                let _ = UserRecord::decode(&bytes);
+                let _ = ChatRecord::decode(&bytes);
+                let _ = ChatHead::decode(&bytes);
+                let _ = MemberRecord::decode(&bytes);
+                let _ = MessageRecord::decode(&bytes);
+                let _ = OtpRecord::decode(&bytes);
+                let _ = SessionRecord::decode(&bytes);
+                let _ = RefreshRecord::decode(&bytes);
+                let _ = UploadRecord::decode(&bytes);
+                let _ = InviteRecord::decode(&bytes);
+            }
+
+            /// The unread count never exceeds what lies above the read mark,
+            /// and a mark moved forward never raises it.
+            #[test]
+            fn unread_counts_only_what_lies_above_the_mark(
+                member in member(),
+                last_seq in any::<u64>(),
+                forward in any::<u64>(),
+            ) {
+                let unread = member.unread(last_seq);
+                prop_assert!(unread <= last_seq.saturating_sub(member.read_seq));
+                let ceiling = last_seq.max(member.read_seq);
+                let moved = MemberRecord {
+                    read_seq: member.read_seq.saturating_add(forward).min(ceiling),
+                    ..member
+                };
+                prop_assert!(moved.unread(last_seq) <= unread);
+            }
+        }
+    }
 }

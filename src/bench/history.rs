@@ -1,0 +1,244 @@
+//! The `history` scenario: one chat filled with many messages (over the
+//! socket, as clients would), then concurrent keep-alive readers of
+//! 50-message pages, first the newest page, then one 90% of the way back.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::api::User;
+use super::report::{HistoryResult, PageResult, Progress, percentile_ms};
+use super::socket::{Counters, Socket};
+use super::{Context, connect_all};
+
+pub const PAGE_SIZE: u64 = 50;
+/// Sockets filling the chat, and how many unanswered sends each may have.
+const FILLERS: usize = 2;
+const WINDOW: usize = 512;
+
+pub struct Options {
+    pub messages: u64,
+    pub readers: usize,
+    pub duration: Duration,
+}
+
+/// A chat of two users holding the bench's messages.
+struct Filled {
+    users: Vec<User>,
+    chat: String,
+    messages: u64,
+    fill_per_second: f64,
+}
+
+async fn filled_chat(
+    ctx: &Context,
+    options: &Options,
+    first_user: u64,
+    progress: &Progress,
+) -> Result<Filled, String> {
+    let users = ctx
+        .api
+        .login_many(&ctx.inbox, first_user, 2, progress)
+        .await?;
+    let chat = ctx.api.create_chat(&users, "history").await?;
+    // Two pages at least, so the deep page is not the newest one.
+    let messages = options.messages.max(2 * PAGE_SIZE);
+    let fill_per_second = fill(ctx, &users[0], &chat, messages, progress).await?;
+    Ok(Filled {
+        users,
+        chat,
+        messages,
+        fill_per_second,
+    })
+}
+
+/// Only fills the chat (for `startup` run without `history`).
+pub async fn fill_only(ctx: &Context, options: &Options, first_user: u64) -> Result<(), String> {
+    let progress = Progress::new("history".into());
+    let filled = filled_chat(ctx, options, first_user, &progress).await?;
+    progress.finish(format_args!(
+        "{} messages stored at {:.0}/s",
+        filled.messages, filled.fill_per_second
+    ));
+    Ok(())
+}
+
+/// Fills a chat, then reads it; returns the result and leaves the messages
+/// stored (the `startup` scenario restarts on them).
+pub async fn run(
+    ctx: &Context,
+    options: &Options,
+    first_user: u64,
+) -> Result<HistoryResult, String> {
+    let progress = Progress::new("history".into());
+    let filled = filled_chat(ctx, options, first_user, &progress).await?;
+    let (chat, messages) = (&filled.chat, filled.messages);
+    let deep_page = (messages * 9 / 10) / PAGE_SIZE + 1;
+    let reader = &filled.users[1];
+    let newest = read(ctx, reader, chat, 1, messages, options, &progress).await?;
+    let deep = read(ctx, reader, chat, deep_page, messages, options, &progress).await?;
+    progress.finish(format_args!(
+        "filled at {:.0}/s; newest page {:.0}/s, page {deep_page} {:.0}/s",
+        filled.fill_per_second, newest.requests_per_second, deep.requests_per_second
+    ));
+    Ok(HistoryResult {
+        messages,
+        readers: options.readers,
+        fill_per_second: filled.fill_per_second,
+        deep_page,
+        newest,
+        deep,
+    })
+}
+
+/// Sends `count` messages into `chat` as fast as the server acknowledges
+/// them; the rate achieved.
+async fn fill(
+    ctx: &Context,
+    sender: &User,
+    chat: &str,
+    count: u64,
+    progress: &Progress,
+) -> Result<f64, String> {
+    let window = Arc::new(Semaphore::new(FILLERS * WINDOW));
+    let counters = Counters::with_window(ctx.epoch, Arc::clone(&window));
+    counters.set_recording(false);
+    let tokens = vec![sender.token.as_str(); FILLERS];
+    let sockets: Vec<Socket> = connect_all(ctx, &tokens, &counters, progress).await?;
+    let started = Instant::now();
+    for n in 0..count {
+        let permit = window
+            .acquire()
+            .await
+            .map_err(|_| "the fill window closed".to_owned())?;
+        permit.forget();
+        sockets[n as usize % FILLERS].send_message(chat, counters.now_micros());
+        if n % 1024 == 0 {
+            let done = counters.acks.load(Ordering::Relaxed);
+            progress.update(format_args!(
+                "filling the chat {done}/{count} ({:.0} msg/s)",
+                done as f64 / started.elapsed().as_secs_f64().max(1e-3)
+            ));
+        }
+    }
+    while counters.acks.load(Ordering::Relaxed) + counters.errors.load(Ordering::Relaxed) < count {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = count as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    let errors = counters.errors.load(Ordering::Relaxed);
+    if errors > 0 {
+        return Err(format!(
+            "{errors} of {count} sends were refused while filling the chat"
+        ));
+    }
+    Ok(rate)
+}
+
+/// `readers` clients reading `page` over and over for the duration.
+async fn read(
+    ctx: &Context,
+    reader: &User,
+    chat: &str,
+    page: u64,
+    messages: u64,
+    options: &Options,
+    progress: &Progress,
+) -> Result<PageResult, String> {
+    let url = ctx.api.url(&format!(
+        "/api/chats/{chat}/messages?page={page}&limit={PAGE_SIZE}"
+    ));
+    check_page(ctx, reader, &url, page, messages).await?;
+    progress.update(format_args!(
+        "reading page {page} with {} clients",
+        options.readers
+    ));
+    let started = Instant::now();
+    let deadline = started + options.duration;
+    let clients = (0..options.readers).map(|_| {
+        let http = ctx.api.http().clone();
+        let url = url.clone();
+        let token = reader.token.clone();
+        async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                let answer = http.get(&url).bearer_auth(&token).send().await;
+                let ok = match answer {
+                    Ok(response) if response.status().is_success() => {
+                        response.bytes().await.is_ok()
+                    }
+                    _ => false,
+                };
+                if ok {
+                    latencies.push(began.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }
+    });
+    let answers = join_all(clients).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let errors = answers.iter().map(|(_, errors)| errors).sum();
+    let mut latencies: Vec<u32> = answers
+        .into_iter()
+        .flat_map(|(latencies, _)| latencies)
+        .collect();
+    latencies.sort_unstable();
+    Ok(PageResult {
+        page,
+        requests: latencies.len() as u64,
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50_ms: percentile_ms(&latencies, 0.5),
+        p99_ms: percentile_ms(&latencies, 0.99),
+        errors,
+    })
+}
+
+/// The page must hold the right messages, or its speed means nothing.
+async fn check_page(
+    ctx: &Context,
+    reader: &User,
+    url: &str,
+    page: u64,
+    messages: u64,
+) -> Result<(), String> {
+    let body: Value = ctx
+        .api
+        .http()
+        .get(url)
+        .bearer_auth(&reader.token)
+        .send()
+        .await
+        .map_err(|error| format!("GET {url}: {error}"))?
+        .json()
+        .await
+        .map_err(|error| format!("GET {url}: {error}"))?;
+    let seqs: Vec<u64> = body["messages"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|message| message["seq"].as_u64())
+                .collect()
+        })
+        .unwrap_or_default();
+    let newest = messages - (page - 1) * PAGE_SIZE;
+    let expected: Vec<u64> = (newest + 1 - PAGE_SIZE..=newest).collect();
+    if seqs == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "page {page} held seq {:?}..{:?} ({} messages), expected {}..{newest}",
+            seqs.first(),
+            seqs.last(),
+            seqs.len(),
+            newest + 1 - PAGE_SIZE
+        ))
+    }
+}

@@ -1,0 +1,324 @@
+//! What the bench prints: a progress line while it works (on stderr), and
+//! the results at the end, as a table for people or JSON for scripts.
+
+use std::fmt::{self, Display, Write as _};
+use std::io::{IsTerminal, Write as _};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::socket::Protocol;
+
+/// A status line for the step in progress: rewritten in place on a
+/// terminal, printed every few seconds otherwise (CI logs).
+pub struct Progress {
+    label: String,
+    terminal: bool,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Progress {
+    pub fn new(label: String) -> Self {
+        Self {
+            label,
+            terminal: std::io::stderr().is_terminal(),
+            last: Mutex::new(None),
+        }
+    }
+
+    pub fn update(&self, status: impl Display) {
+        let every = if self.terminal {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|at| at.elapsed() < every) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let mut stderr = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(stderr, "\r\x1b[2K  {}: {status}", self.label);
+        } else {
+            let _ = writeln!(stderr, "  {}: {status}", self.label);
+        }
+        let _ = stderr.flush();
+    }
+
+    pub fn finish(&self, status: impl Display) {
+        let mut stderr = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(stderr, "\r\x1b[2K");
+        }
+        let _ = writeln!(stderr, "  {}: {status}", self.label);
+    }
+}
+
+/// The `q`-quantile of sorted microsecond values, in milliseconds.
+pub fn percentile_ms(sorted_micros: &[u32], q: f64) -> f64 {
+    if sorted_micros.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted_micros.len() as f64 * q).ceil() as usize).clamp(1, sorted_micros.len());
+    f64::from(sorted_micros[rank - 1]) / 1000.0
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadResult {
+    pub chat_size: usize,
+    pub users: usize,
+    /// Messages per second the bench tried to send.
+    pub rate: f64,
+    pub seconds: f64,
+    pub sent: u64,
+    pub acked: u64,
+    pub delivered: u64,
+    pub delivered_per_second: f64,
+    /// Deliveries that never arrived (a socket per member, sender included).
+    pub lost: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub cpu_ms_per_1000: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaxResult {
+    pub chat_size: usize,
+    /// The fastest step that held p99 within 50 ms and delivered everything.
+    pub best: Option<LoadResult>,
+    pub steps: Vec<LoadResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdleResult {
+    pub sockets: usize,
+    pub users: usize,
+    pub rss_before_mib: Option<f64>,
+    pub rss_after_mib: Option<f64>,
+    pub bytes_per_socket: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageResult {
+    pub page: u64,
+    pub requests: u64,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryResult {
+    pub messages: u64,
+    pub readers: usize,
+    /// How fast the chat was filled over the socket (durable sends).
+    pub fill_per_second: f64,
+    pub deep_page: u64,
+    pub newest: PageResult,
+    pub deep: PageResult,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartupResult {
+    pub empty_ms: f64,
+    pub messages: u64,
+    pub full_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CeilingRow {
+    pub batch: usize,
+    pub records_per_second: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub server: String,
+    pub protocol: Option<Protocol>,
+    pub cores: usize,
+    pub fanout: Vec<LoadResult>,
+    pub max: Vec<MaxResult>,
+    pub idle: Option<IdleResult>,
+    pub history: Option<HistoryResult>,
+    pub startup: Option<StartupResult>,
+    pub ceiling: Vec<CeilingRow>,
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn optional(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| format!("{value:.digits$}"))
+}
+
+impl Display for Report {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let protocol = match self.protocol {
+            Some(Protocol::Ws) => "/ws",
+            Some(Protocol::Socketio) => "Socket.IO",
+            None => "-",
+        };
+        writeln!(
+            out,
+            "\nclavox bench · {} · {protocol} · {} cores\n",
+            self.server, self.cores
+        )?;
+        if !self.fanout.is_empty() || !self.max.is_empty() {
+            writeln!(
+                out,
+                "Messages (every send acknowledged only once on disk; latency = send to delivery, each socket of each member)"
+            )?;
+            writeln!(
+                out,
+                "  {:<8} {:>5} {:>6} {:>9} {:>12} {:>8} {:>8} {:>8} {:>7} {:>12} {:>9}",
+                "scenario",
+                "chat",
+                "users",
+                "sends/s",
+                "delivered/s",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "errors",
+                "CPU ms/1000",
+                "peak MiB"
+            )?;
+            for result in &self.fanout {
+                load_row(out, "fanout", result)?;
+            }
+            for max in &self.max {
+                match &max.best {
+                    Some(best) => load_row(out, "max", best)?,
+                    None => writeln!(
+                        out,
+                        "  max      {:>5}  no rate held p99 under 50 ms",
+                        max.chat_size
+                    )?,
+                }
+            }
+            writeln!(
+                out,
+                "  (max: the highest rate at which p99 stayed under 50 ms and everything arrived)\n"
+            )?;
+        }
+        if let Some(idle) = &self.idle {
+            writeln!(out, "Idle sockets")?;
+            writeln!(
+                out,
+                "  {} authenticated sockets ({} users): server RSS {} -> {} MiB, {} KiB per socket\n",
+                idle.sockets,
+                idle.users,
+                optional(idle.rss_before_mib, 1),
+                optional(idle.rss_after_mib, 1),
+                optional(idle.bytes_per_socket.map(|bytes| bytes / 1024.0), 1),
+            )?;
+        }
+        if let Some(history) = &self.history {
+            writeln!(
+                out,
+                "History ({} messages in one chat, filled at {:.0} durable sends/s; {} keep-alive readers, {}-message pages)",
+                history.messages,
+                history.fill_per_second,
+                history.readers,
+                super::history::PAGE_SIZE
+            )?;
+            writeln!(
+                out,
+                "  {:<14} {:>10} {:>8} {:>8} {:>7}",
+                "page", "pages/s", "p50 ms", "p99 ms", "errors"
+            )?;
+            for (name, page) in [
+                ("newest (1)", &history.newest),
+                (&*format!("deep ({})", history.deep_page), &history.deep),
+            ] {
+                writeln!(
+                    out,
+                    "  {:<14} {:>10.0} {:>8.2} {:>8.2} {:>7}",
+                    name, page.requests_per_second, page.p50_ms, page.p99_ms, page.errors
+                )?;
+            }
+            writeln!(out)?;
+        }
+        if let Some(startup) = &self.startup {
+            writeln!(out, "Start-up (process start to /readyz answering)")?;
+            write!(out, "  empty store {:.0} ms", startup.empty_ms)?;
+            if let Some(full) = startup.full_ms {
+                write!(
+                    out,
+                    ", {} messages {full:.0} ms ({:.2}x)",
+                    startup.messages,
+                    full / startup.empty_ms.max(1e-9)
+                )?;
+            }
+            writeln!(out, "\n")?;
+        }
+        if !self.ceiling.is_empty() {
+            let mut line = String::new();
+            for row in &self.ceiling {
+                let _ = write!(
+                    line,
+                    "  batch {:>5}: {:>8.0} records/s",
+                    row.batch, row.records_per_second
+                );
+                line.push('\n');
+            }
+            writeln!(
+                out,
+                "redb's own ceiling on this disk (each record = a message's three keys, one fsync per batch)\n{line}"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn load_row(out: &mut fmt::Formatter<'_>, name: &str, result: &LoadResult) -> fmt::Result {
+    writeln!(
+        out,
+        "  {:<8} {:>5} {:>6} {:>9.0} {:>12.0} {:>8.2} {:>8.2} {:>8.1} {:>7} {:>12} {:>9}",
+        name,
+        result.chat_size,
+        result.users,
+        result.acked as f64 / result.seconds.max(1e-9),
+        result.delivered_per_second,
+        result.p50_ms,
+        result.p99_ms,
+        result.max_ms,
+        result.errors + result.lost,
+        optional(result.cpu_ms_per_1000, 1),
+        optional(result.peak_rss_mib, 0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let values: Vec<u32> = (1..=100).map(|n| n * 1000).collect();
+        assert_eq!(percentile_ms(&values, 0.5), 50.0);
+        assert_eq!(percentile_ms(&values, 0.99), 99.0);
+        assert_eq!(percentile_ms(&values, 1.0), 100.0);
+        assert_eq!(percentile_ms(&[], 0.5), 0.0);
+    }
+}

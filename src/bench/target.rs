@@ -1,0 +1,225 @@
+//! The server under test: a child `clavox serve` on a scratch data directory
+//! (the default), or a server already running at `--url`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use super::process::{Usage, Watched};
+
+/// How long a server may take to become ready before the bench gives up.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a stopping server may take to exit.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Target {
+    base: String,
+    http: reqwest::Client,
+    watched: Option<Watched>,
+    local: Option<Local>,
+}
+
+/// A child server this bench started and will stop.
+struct Local {
+    launch: Launch,
+    child: Child,
+}
+
+/// How to start the child server, again after a restart.
+struct Launch {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    log: PathBuf,
+    port: u16,
+    webhook: String,
+}
+
+impl Target {
+    /// A server already running at `url`; `pid` lets the bench read its CPU
+    /// time and memory when it runs on this machine.
+    pub fn remote(url: &str, pid: Option<u32>) -> Self {
+        Self {
+            base: url.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            watched: pid.map(Watched::new),
+            local: None,
+        }
+    }
+
+    /// Starts this binary as a server on `work_dir`, delivering codes to
+    /// `webhook`; returns it with the time it took to become ready.
+    pub async fn start_local(work_dir: &Path, webhook: String) -> Result<(Self, Duration), String> {
+        let binary = std::env::current_exe()
+            .map_err(|error| format!("cannot find this program: {error}"))?;
+        let port = free_port()?;
+        let launch = Launch {
+            binary,
+            data_dir: work_dir.join("data"),
+            log: work_dir.join("server.log"),
+            port,
+            webhook,
+        };
+        let started = Instant::now();
+        let local = Local {
+            child: launch.spawn()?,
+            launch,
+        };
+        let mut target = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            watched: None,
+            local: Some(local),
+        };
+        target.watch_child();
+        target.wait_ready().await?;
+        Ok((target, started.elapsed()))
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `ws://` or `wss://` for the same host.
+    pub fn socket_base(&self) -> String {
+        if let Some(rest) = self.base.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else {
+            format!("ws://{}", self.base.trim_start_matches("http://"))
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.watched.as_ref().and_then(Watched::usage)
+    }
+
+    /// Stops the local server gracefully and starts it again on the same
+    /// data; the time from start to ready.
+    pub async fn restart(&mut self) -> Result<Duration, String> {
+        self.stop().await?;
+        let local = self
+            .local
+            .as_mut()
+            .ok_or("only a server the bench started can be restarted")?;
+        let started = Instant::now();
+        local.child = local.launch.spawn()?;
+        self.watch_child();
+        self.wait_ready().await?;
+        Ok(started.elapsed())
+    }
+
+    /// Stops the local server (SIGTERM, as systemd would), waiting for it.
+    pub async fn stop(&mut self) -> Result<(), String> {
+        let Some(local) = self.local.as_mut() else {
+            return Ok(());
+        };
+        if let Some(pid) = local
+            .child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        match tokio::time::timeout(STOP_TIMEOUT, local.child.wait()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("waiting for the server to stop: {error}")),
+            Err(_) => {
+                let _ = local.child.kill().await;
+                Err(format!(
+                    "the server did not stop within {}s",
+                    STOP_TIMEOUT.as_secs()
+                ))
+            }
+        }
+    }
+
+    fn watch_child(&mut self) {
+        self.watched = self
+            .local
+            .as_ref()
+            .and_then(|local| local.child.id())
+            .map(Watched::new);
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let url = format!("{}/readyz", self.base);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(response) = self.http.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            if let Some(local) = self.local.as_mut()
+                && let Ok(Some(status)) = local.child.try_wait()
+            {
+                return Err(format!(
+                    "the server exited ({status}) before it was ready; its log:\n{}",
+                    local.launch.log_tail()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} was not ready within {}s",
+                    self.base,
+                    READY_TIMEOUT.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+impl Launch {
+    fn spawn(&self) -> Result<Child, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|error| format!("cannot write {}: {error}", self.log.display()))?;
+        let log_err = log.try_clone().map_err(|error| error.to_string())?;
+        Command::new(&self.binary)
+            .arg("serve")
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--otp-webhook-url", &self.webhook])
+            // The load comes from one address and logs in many users at once.
+            .args(["--otp-cooldown", "0", "--mdns", "false"])
+            .args([
+                "--rate-limit-max-requests",
+                "4000000000",
+                "--auth-rate-limit-max",
+                "4000000000",
+            ])
+            // A line per request would measure the log, not the server.
+            .env("RUST_LOG", "warn")
+            .env_remove("CLAVOX_DATA_DIR")
+            .env_remove("JWT_SECRET")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| format!("cannot start {}: {error}", self.binary.display()))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|error| format!("no free port on 127.0.0.1: {error}"))
+}

@@ -1,0 +1,261 @@
+//! The accept loop: takes TCP connections, refuses a peer past its share of
+//! them, and serves each with hyper's HTTP/1 under a header read timeout, so a
+//! client that opens a connection and sends its request head a byte at a
+//! time (slow-loris) is cut off instead of holding the connection forever.
+//! Shutdown stops accepting, lets requests in flight finish and waits for
+//! their connections; upgraded sockets are the hub's to close. Also
+//! `AddressCounts`, the per-address cap shared with the realtime gateway.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// How the accept loop treats connections.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Longest wait for a request's line and headers, also the longest a
+    /// keep-alive connection may sit idle between requests.
+    pub header_timeout: Duration,
+    /// Open connections per peer address (0: no cap).
+    pub max_per_peer: u32,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops
+/// accepting and waits for the connections in flight to finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let connections = TaskTracker::new();
+    let stopping = CancellationToken::new();
+    let peers = AddressCounts::new(settings.max_per_peer);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    backoff(&error).await;
+                    continue;
+                }
+            },
+        };
+        let Some(claim) = peers.claim(peer.ip()) else {
+            refuse(&stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        connections.spawn(serve_connection(
+            stream,
+            peer,
+            app.clone(),
+            settings.header_timeout,
+            stopping.clone(),
+            claim,
+        ));
+    }
+    drop(listener);
+    stopping.cancel();
+    connections.close();
+    connections.wait().await;
+}
+
+/// One connection: HTTP/1 with upgrades (WebSocket), the peer's address
+/// handed to handlers as `ConnectInfo`, and a graceful end at shutdown.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    stopping: CancellationToken,
+    _claim: Claim,
+) {
+    let app = app.map_request(move |request: Request<Incoming>| {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    });
+    let mut builder = http1::Builder::new();
+    // hyper applies the header timeout only with a timer to run it.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopping.cancelled() => {
+            // Finishes the request in flight, then closes; an idle
+            // keep-alive connection closes at once.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, %peer, "connection ended with an error");
+    }
+}
+
+/// What a peer over its share is told.
+const REFUSAL_BODY: &str =
+    r#"{"error":"too many connections from one address","code":"rate_limited","retryAfter":10}"#;
+
+static REFUSAL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 10\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{REFUSAL_BODY}",
+        REFUSAL_BODY.len()
+    )
+});
+
+/// A peer over its share gets a short answer, written without waiting (it
+/// fits a fresh socket's send buffer), and the connection closes.
+fn refuse(stream: &TcpStream) {
+    let _ = stream.try_write(REFUSAL.as_bytes());
+}
+
+/// Errors about one connection (the peer reset it before it was accepted)
+/// are nothing; others (out of file descriptors) would spin the loop, so it
+/// pauses a moment, as axum's own `serve` does.
+async fn backoff(error: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if !matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        tracing::warn!(%error, "accepting a connection failed; pausing for a second");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// How many things (connections, sockets) each address holds, with a cap.
+/// Loopback is exempt: it is this machine (a benchmark, a health check, a
+/// reverse proxy whose clients would otherwise share one quota). Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct AddressCounts {
+    max: u32,
+    // Claims and releases are a few instructions each under the lock, so a
+    // std mutex is cheaper than anything asynchronous.
+    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+}
+
+/// One claimed place of an address. Dropping it gives the place back.
+pub struct Claim {
+    counts: Option<(AddressCounts, IpAddr)>,
+}
+
+impl AddressCounts {
+    /// At most `max` at once per address; 0 means no cap.
+    pub fn new(max: u32) -> Self {
+        Self {
+            max,
+            held: Arc::default(),
+        }
+    }
+
+    /// A place for `ip`, or `None` when it already holds `max`.
+    pub fn claim(&self, ip: IpAddr) -> Option<Claim> {
+        let ip = ip.to_canonical();
+        if self.max == 0 || ip.is_loopback() {
+            return Some(Claim { counts: None });
+        }
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(ip).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Claim {
+            counts: Some((self.clone(), ip)),
+        })
+    }
+
+    /// Whether `ip` holds its whole share already.
+    pub fn is_full(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        if self.max == 0 || ip.is_loopback() {
+            return false;
+        }
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.get(&ip).is_some_and(|&count| count >= self.max)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let Some((counts, ip)) = self.counts.take() else {
+            return;
+        };
+        let mut held = counts.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&ip) {
+            *count -= 1;
+            // Forget addresses that hold nothing, so the map stays as small
+            // as the set of current clients.
+            if *count == 0 {
+                held.remove(&ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_share_and_a_freed_place_back() {
+        let counts = AddressCounts::new(2);
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let first = counts.claim(ip).unwrap();
+        let _second = counts.claim(ip).unwrap();
+        assert!(counts.is_full(ip));
+        assert!(counts.claim(ip).is_none());
+        assert!(counts.claim("203.0.113.10".parse().unwrap()).is_some());
+        drop(first);
+        assert!(counts.claim(ip).is_some());
+    }
+
+    #[test]
+    fn loopback_and_a_zero_cap_are_not_counted() {
+        let counts = AddressCounts::new(1);
+        let claims: Vec<_> = ["127.0.0.1", "::1", "::ffff:127.0.0.1"]
+            .iter()
+            .flat_map(|ip| [ip.parse().unwrap(), ip.parse().unwrap()])
+            .map(|ip| counts.claim(ip))
+            .collect();
+        assert!(claims.iter().all(Option::is_some));
+        let open = AddressCounts::new(0);
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        let _claims: Vec<_> = (0..10).map(|_| open.claim(ip).unwrap()).collect();
+        assert!(!open.is_full(ip));
+    }
+
+    #[test]
+    fn released_addresses_are_forgotten() {
+        let counts = AddressCounts::new(3);
+        let claim = counts.claim("192.0.2.1".parse().unwrap());
+        drop(claim);
+        assert!(counts.held.lock().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,182 @@
+//! `clavox bench` end to end, briefly (a smoke run, no thresholds): every
+//! scenario against its own child server, and Socket.IO against the Node.js
+//! reference in tests/reference, so neither can rot. What it checks is that
+//! the numbers are real: everything sent was acknowledged and delivered to
+//! each member's socket, pages held the right messages, /proc was read.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::process::{BINARY, free_port, node_package};
+
+/// A run of seconds: small numbers for every knob.
+const SMALL: &[&str] = &[
+    "--users",
+    "12",
+    "--chat-sizes",
+    "2,4",
+    "--rate",
+    "200",
+    "--duration",
+    "1s",
+    "--max-start-rate",
+    "200",
+    "--step-duration",
+    "500ms",
+    "--max-steps",
+    "2",
+    "--idle-sockets",
+    "60",
+    "--history-messages",
+    "400",
+    "--history-readers",
+    "4",
+    "--history-duration",
+    "500ms",
+    "--ceiling-duration",
+    "100ms",
+];
+
+async fn bench(args: &[&str], work_dir: &Path) -> Value {
+    let output = Command::new(BINARY)
+        .arg("bench")
+        .args(SMALL)
+        .args(args)
+        .arg("--json")
+        .arg("--work-dir")
+        .arg(work_dir)
+        .stdin(Stdio::null())
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(240), output)
+        .await
+        .expect("the bench finishes")
+        .expect("the bench starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the bench failed:\n{stderr}");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("--json prints JSON; stderr:\n{stderr}"))
+}
+
+/// Every message acknowledged, and delivered once to each member's socket.
+fn check_load(result: &Value) {
+    let sent = result["sent"].as_u64().unwrap();
+    let size = result["chatSize"].as_u64().unwrap();
+    assert!(sent > 0, "{result}");
+    assert_eq!(result["acked"], sent, "{result}");
+    assert_eq!(result["delivered"], sent * size, "{result}");
+    assert_eq!(result["errors"], 0, "{result}");
+    assert_eq!(result["lost"], 0, "{result}");
+    assert!(result["p99Ms"].as_f64().unwrap() > 0.0, "{result}");
+    assert!(
+        result["cpuMsPer1000"].as_f64().is_some(),
+        "server CPU read from /proc: {result}"
+    );
+}
+
+fn check_history(history: &Value, messages: u64) {
+    assert_eq!(history["messages"], messages);
+    for page in [&history["newest"], &history["deep"]] {
+        assert!(page["requests"].as_u64().unwrap() > 0, "{history}");
+        assert_eq!(page["errors"], 0, "{history}");
+    }
+    assert_eq!(history["deepPage"], messages * 9 / 10 / 50 + 1);
+}
+
+#[tokio::test]
+async fn the_bench_runs_every_scenario_against_a_server_of_its_own() {
+    let work = tempfile::tempdir().unwrap();
+    let report = bench(&[], work.path()).await;
+    let fanout = report["fanout"].as_array().unwrap();
+    assert_eq!(fanout.len(), 2);
+    fanout.iter().for_each(check_load);
+    for max in report["max"].as_array().unwrap() {
+        assert!(!max["steps"].as_array().unwrap().is_empty(), "{max}");
+    }
+    assert_eq!(report["idle"]["sockets"], 60);
+    assert!(report["idle"]["bytesPerSocket"].as_f64().is_some());
+    check_history(&report["history"], 400);
+    let startup = &report["startup"];
+    assert!(startup["emptyMs"].as_f64().unwrap() > 0.0);
+    assert!(startup["fullMs"].as_f64().unwrap() > 0.0);
+    let ceiling = report["ceiling"].as_array().unwrap();
+    assert_eq!(ceiling.len(), 4);
+    assert!(
+        ceiling
+            .iter()
+            .all(|row| row["recordsPerSecond"].as_f64().unwrap() > 0.0)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "the scratch directory is removed: {leftovers:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_bench_drives_the_node_reference_over_socketio() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+    if !node_package(
+        "the_bench_drives_the_node_reference_over_socketio",
+        &dir,
+        "socket.io",
+    ) {
+        return;
+    }
+    let webhook_port = free_port();
+    let port = free_port();
+    let mut reference = Command::new("node")
+        .arg("server.js")
+        .current_dir(&dir)
+        .env("PORT", port.to_string())
+        .env(
+            "OTP_WEBHOOK_URL",
+            format!("http://127.0.0.1:{webhook_port}/otp"),
+        )
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(reference.stdout.take().unwrap()).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the reference starts in time")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(listening.contains("listening"), "{listening}");
+    let work = tempfile::tempdir().unwrap();
+    let pid = reference.id().unwrap().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let otp = format!("127.0.0.1:{webhook_port}");
+    let report = bench(
+        &[
+            "--url",
+            &url,
+            "--server-pid",
+            &pid,
+            "--otp-listen",
+            &otp,
+            "--protocol",
+            "socketio",
+            "--scenario",
+            "fanout,idle,history",
+        ],
+        work.path(),
+    )
+    .await;
+    report["fanout"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(check_load);
+    assert!(report["idle"]["bytesPerSocket"].as_f64().is_some());
+    check_history(&report["history"], 400);
+    assert!(
+        report["startup"].is_null(),
+        "start-up is only measured on a server the bench started"
+    );
+}
