@@ -2,7 +2,9 @@
 //!
 //! Layout (calls only go down the list):
 //! - `cli`, `config`, `telemetry`: the command line, settings, logging
-//! - `app`: shared state, the router and its layers, `serve`
+//! - `app`: shared state, the router and its layers, `serve`; `listener`: the
+//!   accept loop (header timeout, per-address connection cap)
+//! - `bench`: `clavox bench`, a load generator that drives a server as clients do
 //! - `api`: REST handlers, one file per resource; `realtime`: the WebSocket gateway;
 //!   `web`: the bundled web app; `ops`: health routes
 //! - `chat`: the product's rules (users, chats, messages, presence); `auth`: login and sessions

@@ -186,7 +186,7 @@ impl Display for Report {
         if !self.fanout.is_empty() || !self.max.is_empty() {
             writeln!(
                 out,
-                "Messages (every send acknowledged only once on disk; latency = send to delivery, each socket of each member)"
+                "Messages (latency: from the moment a send was due to its arrival at each socket of each member, the sender's included)"
             )?;
             writeln!(
                 out,

@@ -134,11 +134,11 @@ impl Socket {
         let (mut sink, mut source) = stream.split();
         if protocol == Protocol::Socketio {
             let join = async {
-                expect_text(&mut source, "0").await?;
+                expect_text(&mut source, &mut sink, "0").await?;
                 sink.send(Message::text(format!(r#"40{{"token":"{token}"}}"#)))
                     .await
                     .map_err(|error| error.to_string())?;
-                expect_text(&mut source, "40").await
+                expect_text(&mut source, &mut sink, "40").await
             };
             tokio::time::timeout(HANDSHAKE_TIMEOUT, join)
                 .await
@@ -201,15 +201,25 @@ impl Socket {
     }
 }
 
-async fn expect_text<S>(source: &mut S, prefix: &str) -> Result<(), String>
+/// Reads until a text frame starting with `prefix`, answering the server's
+/// pings meanwhile (a busy server may ping before it answers).
+async fn expect_text<S, W>(source: &mut S, sink: &mut W, prefix: &str) -> Result<(), String>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    W: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
-    match source.next().await {
-        Some(Ok(Message::Text(text))) if text.starts_with(prefix) => Ok(()),
-        Some(Ok(other)) => Err(format!("Socket.IO handshake: unexpected {other:?}")),
-        Some(Err(error)) => Err(format!("Socket.IO handshake: {error}")),
-        None => Err("Socket.IO handshake: the server closed the connection".into()),
+    loop {
+        match source.next().await {
+            Some(Ok(Message::Text(text))) if text.starts_with(prefix) => return Ok(()),
+            Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                sink.send(Message::text("3"))
+                    .await
+                    .map_err(|error| error.to_string())?;
+            }
+            Some(Ok(other)) => return Err(format!("Socket.IO handshake: unexpected {other:?}")),
+            Some(Err(error)) => return Err(format!("Socket.IO handshake: {error}")),
+            None => return Err("Socket.IO handshake: the server closed the connection".into()),
+        }
     }
 }
 
