@@ -45,6 +45,10 @@ impl Api {
             base: base.to_owned(),
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
+                // Servers close idle keep-alive connections (Clavox after its
+                // HEADER_TIMEOUT); reusing one just as it closes would fail a
+                // request.
+                .pool_idle_timeout(std::time::Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),
         }

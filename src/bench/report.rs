@@ -125,7 +125,7 @@ pub struct PageResult {
 pub struct HistoryResult {
     pub messages: u64,
     pub readers: usize,
-    /// How fast the chat was filled over the socket (durable sends).
+    /// How fast the chat was filled over the socket (acknowledged sends).
     pub fill_per_second: f64,
     pub deep_page: u64,
     pub newest: PageResult,
@@ -236,7 +236,7 @@ impl Display for Report {
         if let Some(history) = &self.history {
             writeln!(
                 out,
-                "History ({} messages in one chat, filled at {:.0} durable sends/s; {} keep-alive readers, {}-message pages)",
+                "History ({} messages in one chat, filled at {:.0} acknowledged sends/s; {} keep-alive readers, {}-message pages)",
                 history.messages,
                 history.fill_per_second,
                 history.readers,

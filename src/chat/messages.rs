@@ -187,9 +187,9 @@ impl ChatService {
         let kind = checks.check(validate::message_kind(input.kind.as_deref()));
         let content =
             kind.and_then(|kind| checks.check(validate::content(kind, input.content.as_deref())));
-        let reader = self.store().read()?;
+        // Only a message pointing at an upload needs a read transaction.
         let find_upload = |id: &str| {
-            let upload = reader.upload(id).ok().flatten()?;
+            let upload = self.store().read().ok()?.upload(id).ok().flatten()?;
             Some(validate::UploadFacts {
                 dimensions: upload.dimensions,
             })
@@ -282,15 +282,14 @@ impl ChatService {
                 let mut member = tx
                     .member(chat, user)?
                     .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))?;
-                let target = seq.min(last);
-                if target <= member.read_seq {
+                let Some(target) = member.advanced_mark(seq, last) else {
                     return Ok(Ok(ReadMarkView {
                         chat_id: chat,
                         user_id: user,
                         seq: member.read_seq,
                         read_at: member.read_at,
                     }));
-                }
+                };
                 // Own messages above the new mark still must not count as
                 // unread; usually the mark reaches the end and there are none.
                 member.own_after_read = if target == last {

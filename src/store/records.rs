@@ -139,6 +139,14 @@ impl Record for MemberRecord {
 }
 
 impl MemberRecord {
+    /// Where a read up to `seq` moves this member's mark in a chat whose
+    /// newest message is `last_seq`: clamped to it, and `None` unless that
+    /// is forward (marks never move back).
+    pub fn advanced_mark(&self, seq: u64, last_seq: u64) -> Option<u64> {
+        let target = seq.min(last_seq);
+        (target > self.read_seq).then_some(target)
+    }
+
     pub fn unread(&self, last_seq: u64) -> u64 {
         last_seq
             .saturating_sub(self.read_seq)
@@ -370,6 +378,32 @@ mod tests {
                 let _ = RefreshRecord::decode(&bytes);
                 let _ = UploadRecord::decode(&bytes);
                 let _ = InviteRecord::decode(&bytes);
+            }
+
+            /// Whatever marks arrive, in whatever order, while the chat
+            /// grows: the mark never moves back and never passes the newest
+            /// message, and it lands on each mark that is forward.
+            #[test]
+            fn read_marks_only_move_forward(
+                marks in proptest::collection::vec((any::<u64>(), 0u64..1000), 1..64),
+            ) {
+                let mut member = MemberRecord {
+                    joined_at: Timestamp::from_millis(0),
+                    read_seq: 0,
+                    read_at: Timestamp::from_millis(0),
+                    own_after_read: 0,
+                };
+                let mut last_seq = 0u64;
+                for (seq, grown) in marks {
+                    last_seq += grown;
+                    let before = member.read_seq;
+                    if let Some(target) = member.advanced_mark(seq, last_seq) {
+                        member.read_seq = target;
+                    }
+                    prop_assert!(member.read_seq >= before);
+                    prop_assert!(member.read_seq <= last_seq.max(before));
+                    prop_assert_eq!(member.read_seq, before.max(seq.min(last_seq)));
+                }
             }
 
             /// The unread count never exceeds what lies above the read mark,
