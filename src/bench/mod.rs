@@ -75,34 +75,34 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Protocol::Ws)]
     protocol: Protocol,
     /// Users in the fanout and max scenarios (rounded down to whole chats).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     users: usize,
     /// Chat sizes for fanout and max (2 = private chats).
-    #[arg(long, value_delimiter = ',', default_value = "2,10")]
+    #[arg(long, value_delimiter = ',', default_value = "2,10", value_parser = at_least_two)]
     chat_sizes: Vec<usize>,
     /// Aggregate send rate for fanout, messages per second.
-    #[arg(long, default_value_t = 2000.0)]
+    #[arg(long, default_value_t = 2000.0, value_parser = positive_rate)]
     rate: f64,
     /// How long fanout sends.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     duration: Duration,
     /// The first rate max tries; each next step is 1.5 times faster.
-    #[arg(long, default_value_t = 1000.0)]
+    #[arg(long, default_value_t = 1000.0, value_parser = positive_rate)]
     max_start_rate: f64,
     /// How long each max step sends.
     #[arg(long, value_parser = parse_duration, default_value = "3s")]
     step_duration: Duration,
     /// At most this many max steps per chat size.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     max_steps: usize,
     /// Sockets in the idle scenario.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = at_least_one)]
     idle_sockets: usize,
     /// Messages in the history chat (also what startup restarts on).
     #[arg(long, default_value_t = 1_000_000)]
     history_messages: u64,
     /// Concurrent keep-alive readers in the history scenario.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     history_readers: usize,
     /// How long each history page is read.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
@@ -119,6 +119,32 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json_file: Option<PathBuf>,
+}
+
+fn at_least(text: &str, least: usize) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(number) if number >= least => Ok(number),
+        _ => Err(format!(
+            "`{text}` is not a whole number of at least {least}"
+        )),
+    }
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    at_least(text, 1)
+}
+
+fn at_least_two(text: &str) -> Result<usize, String> {
+    at_least(text, 2)
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate above 0 (messages per second)"
+        )),
+    }
 }
 
 /// What every scenario needs.

@@ -208,6 +208,13 @@ impl Display for Report {
             }
             for max in &self.max {
                 match &max.best {
+                    Some(best) if max.steps.last().is_some_and(LoadResult::sustained) => {
+                        load_row(out, "max", best)?;
+                        writeln!(
+                            out,
+                            "           (every step held: the limit is higher; raise --max-steps)"
+                        )?;
+                    }
                     Some(best) => load_row(out, "max", best)?,
                     None => writeln!(
                         out,
