@@ -379,3 +379,133 @@ async fn every_socket_event_refuses_everyone_who_may_not_use_it() {
     }
     let _ = &cast.admin;
 }
+
+/// A Socket.IO client speaking Engine.IO v4 frames by hand over a
+/// WebSocket, so the sweep can check the second wire format too.
+struct SocketIo {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u64,
+}
+
+impl SocketIo {
+    /// Opens the transport and joins the namespace (with `token` in the
+    /// handshake's `auth` when given); the namespace's answer: `40…` when
+    /// admitted, `44…` when refused.
+    async fn open(app: &TestApp, token: Option<&str>) -> (Self, String) {
+        let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", app.address);
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut client = Self { stream, next_id: 1 };
+        let open = client.next_text().await;
+        assert!(open.starts_with('0'), "{open}");
+        let join = match token {
+            Some(token) => format!("40{}", json!({ "token": token })),
+            None => "40".to_owned(),
+        };
+        client.send(join).await;
+        let answer = client.next_text().await;
+        (client, answer)
+    }
+
+    async fn send(&mut self, frame: String) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(frame))
+            .await
+            .unwrap();
+    }
+
+    /// The next text frame that is not a server ping (answered).
+    async fn next_text(&mut self) -> String {
+        use futures_util::StreamExt;
+        loop {
+            let frame =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.next())
+                    .await
+                    .expect("the server answers in time")
+                    .expect("the socket stays open")
+                    .unwrap();
+            let tokio_tungstenite::tungstenite::Message::Text(text) = frame else {
+                continue;
+            };
+            if text.as_str() == "2" {
+                self.send("3".to_owned()).await;
+                continue;
+            }
+            return text.as_str().to_owned();
+        }
+    }
+
+    /// Emits `event` with an acknowledgement callback; the ack's data.
+    async fn request(&mut self, event: &str, data: &Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(format!("42{id}{}", json!([event, data]))).await;
+        let prefix = format!("43{id}");
+        loop {
+            let frame = self.next_text().await;
+            if let Some(ack) = frame.strip_prefix(&prefix) {
+                let args: Value = serde_json::from_str(ack).unwrap();
+                return args[0].clone();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_socket_io_event_refuses_everyone_who_may_not_use_it() {
+    let app = TestApp::spawn().await;
+    let (cast, group) = cast(&app).await;
+    let events = [
+        ("join_chat", json!({ "chatId": group })),
+        ("leave_chat", json!({ "chatId": group })),
+        (
+            "send_message",
+            json!({ "chatId": group, "content": "sweep" }),
+        ),
+        ("typing_start", json!({ "chatId": group })),
+        ("typing_stop", json!({ "chatId": group })),
+        ("mark_read", json!({ "chatId": group, "seq": 1 })),
+    ];
+    // Bad tokens in the handshake: the namespace refuses the connection.
+    for caller in BAD_TOKENS {
+        let (_, answer) = SocketIo::open(&app, cast.token(caller)).await;
+        assert!(
+            answer.starts_with("44") && answer.contains("unauthorized"),
+            "{caller:?}: {answer}"
+        );
+    }
+    // Without a token: every event, and join_user with every bad token, is unauthorized.
+    let (mut anonymous, answer) = SocketIo::open(&app, None).await;
+    assert!(answer.starts_with("40"), "{answer}");
+    for (event, data) in &events {
+        let answer = anonymous.request(event, data).await;
+        assert_eq!(answer["code"], "unauthorized", "{event}: {answer}");
+    }
+    for caller in BAD_TOKENS {
+        let answer = anonymous
+            .request("join_user", &json!({ "token": cast.token(caller) }))
+            .await;
+        assert_eq!(answer["code"], "unauthorized", "{caller:?}: {answer}");
+    }
+    // Outsiders and removed members: the chat does not exist for them.
+    for login in [&cast.outsider, &cast.removed] {
+        let (mut socket, answer) = SocketIo::open(&app, Some(&login.access)).await;
+        assert!(answer.starts_with("40"), "{answer}");
+        for (event, data) in &events {
+            let answer = socket.request(event, data).await;
+            assert_eq!(
+                answer["code"], "not_found",
+                "{event} by {}: {answer}",
+                login.phone
+            );
+        }
+    }
+    // The member is let through, as a control.
+    let (mut member, _) = SocketIo::open(&app, Some(&cast.member.access)).await;
+    for (event, data) in &events {
+        let answer = member.request(event, data).await;
+        assert!(answer.get("code").is_none(), "{event}: {answer}");
+    }
+}

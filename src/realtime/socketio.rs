@@ -73,27 +73,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             ready(admit(&state, &socket, auth.ok()))
         }
     };
-    let on_connect = {
-        let state = state.clone();
-        move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
-            // Checked by `admit` a moment ago; a token that expired since
-            // leaves the socket to authenticate by `join_user`.
-            let principal = auth
-                .ok()
-                .and_then(|auth| auth.token)
-                .and_then(|token| state.auth.authenticate(&token).ok());
-            let ip = client_ip(socket.req_parts(), state.config.trust_proxy);
-            match claim_socket(&state, ip) {
-                Ok(claim) => connect(&state, socket, principal, claim),
-                // Two handshakes raced past `refuse_over_cap`.
-                Err(error) => {
-                    let _ = socket.emit("error", &error.body());
-                    let _ = socket.disconnect();
-                }
-            }
-            ready(())
-        }
-    };
+    // Everything happens in `admit`: socketioxide sends the client its
+    // connect answer before it runs this handler, so an event the client
+    // sent at once would find no handler yet and be lost.
+    let on_connect = |_: SocketRef| ready(());
     io.ns("/", on_connect.with(admit));
     let shutdown = state.hub.shutdown_signal();
     state.sockets.spawn(async move {
@@ -146,21 +129,29 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Connect middleware: the same origin rule as `/ws`, and a handshake token,
-/// when given, must be valid.
+/// Connect middleware: the same origin rule as `/ws`, a handshake token,
+/// when given, must be valid, and the address must have a socket to spare.
+/// An admitted socket is wired up here, before the client learns it is
+/// connected.
 fn admit(state: &AppState, socket: &SocketRef, auth: Option<HandshakeAuth>) -> Result<(), Refusal> {
     if !origin_allowed(&socket.req_parts().headers, &state.config) {
         return Err(Refusal(Error::Forbidden));
     }
-    match auth {
-        None => Err(Refusal(Error::Unauthorized)),
-        Some(HandshakeAuth { token: None }) => Ok(()),
-        Some(HandshakeAuth { token: Some(token) }) => state
-            .auth
-            .authenticate(&token)
-            .map(drop)
-            .map_err(|_| Refusal(Error::Unauthorized)),
-    }
+    let principal = match auth {
+        None => return Err(Refusal(Error::Unauthorized)),
+        Some(HandshakeAuth { token: None }) => None,
+        Some(HandshakeAuth { token: Some(token) }) => Some(
+            state
+                .auth
+                .authenticate(&token)
+                .map_err(|_| Refusal(Error::Unauthorized))?,
+        ),
+    };
+    let ip = client_ip(socket.req_parts(), state.config.trust_proxy);
+    // Two handshakes may have raced past `refuse_over_cap`.
+    let claim = claim_socket(state, ip).map_err(Refusal)?;
+    connect(state, socket.clone(), principal, claim);
+    Ok(())
 }
 
 /// One client event, queued for the socket's task.
