@@ -328,11 +328,9 @@ async fn every_route_refuses_everyone_who_may_not_use_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_socket_event_refuses_everyone_who_may_not_use_it() {
-    let app = TestApp::spawn().await;
-    let (cast, group) = cast(&app).await;
-    let events = [
+/// Every client event about one chat, with data a member may send.
+fn chat_events(group: &str) -> [(&'static str, Value); 6] {
+    [
         ("join_chat", json!({ "chatId": group })),
         ("leave_chat", json!({ "chatId": group })),
         (
@@ -342,7 +340,14 @@ async fn every_socket_event_refuses_everyone_who_may_not_use_it() {
         ("typing_start", json!({ "chatId": group })),
         ("typing_stop", json!({ "chatId": group })),
         ("mark_read", json!({ "chatId": group, "seq": 1 })),
-    ];
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_socket_event_refuses_everyone_who_may_not_use_it() {
+    let app = TestApp::spawn().await;
+    let (cast, group) = cast(&app).await;
+    let events = chat_events(&group);
     // Not authenticated at all, and every bad token, refused at join_user.
     let mut anonymous = app.connect_ws(None).await;
     for (event, data) in &events {
@@ -457,17 +462,7 @@ impl SocketIo {
 async fn every_socket_io_event_refuses_everyone_who_may_not_use_it() {
     let app = TestApp::spawn().await;
     let (cast, group) = cast(&app).await;
-    let events = [
-        ("join_chat", json!({ "chatId": group })),
-        ("leave_chat", json!({ "chatId": group })),
-        (
-            "send_message",
-            json!({ "chatId": group, "content": "sweep" }),
-        ),
-        ("typing_start", json!({ "chatId": group })),
-        ("typing_stop", json!({ "chatId": group })),
-        ("mark_read", json!({ "chatId": group, "seq": 1 })),
-    ];
+    let events = chat_events(&group);
     // Bad tokens in the handshake: the namespace refuses the connection.
     for caller in BAD_TOKENS {
         let (_, answer) = SocketIo::open(&app, cast.token(caller)).await;

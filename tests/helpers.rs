@@ -236,6 +236,22 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// Uploads `chunks` as `name`, streamed without a length (as a client
+    /// reading a file piece by piece sends it).
+    pub async fn upload_stream<S>(&self, token: &str, name: &str, chunks: S) -> reqwest::Response
+    where
+        S: futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static,
+    {
+        self.client
+            .post(self.url(&format!("/api/uploads?name={name}")))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn send_otp(&self, phone: &str) -> (StatusCode, Value) {
         self.call(
             Method::POST,

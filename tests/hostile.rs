@@ -161,15 +161,7 @@ async fn a_slow_upload_that_keeps_moving_is_not_cut_off() {
         tokio::time::sleep(Duration::from_millis(250)).await;
         Some((Ok::<_, std::io::Error>(vec![sent; 4096]), sent + 1))
     });
-    let response = app
-        .client
-        .post(app.url("/api/uploads?name=slow.bin"))
-        .bearer_auth(&user.access)
-        .header("content-type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let response = app.upload_stream(&user.access, "slow.bin", chunks).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["size"], 12 * 4096);

@@ -172,15 +172,7 @@ async fn one_byte_over_the_limit_is_refused_and_leaves_no_file() {
     // Streamed without a length, the limit still holds mid-stream.
     let chunks =
         futures_util::stream::iter((0..11).map(|_| Ok::<_, std::io::Error>(vec![1u8; 100])));
-    let response = app
-        .client
-        .post(app.url("/api/uploads?name=stream.bin"))
-        .bearer_auth(&user.access)
-        .header("content-type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let response = app.upload_stream(&user.access, "stream.bin", chunks).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(stored_files(&app), before);
 }

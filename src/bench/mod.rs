@@ -233,15 +233,15 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     let inbox = Inbox::start(args.otp_listen)
         .await
         .map_err(|error| format!("cannot listen on {} for codes: {error}", args.otp_listen))?;
-    let (target, first_start) = match &args.url {
-        Some(url) => (Target::remote(url, args.server_pid), None),
+    let target = match &args.url {
+        Some(url) => Target::remote(url, args.server_pid),
         None => {
-            let (target, took) = Target::start_local(&scratch.0, inbox.url()).await?;
+            let target = Target::start_local(&scratch.0, inbox.url()).await?;
             eprintln!(
                 "clavox bench: started a server at {} on a scratch data directory",
                 target.base_url()
             );
-            (target, Some(took))
+            target
         }
     };
     let mut ctx = Context {
@@ -253,19 +253,11 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     };
     let mut report = Report {
         server: ctx.target.base_url().to_owned(),
-        protocol: Some(args.protocol),
+        protocol: args.protocol,
         cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         ..Report::default()
     };
-    let result = run_scenarios(
-        &mut ctx,
-        &args,
-        &wants,
-        first_start,
-        &mut report,
-        &scratch.0,
-    )
-    .await;
+    let result = run_scenarios(&mut ctx, &args, &wants, &mut report, &scratch.0).await;
     let _ = ctx.target.stop().await;
     if args.json {
         println!("{}", report.to_json());
@@ -283,15 +275,11 @@ async fn run_scenarios(
     ctx: &mut Context,
     args: &BenchArgs,
     wants: &impl Fn(Scenario) -> bool,
-    first_start: Option<Duration>,
     report: &mut Report,
     scratch: &Path,
 ) -> Result<(), String> {
     if wants(Scenario::Startup) && ctx.target.is_local() {
-        let empty = median_restart(ctx)
-            .await?
-            .or(first_start)
-            .unwrap_or_default();
+        let empty = median_restart(ctx).await?;
         report.startup = Some(StartupResult {
             empty_ms: empty.as_secs_f64() * 1000.0,
             messages: 0,
@@ -331,9 +319,7 @@ async fn run_scenarios(
             history::fill_only(ctx, &history_options, 3_000_000).await?;
         }
         startup.messages = history_options.messages;
-        startup.full_ms = median_restart(ctx)
-            .await?
-            .map(|took| took.as_secs_f64() * 1000.0);
+        startup.full_ms = Some(median_restart(ctx).await?.as_secs_f64() * 1000.0);
     }
     if wants(Scenario::Ceiling) {
         report.ceiling = measure_ceiling(scratch, args.ceiling_duration).await?;
@@ -342,10 +328,7 @@ async fn run_scenarios(
 }
 
 /// Restarts the local server three times; the median time to ready.
-async fn median_restart(ctx: &mut Context) -> Result<Option<Duration>, String> {
-    if !ctx.target.is_local() {
-        return Ok(None);
-    }
+async fn median_restart(ctx: &mut Context) -> Result<Duration, String> {
     let progress = Progress::new("startup".into());
     let mut times = Vec::new();
     for round in 1..=3 {
@@ -357,7 +340,7 @@ async fn median_restart(ctx: &mut Context) -> Result<Option<Duration>, String> {
         "ready in {:.0} ms (median of 3)",
         times[1].as_secs_f64() * 1000.0
     ));
-    Ok(Some(times[1]))
+    Ok(times[1])
 }
 
 async fn measure_ceiling(dir: &Path, duration: Duration) -> Result<Vec<CeilingRow>, String> {

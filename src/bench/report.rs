@@ -151,7 +151,7 @@ pub struct CeilingRow {
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub server: String,
-    pub protocol: Option<Protocol>,
+    pub protocol: Protocol,
     pub cores: usize,
     pub fanout: Vec<LoadResult>,
     pub max: Vec<MaxResult>,
@@ -174,9 +174,8 @@ fn optional(value: Option<f64>, digits: usize) -> String {
 impl Display for Report {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         let protocol = match self.protocol {
-            Some(Protocol::Ws) => "/ws",
-            Some(Protocol::Socketio) => "Socket.IO",
-            None => "-",
+            Protocol::Ws => "/ws",
+            Protocol::Socketio => "Socket.IO",
         };
         writeln!(
             out,

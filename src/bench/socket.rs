@@ -16,10 +16,11 @@ use tokio_tungstenite::tungstenite::Message;
 const CONTENT_PREFIX: &str = r#""content":"bench "#;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// Clavox's `/ws` JSON frames.
+    #[default]
     Ws,
     /// Socket.IO v4 at `/socket.io/`, as the original design's clients speak.
     Socketio,

@@ -49,8 +49,8 @@ impl Target {
     }
 
     /// Starts this binary as a server on `work_dir`, delivering codes to
-    /// `webhook`; returns it with the time it took to become ready.
-    pub async fn start_local(work_dir: &Path, webhook: String) -> Result<(Self, Duration), String> {
+    /// `webhook`, and waits until it is ready.
+    pub async fn start_local(work_dir: &Path, webhook: String) -> Result<Self, String> {
         let binary = std::env::current_exe()
             .map_err(|error| format!("cannot find this program: {error}"))?;
         let port = free_port()?;
@@ -61,7 +61,6 @@ impl Target {
             port,
             webhook,
         };
-        let started = Instant::now();
         let local = Local {
             child: launch.spawn()?,
             launch,
@@ -74,7 +73,7 @@ impl Target {
         };
         target.watch_child();
         target.wait_ready().await?;
-        Ok((target, started.elapsed()))
+        Ok(target)
     }
 
     pub fn base_url(&self) -> &str {
