@@ -212,6 +212,11 @@ impl Load {
 }
 
 impl LoadResult {
+    /// Acknowledged sends per second of sending.
+    pub fn sends_per_second(&self) -> f64 {
+        self.acked as f64 / self.seconds.max(1e-9)
+    }
+
     /// Whether the server kept up: everything acknowledged and delivered, p99 within the limit.
     pub fn sustained(&self) -> bool {
         self.errors == 0 && self.lost == 0 && self.acked == self.sent && self.p99_ms <= P99_LIMIT_MS

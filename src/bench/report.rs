@@ -1,7 +1,7 @@
 //! What the bench prints: a progress line while it works (on stderr), and
 //! the results at the end, as a table for people or JSON for scripts.
 
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -279,19 +279,29 @@ impl Display for Report {
             writeln!(out, "\n")?;
         }
         if !self.ceiling.is_empty() {
-            let mut line = String::new();
-            for row in &self.ceiling {
-                let _ = write!(
-                    line,
-                    "  batch {:>5}: {:>8.0} records/s",
-                    row.batch, row.records_per_second
-                );
-                line.push('\n');
-            }
             writeln!(
                 out,
-                "redb's own ceiling on this disk (each record = a message's three keys, one fsync per batch)\n{line}"
+                "redb's own ceiling on this disk (each record = a message's three keys, one fsync per batch)"
             )?;
+            for row in &self.ceiling {
+                writeln!(
+                    out,
+                    "  batch {:>5}: {:>8.0} records/s",
+                    row.batch, row.records_per_second
+                )?;
+            }
+            // Beside it, what the server made of the same disk.
+            for max in &self.max {
+                if let Some(best) = &max.best {
+                    writeln!(
+                        out,
+                        "  the server, chats of {}: {:>8.0} durable sends/s at its highest sustained rate",
+                        max.chat_size,
+                        best.sends_per_second()
+                    )?;
+                }
+            }
+            writeln!(out)?;
         }
         Ok(())
     }
@@ -304,7 +314,7 @@ fn load_row(out: &mut fmt::Formatter<'_>, name: &str, result: &LoadResult) -> fm
         name,
         result.chat_size,
         result.users,
-        result.acked as f64 / result.seconds.max(1e-9),
+        result.sends_per_second(),
         result.delivered_per_second,
         result.p50_ms,
         result.p99_ms,
