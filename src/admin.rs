@@ -14,14 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::accounts;
 use crate::backup;
+use crate::bus::Bus;
+use crate::data_dir::DataDir;
 use crate::error::Error;
-use crate::events::Notifier;
 use crate::store::{SCHEMA_VERSION, Store};
 
-const SOCKET_FILE: &str = "admin.sock";
-
 pub fn socket_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(SOCKET_FILE)
+    DataDir::new(data_dir).admin_socket()
 }
 
 /// One admin command.
@@ -61,7 +60,7 @@ impl Response {
 #[derive(Clone)]
 pub struct Context {
     pub store: Store,
-    pub notifier: Arc<dyn Notifier>,
+    pub bus: Arc<dyn Bus>,
     pub data_dir: PathBuf,
     /// Whether this is the running server (rather than a direct open).
     pub live: bool,
@@ -77,7 +76,7 @@ pub async fn execute(context: &Context, request: Request) -> Response {
             .map(|phone| vec![format!("invited {phone}")])
             .map_err(describe),
         Request::Disable { phone } => {
-            accounts::set_disabled(store, Arc::clone(&context.notifier), &phone, true)
+            accounts::set_disabled(store, Arc::clone(&context.bus), &phone, true)
                 .await
                 .map(|user| {
                     vec![format!(
@@ -88,7 +87,7 @@ pub async fn execute(context: &Context, request: Request) -> Response {
                 .map_err(describe)
         }
         Request::Enable { phone } => {
-            accounts::set_disabled(store, Arc::clone(&context.notifier), &phone, false)
+            accounts::set_disabled(store, Arc::clone(&context.bus), &phone, false)
                 .await
                 .map(|user| vec![format!("enabled {}", user.phone)])
                 .map_err(describe)
@@ -103,7 +102,7 @@ pub async fn execute(context: &Context, request: Request) -> Response {
             .and_then(|result| result.map_err(|error| error.to_string()))
             .map(|(summary, out)| vec![format!("backup written to {}: {summary}", out.display())])
         }
-        Request::Seed => crate::seed::run(store, Arc::clone(&context.notifier))
+        Request::Seed => crate::seed::run(store, Arc::clone(&context.bus))
             .await
             .map_err(describe),
     };

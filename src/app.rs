@@ -1,6 +1,6 @@
-//! `AppState` and the router: mounts the REST API, the WebSocket gateway,
-//! the operational routes and the web app, under the tower layers every
-//! response passes through; and `serve`, which runs it until shutdown.
+//! Assembly: the router mounts the REST API, the realtime gateway, the
+//! operational routes and the web app under the tower layers every response
+//! passes through; `serve` runs it until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,7 +10,6 @@ use axum::Router;
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderValue, Method, Request};
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -20,73 +19,11 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::admin;
-use crate::api::rate_limit::{Limits, RateLimiter};
-use crate::auth::delivery::OtpSender;
-use crate::auth::keys::Keys;
-use crate::auth::{Auth, Policy};
-use crate::chat::ChatService;
 use crate::config::Config;
 use crate::error::Error;
-use crate::listener::{self, AddressCounts};
-use crate::realtime::Hub;
-use crate::store::{Store, StoreError};
-use crate::uploads::Uploads;
+use crate::listener;
 
-/// Everything a handler may need; cheap to clone (handles only).
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub auth: Auth,
-    pub chat: ChatService,
-    pub hub: Hub,
-    pub limits: Arc<Limits>,
-    pub uploads: Uploads,
-    /// Live WebSocket and Socket.IO connections, so shutdown can wait for them.
-    pub sockets: TaskTracker,
-    /// Realtime connections per client address (`MAX_SOCKETS_PER_IP`).
-    pub sockets_per_ip: AddressCounts,
-}
-
-impl AppState {
-    pub fn new(
-        config: Config,
-        store: Store,
-        keys: &Keys,
-        sender: Arc<dyn OtpSender>,
-    ) -> Result<Self, StoreError> {
-        crate::ops::recorder();
-        let hub = Hub::new();
-        let notifier = Arc::new(hub.clone());
-        let uploads = Uploads::open(&config.data_dir, store.clone(), config.upload_max_bytes)?;
-        let auth = Auth::new(
-            store.clone(),
-            keys,
-            sender,
-            notifier.clone(),
-            Policy::from_config(&config),
-        );
-        let chat = ChatService::new(store.clone(), notifier);
-        let limits = Limits {
-            general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
-            otp_sends: RateLimiter::new(
-                config.auth_rate_limit_window_ms,
-                config.auth_rate_limit_max,
-            ),
-        };
-        Ok(Self {
-            sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
-            config: Arc::new(config),
-            store,
-            auth,
-            chat,
-            hub,
-            limits: Arc::new(limits),
-            uploads,
-            sockets: TaskTracker::new(),
-        })
-    }
-}
+use crate::http::AppState;
 
 /// The policy for the bundled web app: its own scripts and styles only.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -94,6 +31,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
 pub fn router(state: &AppState) -> Router {
+    // Installed before the first request is counted.
+    crate::ops::recorder();
     Router::new()
         .nest("/api", crate::api::router(state))
         .merge(crate::realtime::router(state))
@@ -171,7 +110,7 @@ pub async fn serve(
     let store = state.store.clone();
     let admin = admin::Context {
         store: store.clone(),
-        notifier: Arc::new(hub.clone()),
+        bus: Arc::new(hub.clone()),
         data_dir: state.config.data_dir.clone(),
         live: true,
     };

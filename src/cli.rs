@@ -10,12 +10,13 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::admin::{self, Request};
-use crate::app::{self, AppState};
+use crate::app;
 use crate::auth::delivery::{self, OtpSender};
 use crate::auth::keys::Keys;
 use crate::backup;
+use crate::bus::Hub;
 use crate::config::{Config, LogFormat};
-use crate::realtime::Hub;
+use crate::http::AppState;
 use crate::store::{Store, StoreError};
 use crate::{lan, telemetry};
 
@@ -181,14 +182,14 @@ fn administer(data_dir: &Path, request: Request) -> ExitCode {
         if let Some(response) = admin::ask(data_dir, &request).await? {
             return Ok(response);
         }
-        if !data_dir.join("clavox.redb").exists() && !matches!(request, Request::Seed | Request::Status) {
+        if !crate::data_dir::DataDir::new(data_dir).database().exists() && !matches!(request, Request::Seed | Request::Status) {
             return Err(format!("{} holds no Clavox data; pass --data-dir or set CLAVOX_DATA_DIR", data_dir.display()));
         }
         let store = Store::open(data_dir).map_err(|error| match error {
             StoreError::AlreadyOpen => format!("a server is using {} but its admin socket does not answer; is it an older version?", data_dir.display()),
             other => format!("cannot open {}: {other}", data_dir.display()),
         })?;
-        let context = admin::Context { store: store.clone(), notifier: Arc::new(Hub::new()), data_dir: data_dir.to_owned(), live: false };
+        let context = admin::Context { store: store.clone(), bus: Arc::new(Hub::new()), data_dir: data_dir.to_owned(), live: false };
         let response = admin::execute(&context, request).await;
         store.close().await;
         Ok(response)

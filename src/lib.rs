@@ -2,16 +2,17 @@
 //!
 //! Layout (calls only go down the list):
 //! - `cli`, `config`, `telemetry`: the command line, settings, logging
-//! - `app`: shared state, the router and its layers, `serve`; `listener`: the
-//!   accept loop (header timeout, per-address connection cap)
+//! - `app`: assembles the router and its layers, `serve`
 //! - `bench`: `clavox bench`, a load generator that drives a server as clients do
-//! - `api`: REST handlers, one file per resource; `realtime`: the WebSocket gateway;
-//!   `web`: the bundled web app; `ops`: health routes
+//! - `api`: REST handlers, one file per resource; `realtime`: the socket adapters
+//!   (`/ws`, Socket.IO); `web`: the bundled web app; `ops`: health and metrics
+//! - `http`: the floor under those: state, extractors, rate limits, socket admission;
+//!   `listener`: the accept loop (header timeout, per-address connection cap)
 //! - `chat`: the product's rules (users, chats, messages, presence); `auth`: login and sessions
-//! - `events`: what the rules tell the realtime layer
+//! - `bus`: what the rules publish to after commit; the hub is its in-process form
 //! - `store`: the database (redb), its single writer and its records
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
-//! - `error`, `id`, `timestamp`: shared vocabulary
+//! - `error`, `id`, `timestamp`: shared vocabulary; `data_dir`: the data directory's file names
 
 pub mod admin;
 pub mod api;
@@ -19,11 +20,13 @@ pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod bench;
+pub mod bus;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod error;
-pub mod events;
+pub mod http;
 pub mod id;
 pub mod lan;
 pub mod listener;

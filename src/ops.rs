@@ -15,9 +15,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::api::extract::{bearer_token, client_ip};
-use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::http::AppState;
+use crate::http::extract::{bearer_token, client_ip};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::auth::accounts;
+use crate::bus::Bus;
 use crate::chat::{ChatService, NewChat, NewMessage};
 use crate::error::Result;
-use crate::events::Notifier;
 use crate::store::{Query, Store};
 
 const PEOPLE: [(&str, &str); 3] = [
@@ -18,12 +18,12 @@ const PEOPLE: [(&str, &str); 3] = [
 
 /// Creates the demo data unless it is there already; returns lines telling
 /// how to log in as the demo people.
-pub async fn run(store: &Store, notifier: Arc<dyn Notifier>) -> Result<Vec<String>> {
+pub async fn run(store: &Store, bus: Arc<dyn Bus>) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for (phone, name) in PEOPLE {
         ids.push(accounts::ensure(store, phone, name).await?);
     }
-    let chat = ChatService::new(store.clone(), notifier);
+    let chat = ChatService::new(store.clone(), bus);
     let mut lines = Vec::new();
     if store.read()?.chats_of(ids[0])?.is_empty() {
         let private = NewChat {

@@ -10,16 +10,16 @@ use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::auth::{Login, TokenPair};
 use crate::chat::views::UserView;
 use crate::error::ErrorBody;
 use crate::error::{Error, Result};
+use crate::http::AppState;
 use crate::id::SessionId;
 use crate::timestamp::Timestamp;
 
-use super::extract::{AuthUser, Client, JsonBody, OptionalJsonBody, bearer_token, path_id};
-use super::rate_limit;
+use crate::http::extract::{AuthUser, Client, JsonBody, OptionalJsonBody, bearer_token, path_id};
+use crate::http::rate_limit;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()

@@ -7,15 +7,15 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::chat::views::ChatView;
 use crate::chat::{Creation, NewChat, ProfilePatch};
 use crate::error::ErrorBody;
 use crate::error::Result;
+use crate::http::AppState;
 use crate::id::UserId;
 
-use super::extract::{AuthUser, JsonBody, path_id};
 use super::messages;
+use crate::http::extract::{AuthUser, JsonBody, path_id};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -7,13 +7,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::chat::views::{MessagePage, MessageView, ReadMarkView};
 use crate::chat::{MessageQuery, NewMessage, Sent};
 use crate::error::ErrorBody;
 use crate::error::Result;
+use crate::http::AppState;
 
-use super::extract::{AuthUser, JsonBody, QueryParams, path_id};
+use crate::http::extract::{AuthUser, JsonBody, QueryParams, path_id};
 
 pub fn router() -> Router<AppState> {
     Router::new()

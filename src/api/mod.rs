@@ -4,18 +4,17 @@
 
 mod auth;
 mod chats;
-pub mod extract;
 mod messages;
 mod openapi;
-pub mod rate_limit;
 mod uploads;
 mod users;
 
 use axum::Router;
 use axum::middleware;
 
-use crate::app::AppState;
 use crate::error::Error;
+use crate::http::AppState;
+use crate::http::rate_limit;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()

@@ -22,13 +22,13 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::error::ErrorBody;
 use crate::error::{Error, Result};
+use crate::http::AppState;
 use crate::store::UploadRecord;
 use crate::uploads::{Incoming, sniff};
 
-use super::extract::{AuthUser, QueryParams, is_body_timeout};
+use crate::http::extract::{AuthUser, QueryParams, is_body_timeout};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -6,13 +6,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::app::AppState;
 use crate::chat::ProfilePatch;
 use crate::chat::views::UserView;
 use crate::error::ErrorBody;
 use crate::error::{Error, Result};
+use crate::http::AppState;
 
-use super::extract::{AuthUser, JsonBody, QueryParams, path_id};
+use crate::http::extract::{AuthUser, JsonBody, QueryParams, path_id};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::bus::Bus;
 use crate::error::{Error, Result};
-use crate::events::Notifier;
 use crate::id::UserId;
-use crate::store::{InviteRecord, Query, Store, UserRecord};
+use crate::store::{Query, Store, Swap, UserRecord, ops};
 use crate::timestamp::Timestamp;
 
 use super::phone;
@@ -28,17 +28,11 @@ pub fn list(store: &Store) -> Result<Vec<UserRecord>> {
 /// Lets `phone` create an account while `REGISTRATION=invite`.
 pub async fn invite(store: &Store, phone_text: &str) -> Result<String> {
     let phone = parse(phone_text)?;
-    let stored = phone.clone();
-    store
-        .write(move |tx| {
-            tx.put_invite(
-                &stored,
-                &InviteRecord {
-                    invited_at: Timestamp::now(),
-                },
-            )
-        })
-        .await?;
+    let invite = ops::Invite {
+        phone: phone.clone(),
+        at: Timestamp::now(),
+    };
+    store.apply(invite).await?;
     Ok(phone)
 }
 
@@ -46,46 +40,37 @@ pub async fn invite(store: &Store, phone_text: &str) -> Result<String> {
 /// and socket of it at once; a disabled user gets no codes.
 pub async fn set_disabled(
     store: &Store,
-    notifier: Arc<dyn Notifier>,
+    bus: Arc<dyn Bus>,
     phone_text: &str,
     disabled: bool,
 ) -> Result<UserRecord> {
     let phone = parse(phone_text)?;
-    store
-        .write(move |tx| {
-            let Some(mut user) = tx.user_by_phone(&phone)? else {
-                return Ok(Err(Error::NotFound));
-            };
-            user.disabled = disabled;
-            user.updated_at = Timestamp::now();
-            tx.put_user(&user)?;
+    for _ in 0..ops::SWAP_ATTEMPTS {
+        let read = store
+            .read()?
+            .user_by_phone(&phone)?
+            .ok_or(Error::NotFound)?;
+        let mut changed = read.clone();
+        changed.disabled = disabled;
+        changed.updated_at = Timestamp::now();
+        let save = ops::SaveUser {
+            read,
+            changed: changed.clone(),
+        };
+        if store.apply(save).await? == Swap::Done(()) {
             if disabled {
-                for session in tx.sessions_of(user.id)? {
-                    tx.remove_session(user.id, session.id)?;
-                }
-                let id = user.id;
-                tx.on_commit(move || notifier.end_user(id));
+                bus.end_user(changed.id);
             }
-            Ok(Ok(user))
-        })
-        .await?
+            return Ok(changed);
+        }
+    }
+    Err(Error::Unavailable)
 }
 
 /// The user with `phone`, created (verified, named `name`) if new. For demo
 /// data only: real accounts come into being through a verified code.
 pub async fn ensure(store: &Store, phone_text: &str, name: &str) -> Result<UserId> {
     let phone = parse(phone_text)?;
-    let name = name.to_owned();
-    store
-        .write(move |tx| {
-            if let Some(user) = tx.user_by_phone(&phone)? {
-                return Ok(user.id);
-            }
-            let now = Timestamp::now();
-            let user = UserRecord::new(phone, Some(name), now);
-            tx.put_user(&user)?;
-            Ok(user.id)
-        })
-        .await
-        .map_err(Error::from)
+    let user = UserRecord::new(phone, Some(name.to_owned()), Timestamp::now());
+    Ok(store.apply(ops::AddUser { user }).await?.id)
 }

@@ -10,8 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::Config;
-
-const GENERATED_SECRET_FILE: &str = "jwt-secret";
+use crate::data_dir::DataDir;
 
 /// Where the key came from, for the start-up banner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +62,7 @@ impl Keys {
             }
             return Ok(Self::from_secret(secret.as_bytes(), KeySource::File));
         }
-        load_or_generate(&config.data_dir.join(GENERATED_SECRET_FILE))
+        load_or_generate(&DataDir::new(&config.data_dir).jwt_secret())
     }
 }
 
@@ -105,7 +104,7 @@ mod tests {
     #[test]
     fn a_generated_key_is_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(GENERATED_SECRET_FILE);
+        let path = DataDir::new(dir.path()).jwt_secret();
         let first = load_or_generate(&path).unwrap();
         assert_eq!(first.source, KeySource::Generated);
         assert_eq!(

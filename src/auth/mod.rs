@@ -11,11 +11,11 @@ pub mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bus::Bus;
 use crate::config::{Config, Registration};
 use crate::error::{Error, Result};
-use crate::events::Notifier;
 use crate::id::{SessionId, UserId};
-use crate::store::{Query, RefreshRecord, SessionRecord, Store, Tx, UserRecord};
+use crate::store::{OtpRecord, Query, SessionRecord, Store, Swap, UserRecord, ops};
 use crate::timestamp::Timestamp;
 
 use delivery::{OtpMessage, OtpSender};
@@ -104,7 +104,7 @@ struct Inner {
     signer: Signer,
     otp_key: [u8; 32],
     sender: Arc<dyn OtpSender>,
-    notifier: Arc<dyn Notifier>,
+    bus: Arc<dyn Bus>,
     policy: Policy,
 }
 
@@ -113,7 +113,7 @@ impl Auth {
         store: Store,
         keys: &Keys,
         sender: Arc<dyn OtpSender>,
-        notifier: Arc<dyn Notifier>,
+        bus: Arc<dyn Bus>,
         policy: Policy,
     ) -> Self {
         let signer = Signer::new(&keys.jwt);
@@ -123,7 +123,7 @@ impl Auth {
                 signer,
                 otp_key: keys.otp,
                 sender,
-                notifier,
+                bus,
                 policy,
             }),
         }
@@ -151,23 +151,11 @@ impl Auth {
         } else {
             issued.record.clone()
         };
-        let cooldown = policy.otp_cooldown;
-        let stored_phone = phone.clone();
-        let waited = inner
-            .store
-            .write(move |tx| {
-                if let Some(retry_after) =
-                    otp::cooldown_left(tx.otp(&stored_phone)?.as_ref(), cooldown, now)
-                {
-                    return Ok(Err(retry_after));
-                }
-                tx.put_otp(&stored_phone, &record)?;
-                Ok(Ok(()))
-            })
-            .await?;
-        if let Err(retry_after) = waited {
-            count_send("cooldown");
-            return Err(Error::RateLimited { retry_after });
+        if let Err(error) = self.store_code(&phone, &record, now).await {
+            if matches!(error, Error::RateLimited { .. }) {
+                count_send("cooldown");
+            }
+            return Err(error);
         }
         let sent = OtpSent {
             expires_in: policy.otp_lifetime.as_secs(),
@@ -185,16 +173,40 @@ impl Auth {
         };
         if let Err(error) = inner.sender.send(&message).await {
             tracing::warn!(phone = %phone, %error, "code delivery failed; the code was withdrawn");
-            let withdrawn_phone = phone.clone();
-            inner
-                .store
-                .write(move |tx| tx.remove_otp(&withdrawn_phone))
-                .await?;
+            // A code sent meanwhile replaced this one and stays.
+            let withdraw = ops::SaveOtp {
+                phone: phone.clone(),
+                read: Some(record),
+                changed: None,
+            };
+            inner.store.apply(withdraw).await?;
             count_send("delivery_failed");
             return Err(Error::OtpDeliveryFailed);
         }
         count_send("sent");
         Ok(sent)
+    }
+
+    /// Stores `record` as `phone`'s code unless the last one is younger
+    /// than the cooldown (`rate_limited`).
+    async fn store_code(&self, phone: &str, record: &OtpRecord, now: Timestamp) -> Result<()> {
+        let store = &self.inner.store;
+        for _ in 0..ops::SWAP_ATTEMPTS {
+            let read = store.read()?.otp(phone)?;
+            let cooldown = self.inner.policy.otp_cooldown;
+            if let Some(retry_after) = otp::cooldown_left(read.as_ref(), cooldown, now) {
+                return Err(Error::RateLimited { retry_after });
+            }
+            let save = ops::SaveOtp {
+                phone: phone.to_owned(),
+                read,
+                changed: Some(record.clone()),
+            };
+            if store.apply(save).await? == Swap::Done(()) {
+                return Ok(());
+            }
+        }
+        Err(Error::Unavailable)
     }
 
     fn refusal(&self, phone: &str) -> Result<Option<Refusal>> {
@@ -230,66 +242,57 @@ impl Auth {
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::validation("otp", "the code is 6 digits"));
         }
-        let inner = Arc::clone(&self.inner);
-        let code = code.to_owned();
         let now = Timestamp::now();
         let refresh_token = tokens::new_refresh_token();
-        let refresh_hash = tokens::refresh_hash(&refresh_token);
-        let refresh_lifetime = inner.policy.refresh_lifetime;
-        let outcome = self
-            .inner
-            .store
-            .write(move |tx| {
-                let (verdict, updated) =
-                    otp::verify(&inner.otp_key, &phone, tx.otp(&phone)?.as_ref(), &code, now);
-                if let Some(updated) = &updated {
-                    tx.put_otp(&phone, updated)?;
+        let store = &self.inner.store;
+        for _ in 0..ops::SWAP_ATTEMPTS {
+            let read = store.read()?.otp(&phone)?;
+            let (verdict, updated) =
+                otp::verify(&self.inner.otp_key, &phone, read.as_ref(), code, now);
+            let (Some(read), Some(updated)) = (read, updated) else {
+                return Err(verdict_error(verdict));
+            };
+            if verdict != Verdict::Accepted {
+                let save = ops::SaveOtp {
+                    phone: phone.clone(),
+                    read: Some(read),
+                    changed: Some(updated),
+                };
+                match store.apply(save).await? {
+                    Swap::Done(()) => return Err(verdict_error(verdict)),
+                    Swap::Changed => continue,
                 }
-                let error = match verdict {
-                    Verdict::Accepted => None,
-                    Verdict::Wrong { attempts_left } => Some(Error::InvalidOtp {
-                        attempts_left: Some(attempts_left),
-                    }),
-                    Verdict::Locked => Some(Error::OtpLocked),
-                    Verdict::Expired => Some(Error::OtpExpired),
-                    Verdict::Unknown => Some(Error::InvalidOtp {
-                        attempts_left: None,
-                    }),
-                };
-                if let Some(error) = error {
-                    return Ok(Err(error));
-                }
-                let (user, is_new_user) = match tx.user_by_phone(&phone)? {
-                    Some(user) if user.disabled => return Ok(Err(Error::Forbidden)),
-                    Some(user) => (user, false),
-                    None => {
-                        let user = UserRecord::new(phone.clone(), None, now);
-                        tx.put_user(&user)?;
-                        (user, true)
-                    }
-                };
-                let session = SessionRecord {
-                    id: SessionId::generate(),
-                    user: user.id,
-                    refresh_hash,
-                    user_agent: client.user_agent,
-                    ip: client.ip,
-                    created_at: now,
-                    last_used_at: now,
-                    expires_at: now.plus(refresh_lifetime),
-                };
-                store_session(tx, &session)?;
-                Ok(Ok((user, session.id, is_new_user)))
-            })
-            .await??;
-        let (user, session, is_new_user) = outcome;
-        tracing::info!(user_id = %user.id, is_new_user, "logged in");
-        let tokens = self.token_pair(user.id, session, refresh_token, now);
-        Ok(Login {
-            tokens,
-            user,
-            is_new_user,
-        })
+            }
+            let start = ops::StartSession {
+                phone: phone.clone(),
+                otp_read: read,
+                otp_spent: updated,
+                new_user: UserRecord::new(phone.clone(), None, now),
+                session: SessionId::generate(),
+                refresh_hash: tokens::refresh_hash(&refresh_token),
+                user_agent: client.user_agent.clone(),
+                ip: client.ip.clone(),
+                at: now,
+                expires_at: now.plus(self.inner.policy.refresh_lifetime),
+            };
+            let (user, is_new_user, session) = match store.apply(start).await? {
+                ops::Started::Session {
+                    user,
+                    is_new_user,
+                    session,
+                } => (user, is_new_user, session),
+                ops::Started::Disabled => return Err(Error::Forbidden),
+                ops::Started::Changed => continue,
+            };
+            tracing::info!(user_id = %user.id, is_new_user, "logged in");
+            let tokens = self.token_pair(user.id, session, refresh_token, now);
+            return Ok(Login {
+                tokens,
+                user,
+                is_new_user,
+            });
+        }
+        Err(Error::Unavailable)
     }
 
     /// Trades a refresh token for a new pair. A token that was already
@@ -297,42 +300,46 @@ impl Auth {
     pub async fn refresh(&self, refresh_token: &str, client: ClientInfo) -> Result<TokenPair> {
         let presented = tokens::refresh_hash(refresh_token);
         let next_token = tokens::new_refresh_token();
-        let next_hash = tokens::refresh_hash(&next_token);
         let now = Timestamp::now();
-        let inner = Arc::clone(&self.inner);
-        let lifetime = inner.policy.refresh_lifetime;
-        let renewed = self
-            .inner
-            .store
-            .write(move |tx| {
-                let Some(record) = tx.refresh_token(&presented)? else { return Ok(Err(Error::Unauthorized)) };
-                let Some(mut session) = tx.session(record.session)? else { return Ok(Err(Error::Unauthorized)) };
-                if session.refresh_hash != presented {
-                    tx.remove_session(session.user, session.id)?;
-                    let ended = session.id;
-                    let notifier = Arc::clone(&inner.notifier);
-                    tx.on_commit(move || notifier.end_session(ended));
-                    tracing::warn!(user_id = %session.user, session_id = %session.id, "a rotated refresh token was presented again; session ended");
-                    return Ok(Err(Error::Unauthorized));
+        let store = &self.inner.store;
+        for _ in 0..ops::SWAP_ATTEMPTS {
+            let reader = store.read()?;
+            let Some(record) = reader.refresh_token(&presented)? else {
+                return Err(Error::Unauthorized);
+            };
+            let Some(read) = reader.session(record.session)? else {
+                return Err(Error::Unauthorized);
+            };
+            if read.refresh_hash != presented {
+                let end = ops::EndSession {
+                    user: read.user,
+                    session: read.id,
+                };
+                if store.apply(end).await? {
+                    self.inner.bus.end_session(read.id);
                 }
-                if now >= session.expires_at || !user_may_log_in(tx, session.user)? {
-                    return Ok(Err(Error::Unauthorized));
-                }
-                session.refresh_hash = next_hash;
-                session.last_used_at = now;
-                session.expires_at = now.plus(lifetime);
-                if client.user_agent.is_some() {
-                    session.user_agent = client.user_agent;
-                }
-                if client.ip.is_some() {
-                    session.ip = client.ip;
-                }
-                store_session(tx, &session)?;
-                Ok(Ok((session.user, session.id)))
-            })
-            .await??;
-        let (user, session) = renewed;
-        Ok(self.token_pair(user, session, next_token, now))
+                tracing::warn!(user_id = %read.user, session_id = %read.id, "a rotated refresh token was presented again; session ended");
+                return Err(Error::Unauthorized);
+            }
+            if now >= read.expires_at || !user_may_log_in(&reader, read.user)? {
+                return Err(Error::Unauthorized);
+            }
+            let mut changed = read.clone();
+            changed.refresh_hash = tokens::refresh_hash(&next_token);
+            changed.last_used_at = now;
+            changed.expires_at = now.plus(self.inner.policy.refresh_lifetime);
+            if client.user_agent.is_some() {
+                changed.user_agent.clone_from(&client.user_agent);
+            }
+            if client.ip.is_some() {
+                changed.ip.clone_from(&client.ip);
+            }
+            let (user, session) = (changed.user, changed.id);
+            if store.apply(ops::RenewSession { read, changed }).await? == Swap::Done(()) {
+                return Ok(self.token_pair(user, session, next_token, now));
+            }
+        }
+        Err(Error::Unavailable)
     }
 
     fn token_pair(
@@ -397,18 +404,15 @@ impl Auth {
 
     /// Ends one of the caller's sessions; anyone else's is `not_found`.
     pub async fn end_session(&self, principal: Principal, session: SessionId) -> Result<()> {
-        let notifier = Arc::clone(&self.inner.notifier);
-        self.inner
-            .store
-            .write(move |tx| match tx.session(session)? {
-                Some(record) if record.user == principal.user => {
-                    tx.remove_session(record.user, session)?;
-                    tx.on_commit(move || notifier.end_session(session));
-                    Ok(Ok(()))
-                }
-                _ => Ok(Err(Error::NotFound)),
-            })
-            .await?
+        let end = ops::EndSession {
+            user: principal.user,
+            session,
+        };
+        if !self.inner.store.apply(end).await? {
+            return Err(Error::NotFound);
+        }
+        self.inner.bus.end_session(session);
+        Ok(())
     }
 }
 
@@ -430,13 +434,16 @@ fn user_may_log_in(reader: &impl Query, user: UserId) -> Result<bool, crate::sto
     Ok(reader.user(user)?.is_some_and(|user| !user.disabled))
 }
 
-fn store_session(tx: &Tx<'_>, session: &SessionRecord) -> Result<(), crate::store::StoreError> {
-    tx.put_session(session)?;
-    tx.put_refresh_token(
-        &session.refresh_hash,
-        &RefreshRecord {
-            session: session.id,
-            expires_at: session.expires_at,
+/// The error an attempt with a code that was not accepted answers.
+fn verdict_error(verdict: Verdict) -> Error {
+    match verdict {
+        Verdict::Wrong { attempts_left } => Error::InvalidOtp {
+            attempts_left: Some(attempts_left),
         },
-    )
+        Verdict::Locked => Error::OtpLocked,
+        Verdict::Expired => Error::OtpExpired,
+        Verdict::Accepted | Verdict::Unknown => Error::InvalidOtp {
+            attempts_left: None,
+        },
+    }
 }

@@ -56,7 +56,7 @@ fn hash(key: &[u8; 32], phone: &str, code: &str) -> [u8; 32] {
 }
 
 /// What an attempt to use a code comes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accepted,
     /// Wrong code; `attempts_left` more wrong codes are allowed.

@@ -88,6 +88,7 @@ pub async fn run(
     Ok(HistoryResult {
         messages,
         readers: options.readers,
+        page_size: PAGE_SIZE,
         fill_per_second: filled.fill_per_second,
         deep_page,
         newest,

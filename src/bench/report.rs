@@ -125,6 +125,8 @@ pub struct PageResult {
 pub struct HistoryResult {
     pub messages: u64,
     pub readers: usize,
+    /// Messages per page read.
+    pub page_size: u64,
     /// How fast the chat was filled over the socket (acknowledged sends).
     pub fill_per_second: f64,
     pub deep_page: u64,
@@ -243,10 +245,7 @@ impl Display for Report {
             writeln!(
                 out,
                 "History ({} messages in one chat, filled at {:.0} acknowledged sends/s; {} keep-alive readers, {}-message pages)",
-                history.messages,
-                history.fill_per_second,
-                history.readers,
-                super::history::PAGE_SIZE
+                history.messages, history.fill_per_second, history.readers, history.page_size
             )?;
             writeln!(
                 out,

@@ -3,10 +3,11 @@
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
+use crate::bus::Bus;
+use crate::bus::Event;
 use crate::error::{Error, Result};
-use crate::events::Event;
 use crate::id::{ChatId, UserId};
-use crate::store::{ChatHead, ChatKind, ChatRecord, MemberRecord, Query, StoreError, Tx};
+use crate::store::{ChatHead, ChatKind, ChatRecord, Query, Reader, Store, StoreError, Swap, ops};
 use crate::timestamp::Timestamp;
 
 use super::views::{ChatView, MessageView};
@@ -181,64 +182,41 @@ impl ChatService {
         if members.len() > GROUP_MAX {
             return Err(Error::GroupFull { max: GROUP_MAX });
         }
-        let notifier = std::sync::Arc::clone(self.notifier());
         let now = Timestamp::now();
-        self.store()
-            .write(move |tx| {
-                if let Some(unknown) = first_unknown(tx, &members)? {
-                    return Ok(Err(Error::UnknownUser(unknown.to_string())));
+        let chat = ChatRecord {
+            id: ChatId::generate(),
+            kind,
+            admins: if kind == ChatKind::Group {
+                vec![creator]
+            } else {
+                Vec::new()
+            },
+            participants: members,
+            name,
+            avatar: None,
+            created_by: creator,
+            created_at: now,
+            updated_at: now,
+        };
+        let bus = std::sync::Arc::clone(self.bus());
+        let created = self
+            .store()
+            .apply_then(ops::CreateChat { chat }, move |created| {
+                if let ops::Created::New(chat) = created {
+                    // A new chat has no messages and nothing unread yet.
+                    let view = ChatView::new(chat, None, 0);
+                    bus.publish(&chat.participants, &Event::new("chat_updated", &view));
                 }
-                if kind == ChatKind::Private
-                    && let Some(existing) = tx.private_chat_between(members[0], members[1])?
-                    && let Some(chat) = tx.chat(existing)?
-                {
-                    return Ok(Ok((view_for(tx, &chat, creator)?, Creation::Existing)));
-                }
-                let chat = ChatRecord {
-                    id: ChatId::generate(),
-                    kind,
-                    admins: if kind == ChatKind::Group {
-                        vec![creator]
-                    } else {
-                        Vec::new()
-                    },
-                    participants: members,
-                    name,
-                    avatar: None,
-                    created_by: creator,
-                    created_at: now,
-                    updated_at: now,
-                };
-                tx.put_chat(&chat)?;
-                tx.put_chat_head(
-                    chat.id,
-                    &ChatHead {
-                        last_seq: 0,
-                        last_activity: now,
-                    },
-                )?;
-                for &user in &chat.participants {
-                    tx.put_member(
-                        chat.id,
-                        user,
-                        &MemberRecord {
-                            joined_at: now,
-                            read_seq: 0,
-                            read_at: now,
-                            own_after_read: 0,
-                        },
-                    )?;
-                }
-                if kind == ChatKind::Private {
-                    tx.put_private_pair(chat.participants[0], chat.participants[1], chat.id)?;
-                }
-                let view = view_for(tx, &chat, creator)?;
-                let event = Event::new("chat_updated", &view);
-                let recipients = chat.participants.clone();
-                tx.on_commit(move || notifier.publish(&recipients, &event));
-                Ok(Ok((view, Creation::Created)))
             })
-            .await?
+            .await?;
+        match created {
+            ops::Created::New(chat) => Ok((ChatView::new(&chat, None, 0), Creation::Created)),
+            ops::Created::Existing(chat) => {
+                let view = view_for(&self.store().read()?, &chat, creator)?;
+                Ok((view, Creation::Existing))
+            }
+            ops::Created::UnknownUser(user) => Err(Error::UnknownUser(user.to_string())),
+        }
     }
 
     /// Renames a group or changes its avatar: admins only.
@@ -249,14 +227,14 @@ impl ChatService {
         patch: ProfilePatch,
     ) -> Result<ChatView> {
         let (name, avatar) = patch.checked()?;
-        self.change_group(user, chat, Allowed::Admins, move |_, record| {
-            if let Some(name) = name {
-                record.name = Some(name);
+        self.change_group(user, chat, Allowed::Admins, |_, record| {
+            if let Some(name) = &name {
+                record.name = Some(name.clone());
             }
-            if let Some(avatar) = avatar {
-                record.avatar = avatar;
+            if let Some(avatar) = &avatar {
+                record.avatar.clone_from(avatar);
             }
-            Ok(Ok(Vec::new()))
+            Ok(Membership::default())
         })
         .await
     }
@@ -271,37 +249,27 @@ impl ChatService {
         if users.is_empty() {
             return Err(Error::validation("userIds", "name at least one user"));
         }
-        let now = Timestamp::now();
-        self.change_group(user, chat, Allowed::Admins, move |tx, record| {
-            if let Some(unknown) = first_unknown(tx, &users)? {
-                return Ok(Err(Error::UnknownUser(unknown.to_string())));
-            }
-            let mut added = Vec::new();
-            for new in users {
-                if !record.has_participant(new) && !added.contains(&new) {
-                    added.push(new);
+        self.change_group(user, chat, Allowed::Admins, |reader, record| {
+            // Accounts are never deleted: one seen in the snapshot exists.
+            for &new in &users {
+                if reader.user(new)?.is_none() {
+                    return Err(Error::UnknownUser(new.to_string()));
                 }
             }
-            if record.participants.len() + added.len() > GROUP_MAX {
-                return Ok(Err(Error::GroupFull { max: GROUP_MAX }));
+            let mut joined = Vec::new();
+            for &new in &users {
+                if !record.has_participant(new) && !joined.contains(&new) {
+                    joined.push(new);
+                }
             }
-            let last_seq = tx.chat_head(record.id)?.map_or(0, |head| head.last_seq);
-            for &new in &added {
-                // History before joining counts as read: a new member starts
-                // with no unread backlog.
-                tx.put_member(
-                    record.id,
-                    new,
-                    &MemberRecord {
-                        joined_at: now,
-                        read_seq: last_seq,
-                        read_at: now,
-                        own_after_read: 0,
-                    },
-                )?;
-                record.participants.push(new);
+            if record.participants.len() + joined.len() > GROUP_MAX {
+                return Err(Error::GroupFull { max: GROUP_MAX });
             }
-            Ok(Ok(Vec::new()))
+            record.participants.extend(&joined);
+            Ok(Membership {
+                joined,
+                left: Vec::new(),
+            })
         })
         .await
     }
@@ -314,83 +282,102 @@ impl ChatService {
         chat: ChatId,
         target: UserId,
     ) -> Result<()> {
-        self.change_group(
-            user,
-            chat,
-            Allowed::AdminsOrSelf(target),
-            move |tx, record| {
-                if !record.has_participant(target) {
-                    return Ok(Err(Error::NotFound));
-                }
-                record.participants.retain(|&member| member != target);
-                record.admins.retain(|&admin| admin != target);
-                if record.admins.is_empty()
-                    && let Some(&successor) = record.participants.first()
-                {
-                    record.admins.push(successor);
-                }
-                tx.remove_member(record.id, target)?;
-                Ok(Ok(vec![target]))
-            },
-        )
+        self.change_group(user, chat, Allowed::AdminsOrSelf(target), |_, record| {
+            if !record.has_participant(target) {
+                return Err(Error::NotFound);
+            }
+            record.participants.retain(|&member| member != target);
+            record.admins.retain(|&admin| admin != target);
+            if record.admins.is_empty()
+                && let Some(&successor) = record.participants.first()
+            {
+                record.admins.push(successor);
+            }
+            Ok(Membership {
+                joined: Vec::new(),
+                left: vec![target],
+            })
+        })
         .await
         .map(drop)
     }
 
     /// The frame of every group change: the caller must be a member of a
     /// group and `allowed` to make it. `change` checks its own preconditions
-    /// before it writes, edits the record, and returns the users who must
-    /// hear of the change besides the remaining members (those it removed).
-    async fn change_group<F>(
+    /// against a snapshot, edits the record and says who joined and left;
+    /// the store takes the result only if nobody changed the group
+    /// meanwhile, else the change is decided again on a fresh snapshot.
+    async fn change_group(
         &self,
         user: UserId,
         chat: ChatId,
         allowed: Allowed,
-        change: F,
-    ) -> Result<ChatView>
-    where
-        F: FnOnce(&Tx<'_>, &mut ChatRecord) -> Result<Result<Vec<UserId>>, StoreError>
-            + Send
-            + 'static,
-    {
-        let notifier = std::sync::Arc::clone(self.notifier());
-        let now = Timestamp::now();
-        self.store()
-            .write(move |tx| {
-                let mut record = match chat_of(tx, chat, user) {
-                    Ok(record) => record,
-                    Err(error) => return Ok(Err(error)),
-                };
-                if record.kind != ChatKind::Group {
-                    return Ok(Err(Error::NotAGroup));
-                }
-                let permitted = record.is_admin(user)
-                    || matches!(allowed, Allowed::AdminsOrSelf(target) if target == user);
-                if !permitted {
-                    return Ok(Err(Error::Forbidden));
-                }
-                let departed = match change(tx, &mut record)? {
-                    Ok(departed) => departed,
-                    Err(error) => return Ok(Err(error)),
-                };
-                record.updated_at = now;
-                tx.put_chat(&record)?;
-                let mut audience = record.participants.clone();
-                audience.extend(departed);
-                let updates = updates_for(tx, &record, &audience)?;
-                let view = if record.has_participant(user) {
-                    view_for(tx, &record, user)?
-                } else {
-                    ChatView::new(&record, None, 0)
-                };
-                tx.on_commit(move || {
-                    for (user, event) in updates {
-                        notifier.publish(&[user], &event);
+        change: impl Fn(&Reader, &mut ChatRecord) -> Result<Membership>,
+    ) -> Result<ChatView> {
+        for _ in 0..ops::SWAP_ATTEMPTS {
+            let reader = self.store().read()?;
+            let read = chat_of(&reader, chat, user)?;
+            if read.kind != ChatKind::Group {
+                return Err(Error::NotAGroup);
+            }
+            let permitted = read.is_admin(user)
+                || matches!(allowed, Allowed::AdminsOrSelf(target) if target == user);
+            if !permitted {
+                return Err(Error::Forbidden);
+            }
+            let mut changed = read.clone();
+            let Membership { joined, left } = change(&reader, &mut changed)?;
+            changed.updated_at = Timestamp::now();
+            let save = ops::SaveGroup {
+                read,
+                changed: changed.clone(),
+                joined,
+                left: left.clone(),
+            };
+            let store = self.store().clone();
+            let bus = std::sync::Arc::clone(self.bus());
+            let record = changed.clone();
+            let saved = self
+                .store()
+                .apply_then(save, move |saved| {
+                    if *saved == Swap::Done(()) {
+                        publish_group(&store, bus.as_ref(), &record, &left);
                     }
-                });
-                Ok(Ok(view))
-            })
-            .await?
+                })
+                .await?;
+            if saved == Swap::Changed {
+                continue;
+            }
+            return Ok(if changed.has_participant(user) {
+                view_for(&self.store().read()?, &changed, user)?
+            } else {
+                ChatView::new(&changed, None, 0)
+            });
+        }
+        Err(Error::Unavailable)
+    }
+}
+
+/// Who a group change brought in and sent away.
+#[derive(Debug, Default)]
+struct Membership {
+    joined: Vec<UserId>,
+    left: Vec<UserId>,
+}
+
+/// Tells every member (and those who just left) how the group looks to them.
+fn publish_group(store: &Store, bus: &dyn Bus, chat: &ChatRecord, left: &[UserId]) {
+    let updates = store.read().map_err(Error::from).and_then(|reader| {
+        let audience: Vec<UserId> = chat.participants.iter().chain(left).copied().collect();
+        updates_for(&reader, chat, &audience).map_err(Error::from)
+    });
+    match updates {
+        Ok(updates) => {
+            for (user, event) in updates {
+                bus.publish(&[user], &event);
+            }
+        }
+        Err(error) => error.log_if_internal(),
     }
 }
 
@@ -400,13 +387,4 @@ enum Allowed {
     Admins,
     /// Admins, or the member named here acting on themselves (leaving).
     AdminsOrSelf(UserId),
-}
-
-fn first_unknown(tx: &Tx<'_>, users: &[UserId]) -> Result<Option<UserId>, StoreError> {
-    for &user in users {
-        if tx.user(user)?.is_none() {
-            return Ok(Some(user));
-        }
-    }
-    Ok(None)
 }

@@ -4,10 +4,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::bus::Event;
 use crate::error::{Error, Result};
-use crate::events::Event;
-use crate::id::{ChatId, MessageId, UserId};
-use crate::store::{ChatHead, MessageRecord, Query, StoreError};
+use crate::id::{ChatId, UserId};
+use crate::store::{MessageRecord, Query, ops};
 use crate::timestamp::Timestamp;
 
 use super::views::{MessagePage, MessageView, ReadMarkView};
@@ -209,113 +209,88 @@ impl ChatService {
         else {
             return Err(Error::validation("content", "invalid message"));
         };
-        let notifier = std::sync::Arc::clone(self.notifier());
-        let now = Timestamp::now();
+        let bus = std::sync::Arc::clone(self.bus());
+        let send = ops::SendMessage {
+            chat,
+            sender,
+            kind,
+            content,
+            metadata,
+            client_id,
+            at: Timestamp::now(),
+        };
         let stored = self
             .store()
-            .submit(move |tx| {
-                let record = match chat_of(tx, chat, sender) {
-                    Ok(record) => record,
-                    Err(error) => return Ok(Err(error)),
-                };
-                if let Some(client_id) = &client_id
-                    && let Some(seq) = tx.seq_for_client_id(chat, sender, client_id)?
+            .submit(send, move |sent| {
+                if let ops::Sent::Stored {
+                    message,
+                    participants,
+                } = sent
                 {
-                    let first = tx.message(chat, seq)?.ok_or_else(|| {
-                        StoreError::Corrupt("client id points at no message".into())
-                    })?;
-                    return Ok(Ok((
-                        MessageView::new(&first, &tx.members(chat)?),
-                        Sent::Duplicate,
-                    )));
-                }
-                let mut head = tx.chat_head(chat)?.unwrap_or(ChatHead {
-                    last_seq: 0,
-                    last_activity: record.created_at,
-                });
-                let mut member = tx
-                    .member(chat, sender)?
-                    .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))?;
-                let message = MessageRecord {
-                    id: MessageId::generate(),
-                    chat,
-                    seq: head.last_seq + 1,
-                    sender,
-                    kind,
-                    content,
-                    metadata,
-                    client_id,
-                    created_at: now,
-                    updated_at: now,
-                };
-                tx.put_message(&message)?;
-                head.last_seq = message.seq;
-                head.last_activity = now;
-                tx.put_chat_head(chat, &head)?;
-                member.own_after_read += 1;
-                tx.update_member(chat, sender, &member)?;
-                let view = MessageView::just_sent(&message, record.participants.len());
-                let event = Event::new("new_message", &view);
-                let recipients = record.participants;
-                tx.on_commit(move || {
                     metrics::counter!("clavox_messages_stored_total").increment(1);
-                    notifier.publish(&recipients, &event);
-                });
-                Ok(Ok((view, Sent::Stored)))
+                    let view = MessageView::just_sent(message, participants.len());
+                    bus.publish(participants, &Event::new("new_message", &view));
+                }
             })
             .await?;
-        Ok(async move { stored.await? })
+        Ok(async move {
+            match stored.await? {
+                ops::Sent::Stored {
+                    message,
+                    participants,
+                } => Ok((
+                    MessageView::just_sent(&message, participants.len()),
+                    Sent::Stored,
+                )),
+                ops::Sent::Duplicate { message, members } => {
+                    Ok((MessageView::new(&message, &members), Sent::Duplicate))
+                }
+                ops::Sent::NotMember => Err(Error::NotFound),
+            }
+        })
     }
 
     /// Marks everything up to `seq` read by `user`. Marks only move forward;
     /// a `seq` past the newest message is clamped to it.
     pub async fn mark_read(&self, user: UserId, chat: ChatId, seq: u64) -> Result<ReadMarkView> {
-        let notifier = std::sync::Arc::clone(self.notifier());
-        let now = Timestamp::now();
-        self.store()
-            .write(move |tx| {
-                let record = match chat_of(tx, chat, user) {
-                    Ok(record) => record,
-                    Err(error) => return Ok(Err(error)),
-                };
-                let last = tx.chat_head(chat)?.map_or(0, |head| head.last_seq);
-                let mut member = tx
-                    .member(chat, user)?
-                    .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))?;
-                let Some(target) = member.advanced_mark(seq, last) else {
-                    return Ok(Ok(ReadMarkView {
+        let bus = std::sync::Arc::clone(self.bus());
+        let mark = ops::MarkRead {
+            chat,
+            user,
+            seq,
+            at: Timestamp::now(),
+        };
+        let read = self
+            .store()
+            .apply_then(mark, move |read| {
+                if let ops::Read::Moved {
+                    seq,
+                    read_at,
+                    participants,
+                } = read
+                {
+                    let mark = ReadMarkView {
                         chat_id: chat,
                         user_id: user,
-                        seq: member.read_seq,
-                        read_at: member.read_at,
-                    }));
-                };
-                // Own messages above the new mark still must not count as
-                // unread; usually the mark reaches the end and there are none.
-                member.own_after_read = if target == last {
-                    0
-                } else {
-                    let above = tx.messages(chat, target + 1, last)?;
-                    above
-                        .iter()
-                        .filter(|message| message.sender == user)
-                        .count() as u64
-                };
-                member.read_seq = target;
-                member.read_at = now;
-                tx.update_member(chat, user, &member)?;
-                let mark = ReadMarkView {
-                    chat_id: chat,
-                    user_id: user,
-                    seq: target,
-                    read_at: now,
-                };
-                let event = Event::new("message_read", &mark);
-                let recipients = record.participants;
-                tx.on_commit(move || notifier.publish(&recipients, &event));
-                Ok(Ok(mark))
+                        seq: *seq,
+                        read_at: *read_at,
+                    };
+                    bus.publish(participants, &Event::new("message_read", &mark));
+                }
             })
-            .await?
+            .await?;
+        let (seq, read_at) = match read {
+            ops::Read::Moved { seq, read_at, .. } | ops::Read::Unchanged { seq, read_at } => {
+                (seq, read_at)
+            }
+            ops::Read::NotMember => return Err(Error::NotFound),
+        };
+        Ok(ReadMarkView {
+            chat_id: chat,
+            user_id: user,
+            seq,
+            read_at,
+        })
     }
 }
 

@@ -12,8 +12,8 @@ pub mod views;
 
 use std::sync::Arc;
 
+use crate::bus::{Bus, Event};
 use crate::error::{Error, Result};
-use crate::events::{Event, Notifier};
 use crate::id::{ChatId, UserId};
 use crate::store::{ChatRecord, Query, Store};
 
@@ -31,13 +31,13 @@ pub struct ChatService {
 
 struct Inner {
     store: Store,
-    notifier: Arc<dyn Notifier>,
+    bus: Arc<dyn Bus>,
 }
 
 impl ChatService {
-    pub fn new(store: Store, notifier: Arc<dyn Notifier>) -> Self {
+    pub fn new(store: Store, bus: Arc<dyn Bus>) -> Self {
         Self {
-            inner: Arc::new(Inner { store, notifier }),
+            inner: Arc::new(Inner { store, bus }),
         }
     }
 
@@ -45,12 +45,12 @@ impl ChatService {
         &self.inner.store
     }
 
-    fn notifier(&self) -> &Arc<dyn Notifier> {
-        &self.inner.notifier
+    fn bus(&self) -> &Arc<dyn Bus> {
+        &self.inner.bus
     }
 
     fn publish(&self, users: &[UserId], event: &Event) {
-        self.inner.notifier.publish(users, event);
+        self.inner.bus.publish(users, event);
     }
 }
 

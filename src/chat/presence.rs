@@ -2,10 +2,8 @@
 //! layer decides when these change (sockets come and go); the rules for who
 //! hears of it live here.
 
-use std::sync::Arc;
-
+use crate::bus::Event;
 use crate::error::Result;
-use crate::events::Event;
 use crate::id::{ChatId, UserId};
 use crate::store::Query;
 use crate::timestamp::Timestamp;
@@ -46,28 +44,17 @@ impl ChatService {
     /// unless they came back while the write was queued.
     pub async fn announce_offline(&self, user: UserId) -> Result<()> {
         let contacts = self.contacts(&self.store().read()?, user)?;
-        let notifier = Arc::clone(self.notifier());
         let now = Timestamp::now();
-        self.store()
-            .write(move |tx| {
-                let Some(mut record) = tx.user(user)? else {
-                    return Ok(());
-                };
-                record.last_seen = Some(now);
-                tx.put_user(&record)?;
-                tx.on_commit(move || {
-                    if !notifier.is_online(user) {
-                        let status = StatusView {
-                            user_id: user,
-                            status: "offline",
-                            last_seen: Some(now),
-                        };
-                        notifier.publish(&contacts, &Event::new("user_status", &status));
-                    }
-                });
-                Ok(())
-            })
+        self.change_user(user, |record| record.last_seen = Some(now))
             .await?;
+        if !self.bus().is_online(user) {
+            let status = StatusView {
+                user_id: user,
+                status: "offline",
+                last_seen: Some(now),
+            };
+            self.publish(&contacts, &Event::new("user_status", &status));
+        }
         Ok(())
     }
 

@@ -14,15 +14,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::chat::NewMessage;
 use crate::error::Error;
+use crate::http::AppState;
 use crate::id::{ChatId, UserId};
 use crate::timestamp::Timestamp;
 
-use super::events::close;
-use super::hub::{Closer, Presence, Registration, Sink};
+use std::sync::Arc;
+
+use crate::bus::{Closer, Presence, Registration, Sink, close};
 
 /// A socket must authenticate within this time.
 const AUTH_DEADLINE: Duration = Duration::from_secs(10);
@@ -46,7 +47,7 @@ struct Session {
 pub struct Connection {
     state: AppState,
     /// Where the hub delivers this socket's events once it is authenticated.
-    sink: Sink,
+    sink: Arc<dyn Sink>,
     closer: Closer,
     session: Option<Session>,
     /// Chats this socket is typing in, with when that ends by itself.
@@ -56,7 +57,7 @@ pub struct Connection {
 
 impl Connection {
     /// A connection that must authenticate within 10 s from now.
-    pub fn new(state: AppState, sink: Sink, closer: Closer) -> Self {
+    pub fn new(state: AppState, sink: Arc<dyn Sink>, closer: Closer) -> Self {
         Self {
             state,
             sink,

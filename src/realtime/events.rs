@@ -6,20 +6,10 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::bus::Event;
 use crate::error::Error;
-use crate::events::Event;
 
-/// WebSocket close codes the server uses.
-pub mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    pub const TOO_BIG: u16 = 1009;
-    /// "Try again later": the client did not read fast enough.
-    pub const TOO_SLOW: u16 = 1013;
-    /// Not authenticated in time, token expired, or session ended.
-    pub const UNAUTHORIZED: u16 = 4001;
-}
+pub use crate::bus::close;
 
 /// Largest frame or message a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;

@@ -1,21 +1,21 @@
-//! Realtime delivery: `hub` knows who is connected and fans events out;
-//! `connection` holds the rules of one connection (authentication, the
+//! The realtime adapters. `connection` holds the rules of one connection (authentication, the
 //! client events, typing) whatever its wire format; `socket` runs a `/ws`
 //! connection and `events` is its wire format; `socketio` is the Socket.IO
-//! endpoint (`/socket.io/`) onto the same rules and hub.
+//! endpoint (`/socket.io/`) onto the same rules. Each adapter gives the bus
+//! (`crate::bus`) a `Sink` for its sockets.
 
 pub mod connection;
 pub mod events;
-pub mod hub;
 pub mod socket;
 pub mod socketio;
 
 use axum::Router;
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::http::AppState;
 
-pub use hub::Hub;
+/// Frames a socket may have waiting before it counts as too slow.
+pub const OUTBOX_CAPACITY: usize = 1024;
 
 /// `/ws` and `/socket.io/`. Must be called inside the runtime.
 pub fn router(state: &AppState) -> Router<AppState> {

@@ -3,14 +3,13 @@
 //! that drains the socket's bounded outbox.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
-use axum::http::header::{HOST, ORIGIN};
 use axum::response::Response;
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -19,17 +18,37 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::api::extract::{ClientIp, QueryParams};
-use crate::app::AppState;
 use crate::auth::Principal;
-use crate::config::Config;
+use crate::bus::{Closer, Encodings, Event, QueueFull, Sink};
 use crate::error::Error;
-use crate::events::Event;
-use crate::listener::Claim;
+use crate::http::AppState;
+use crate::http::admission::{claim_socket, origin_allowed};
+use crate::http::extract::{ClientIp, QueryParams};
 
+use super::OUTBOX_CAPACITY;
 use super::connection::{Connection, Reply};
 use super::events::{self, ClientFrame, MAX_FRAME_BYTES, close};
-use super::hub::{Closer, OUTBOX_CAPACITY, Outbox, Sink};
+
+/// A `/ws` socket's queue of encoded frames, drained by its writer task.
+type Outbox = mpsc::Sender<Utf8Bytes>;
+
+/// How the bus reaches a `/ws` socket: the event as a frame, encoded once
+/// per fan-out, queued on the socket's outbox.
+struct WsSink(Outbox);
+
+/// An event encoded as a `/ws` frame.
+struct WsFrame(Utf8Bytes);
+
+impl Sink for WsSink {
+    fn offer(&self, event: &Event, encodings: &mut Encodings) -> Result<(), QueueFull> {
+        let WsFrame(frame) = encodings.get_or_make(|| WsFrame(events::frame(event)));
+        match self.0.try_send(frame.clone()) {
+            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull),
+            // A closed outbox is a socket on its way out: nothing to do.
+            _ => Ok(()),
+        }
+    }
+}
 
 /// How often the server pings.
 const PING_EVERY: Duration = Duration::from_secs(25);
@@ -43,30 +62,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Deserialize)]
 pub struct UpgradeQuery {
     token: Option<String>,
-}
-
-/// `Retry-After` for a client at its socket cap: a place frees only when one
-/// of its sockets closes, which no one can predict.
-pub(super) const CAP_RETRY_AFTER: u64 = 10;
-
-/// A place for one more realtime socket of `ip`, or `rate_limited` when it
-/// holds `MAX_SOCKETS_PER_IP` already. The claim lives as long as the socket.
-pub(super) fn claim_socket(state: &AppState, ip: Option<IpAddr>) -> Result<Option<Claim>, Error> {
-    match ip {
-        Some(ip) => state
-            .sockets_per_ip
-            .claim(ip)
-            .map(Some)
-            .ok_or(Error::RateLimited {
-                retry_after: CAP_RETRY_AFTER,
-            }),
-        None => Ok(None),
-    }
-}
-
-/// Whether `ip` may open no more realtime sockets.
-pub(super) fn at_socket_cap(state: &AppState, ip: Option<IpAddr>) -> bool {
-    ip.is_some_and(|ip| state.sockets_per_ip.is_full(ip))
 }
 
 /// The socket's initial read buffer.
@@ -109,23 +104,12 @@ pub async fn upgrade(
         }))
 }
 
-/// Browsers always send `Origin`; it must be this server or one of
-/// `FRONTEND_URL`. Clients that are not browsers send none and pass.
-pub(super) fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|value: &axum::http::HeaderValue| value.to_str().ok())
-    };
-    header(ORIGIN).is_none_or(|origin| config.allows_origin(origin, header(HOST)))
-}
-
 async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
     let (sink, stream) = socket.split();
     let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
     let closer = Closer::default();
     let writer = tokio::spawn(write_loop(sink, inbox, closer.clone()));
-    let mut connection = Connection::new(state, Sink::Ws(outbox.clone()), closer);
+    let mut connection = Connection::new(state, Arc::new(WsSink(outbox.clone())), closer);
     if let Some(principal) = principal {
         connection.authenticate(principal);
     }

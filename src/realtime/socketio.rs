@@ -29,6 +29,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
@@ -38,16 +39,37 @@ use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::api::extract::{ClientIp, client_ip};
-use crate::app::AppState;
 use crate::auth::Principal;
+use crate::bus::{self, Closer, Encodings, QueueFull, Sink};
 use crate::error::Error;
+use crate::http::AppState;
+use crate::http::admission::{CAP_RETRY_AFTER, at_socket_cap, claim_socket, origin_allowed};
+use crate::http::extract::{ClientIp, client_ip};
 use crate::listener::Claim;
 
+use super::OUTBOX_CAPACITY;
 use super::connection::Connection;
 use super::events::{MAX_FRAME_BYTES, close};
-use super::hub::{Closer, OUTBOX_CAPACITY, Sink};
-use super::socket::{CAP_RETRY_AFTER, at_socket_cap, claim_socket, origin_allowed};
+
+/// How the bus reaches a Socket.IO socket: emitting queues the packet on the
+/// socket's bounded Engine.IO buffer without waiting.
+struct SocketIoSink(SocketRef);
+
+/// An event's data as Socket.IO embeds it: the JSON as it is (`None` if it
+/// somehow is not JSON, and then nothing is sent).
+struct SocketIoData(Option<Box<RawValue>>);
+
+impl Sink for SocketIoSink {
+    fn offer(&self, event: &bus::Event, encodings: &mut Encodings) -> Result<(), QueueFull> {
+        let SocketIoData(data) = encodings
+            .get_or_make(|| SocketIoData(RawValue::from_string(event.data.to_string()).ok()));
+        let Some(data) = data else { return Ok(()) };
+        match self.0.emit(event.name, data) {
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => Err(QueueFull),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// Events a socket may have waiting to be handled; beyond that the client
 /// is told `rate_limited`.
@@ -222,7 +244,11 @@ fn connect(
             ready(())
         }
     });
-    let mut connection = Connection::new(state.clone(), Sink::SocketIo(socket.clone()), closer);
+    let mut connection = Connection::new(
+        state.clone(),
+        Arc::new(SocketIoSink(socket.clone())),
+        closer,
+    );
     if let Some(principal) = principal {
         connection.authenticate(principal);
     }

@@ -1,10 +1,12 @@
 //! The only code that knows redb exists. `Store` opens the database, migrates
-//! it, answers reads from snapshots (`Store::read`) and funnels every write
-//! through one writer thread (`Store::write`), which commits whatever is
-//! queued as one durable transaction. Callers see typed records, never redb.
+//! it, answers reads from snapshots (`Store::read`) and funnels every write,
+//! a typed operation (`ops`), through one writer thread (`Store::apply`),
+//! which commits whatever is queued as one durable transaction. Callers see
+//! typed records and outcomes, never redb.
 
 pub mod ceiling;
 mod file;
+pub mod ops;
 mod query;
 pub mod records;
 mod tables;
@@ -19,13 +21,14 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::data_dir::DataDir;
+
+pub use ops::{Operation, Swap};
 pub use query::{Query, Reader};
 pub use records::*;
-pub use tx::Tx;
 
 /// The layout version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
-const DATABASE_FILE: &str = "clavox.redb";
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -114,7 +117,7 @@ impl Store {
     /// `SCHEMA_VERSION` and starts the writer thread.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         create_private_dir(data_dir)?;
-        let path = data_dir.join(DATABASE_FILE);
+        let path = DataDir::new(data_dir).database();
         let db = Database::create(&path)?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
             .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;
@@ -142,34 +145,50 @@ impl Store {
         Ok(Reader::new(self.inner.file.get()?.begin_read()?))
     }
 
-    /// Runs `op` inside the writer's next batch and resolves once that batch
-    /// is committed and fsync'd. `op` must check everything it needs before
-    /// its first write: an `Err` from it aborts the whole batch. Work that must
-    /// follow the commit in commit order (publishing events) is registered
-    /// with `Tx::on_commit`.
-    pub async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.submit(op).await?.await
+    /// Applies `op` in the writer's next batch and answers once that batch
+    /// is committed and fsync'd.
+    pub async fn apply<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
+        self.queue(op, None).await?.await
     }
 
-    /// `write` in two steps: queues `op` (waiting only while the queue is
-    /// full) and returns what resolves once its batch is committed. Writes
-    /// run in the order they were queued, so one caller can have many in
-    /// flight and still know their order (a socket's sends keep their `seq`
-    /// order while they share an fsync).
-    pub async fn submit<T, F>(
+    /// `apply`, and once committed, `after_commit` with the outcome before
+    /// the caller is answered. After-commit work runs in commit order on the
+    /// fan-out thread (so events of one chat are published in `seq` order)
+    /// and must not block.
+    pub async fn apply_then<O: Operation>(
         &self,
-        op: F,
-    ) -> Result<impl Future<Output = Result<T, StoreError>> + Send + 'static, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        op: O,
+        after_commit: impl FnOnce(&O::Output) + Send + 'static,
+    ) -> Result<O::Output, StoreError> {
+        self.submit(op, after_commit).await?.await
+    }
+
+    /// `apply_then` in two steps: queues `op` (waiting only while the queue
+    /// is full) and returns what resolves once its batch is committed.
+    /// Operations run in the order they were queued, so one caller can have
+    /// many in flight and still know their order (a socket's sends keep
+    /// their `seq` order while they share an fsync).
+    pub async fn submit<O: Operation>(
+        &self,
+        op: O,
+        after_commit: impl FnOnce(&O::Output) + Send + 'static,
+    ) -> Result<impl Future<Output = Result<O::Output, StoreError>> + Send + 'static, StoreError>
+    {
+        self.queue(op, Some(Box::new(after_commit))).await
+    }
+
+    async fn queue<O: Operation>(
+        &self,
+        op: O,
+        after_commit: Option<writer::AfterCommit<O::Output>>,
+    ) -> Result<impl Future<Output = Result<O::Output, StoreError>> + Send + 'static, StoreError>
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(writer::Pending { op, reply });
+        let job = Box::new(writer::Pending {
+            op,
+            after_commit,
+            reply,
+        });
         self.inner
             .jobs
             .send(writer::Command::Run(job))
@@ -180,7 +199,7 @@ impl Store {
 
     /// Whether a write transaction can be committed right now (for `/readyz`).
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        self.write(|_| Ok(())).await
+        self.apply(ops::Probe).await
     }
 
     /// Copies the last commit, every table of it, into a new database file

@@ -139,6 +139,16 @@ impl Record for MemberRecord {
 }
 
 impl MemberRecord {
+    /// A member who joins at `at` with everything up to `read_seq` read.
+    pub fn joining(at: Timestamp, read_seq: u64) -> Self {
+        Self {
+            joined_at: at,
+            read_seq,
+            read_at: at,
+            own_after_read: 0,
+        }
+    }
+
     /// Where a read up to `seq` moves this member's mark in a chat whose
     /// newest message is `last_seq`: clamped to it, and `None` unless that
     /// is forward (marks never move back).

@@ -1,4 +1,5 @@
-//! Writes, available only inside the writer's batch (`Store::write`).
+//! Writes, available only inside the writer's batch, to the operations in
+//! `ops`.
 
 use redb::WriteTransaction;
 
@@ -11,36 +12,24 @@ use super::records::{
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
 
-pub(super) type Hook = Box<dyn FnOnce() + Send>;
-
 /// One operation's view of the batch transaction.
 pub struct Tx<'a> {
     txn: &'a WriteTransaction,
-    hooks: Vec<Hook>,
     abort: Option<StoreError>,
 }
 
 impl<'a> Tx<'a> {
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
-        Self {
-            txn,
-            hooks: Vec::new(),
-            abort: None,
-        }
+        Self { txn, abort: None }
     }
 
-    pub(super) fn finish(self) -> (Vec<Hook>, Option<StoreError>) {
-        (self.hooks, self.abort)
+    /// The error that must fail the batch, if the operation raised one.
+    pub(super) fn finish(self) -> Option<StoreError> {
+        self.abort
     }
 
     pub(super) fn abort_batch(&mut self, error: StoreError) {
         self.abort.get_or_insert(error);
-    }
-
-    /// Runs `hook` after the batch is durably committed, in commit order, on
-    /// the writer thread: it must not block.
-    pub fn on_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
-        self.hooks.push(Box::new(hook));
     }
 
     fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -1,8 +1,9 @@
 //! The single writer: one thread owns every write transaction. It takes all
-//! queued jobs, runs them in one transaction, commits once with
-//! `Durability::Immediate` (one fsync shared by the batch: group commit), then
-//! runs each job's after-commit hooks and answers it, in queue order. One
-//! thread means `seq` assignment needs no locks, and hooks run in commit order.
+//! queued jobs, runs them in one transaction and commits once with
+//! `Durability::Immediate` (one fsync shared by the batch: group commit). One
+//! thread means `seq` assignment needs no locks. A committed batch goes to the
+//! fan-out thread, which runs each job's after-commit hooks (publishing) and
+//! answers it, in commit order, while the writer starts the next batch.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,7 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::file::DatabaseFile;
-use super::tx::{Hook, Tx};
+use super::ops::Operation;
+use super::tx::Tx;
 
 /// How many writes may wait for the writer before senders are slowed down.
 pub(super) const QUEUE_CAPACITY: usize = 8192;
@@ -29,27 +31,35 @@ pub(super) trait Job: Send {
     fn reject(self: Box<Self>, error: StoreError);
 }
 
+/// What runs after an operation's commit, before its caller is answered.
+pub(super) type AfterCommit<T> = Box<dyn FnOnce(&T) + Send>;
+
 /// A caller's operation and where its answer goes.
-pub(super) struct Pending<F, T> {
-    pub op: F,
-    pub reply: oneshot::Sender<Result<T, StoreError>>,
+pub(super) struct Pending<O: Operation> {
+    pub op: O,
+    pub after_commit: Option<AfterCommit<O::Output>>,
+    pub reply: oneshot::Sender<Result<O::Output, StoreError>>,
 }
 
-impl<F, T> Job for Pending<F, T>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
-{
+impl<O: Operation> Job for Pending<O> {
     fn run(self: Box<Self>, tx: &mut Tx<'_>) -> Completion {
-        let result = (self.op)(tx);
+        let Self {
+            op,
+            after_commit,
+            reply,
+        } = *self;
+        let result = op.apply(tx);
         if let Err(error) = &result {
             tx.abort_batch(error.clone());
         }
-        let reply = self.reply;
         Box::new(move |committed| {
+            let answer = committed.and(result);
+            if let (Ok(output), Some(after_commit)) = (&answer, after_commit) {
+                after_commit(output);
+            }
             // The caller may have gone away (a client disconnected); the
             // write stands either way.
-            let _ = reply.send(committed.and(result));
+            let _ = reply.send(answer);
         })
     }
 
@@ -63,16 +73,48 @@ pub(super) enum Command {
     Stop,
 }
 
+/// A finished batch on its way to the fan-out thread: each job's answer
+/// (with its after-commit work), and whether the batch was committed.
+struct Finished {
+    jobs: Vec<Completion>,
+    outcome: Result<(), StoreError>,
+}
+
 pub(super) fn spawn(
     file: Arc<DatabaseFile>,
     queue: mpsc::Receiver<Command>,
 ) -> std::io::Result<JoinHandle<()>> {
+    let (finished, fan_out) = std::sync::mpsc::channel();
+    let fan_out = std::thread::Builder::new()
+        .name("clavox-fanout".into())
+        .spawn(move || {
+            for batch in fan_out {
+                answer(batch);
+            }
+        })?;
     std::thread::Builder::new()
         .name("clavox-writer".into())
-        .spawn(move || run(&file, queue))
+        .spawn(move || {
+            run(&file, queue, &finished);
+            // Every answer is out before the store counts as closed.
+            drop(finished);
+            let _ = fan_out.join();
+        })
 }
 
-fn run(file: &DatabaseFile, mut queue: mpsc::Receiver<Command>) {
+/// Publishes a committed batch's events and answers its callers, in commit
+/// order; or tells every caller of a failed batch why.
+fn answer(batch: Finished) {
+    for completion in batch.jobs {
+        completion(batch.outcome.clone());
+    }
+}
+
+fn run(
+    file: &DatabaseFile,
+    mut queue: mpsc::Receiver<Command>,
+    finished: &std::sync::mpsc::Sender<Finished>,
+) {
     let mut stopping = false;
     let mut broken = false;
     while !stopping {
@@ -111,7 +153,12 @@ fn run(file: &DatabaseFile, mut queue: mpsc::Receiver<Command>) {
             continue;
         }
         match file.get() {
-            Ok(db) => broken = commit_batch(&db, batch).is_err_and(|error| error.needs_reopen()),
+            Ok(db) => {
+                let batch = commit_batch(&db, batch);
+                broken = batch.outcome.as_ref().is_err_and(StoreError::needs_reopen);
+                // The fan-out thread outlives this loop: sending cannot fail.
+                let _ = finished.send(batch);
+            }
             Err(error) => reject(batch, &error),
         }
     }
@@ -127,25 +174,28 @@ fn reject(batch: Vec<Box<dyn Job>>, error: &StoreError) {
     }
 }
 
-/// Runs and commits one batch; the error, if the batch failed.
-fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> Result<(), StoreError> {
+/// Runs and commits one batch, for the fan-out thread to answer.
+fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> Finished {
     let txn = match begin(db) {
         Ok(txn) => txn,
         Err(error) => {
             reject(batch, &error);
-            return Err(error);
+            return Finished {
+                jobs: Vec::new(),
+                outcome: Err(error),
+            };
         }
     };
-    let mut finished: Vec<(Completion, Vec<Hook>)> = Vec::with_capacity(batch.len());
+    let mut finished: Vec<Completion> = Vec::with_capacity(batch.len());
     let mut abort = None;
     for job in batch {
         let mut tx = Tx::new(&txn);
         // A panicking operation must not take the only writer down with it:
         // it fails its batch like any other error, and the writer goes on.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
-        let (hooks, job_abort) = tx.finish();
+        let job_abort = tx.finish();
         match run {
-            Ok(completion) => finished.push((completion, hooks)),
+            Ok(completion) => finished.push(completion),
             Err(_) => {
                 abort.get_or_insert(StoreError::Corrupt("a write operation panicked".into()));
             }
@@ -164,23 +214,13 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> Result<(), StoreErro
     };
     metrics::histogram!("clavox_writer_batch_size").record(finished.len() as f64);
     metrics::histogram!("clavox_writer_commit_seconds").record(started.elapsed().as_secs_f64());
-    match &outcome {
-        Ok(()) => {
-            for (completion, hooks) in finished {
-                for hook in hooks {
-                    hook();
-                }
-                completion(Ok(()));
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, jobs = finished.len(), "write batch failed; nothing in it was stored");
-            for (completion, _) in finished {
-                completion(Err(error.clone()));
-            }
-        }
+    if let Err(error) = &outcome {
+        tracing::error!(%error, jobs = finished.len(), "write batch failed; nothing in it was stored");
     }
-    outcome
+    Finished {
+        jobs: finished,
+        outcome,
+    }
 }
 
 fn begin(db: &Database) -> Result<redb::WriteTransaction, StoreError> {

@@ -15,9 +15,10 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::data_dir::DataDir;
 use crate::error::{Error, Result};
 use crate::id::UserId;
-use crate::store::{Query, Store, StoreError, UploadRecord, create_private_dir};
+use crate::store::{Query, Store, StoreError, UploadRecord, create_private_dir, ops};
 use crate::timestamp::Timestamp;
 
 /// The uploads of one server; cheap to clone.
@@ -46,8 +47,8 @@ impl Uploads {
     /// Prepares `uploads/` in `data_dir`, removing any partial file a crash
     /// left behind (it was never acknowledged).
     pub fn open(data_dir: &Path, store: Store, max_bytes: u64) -> Result<Self, StoreError> {
-        let dir = data_dir.join("uploads");
-        let partial = dir.join("partial");
+        let layout = DataDir::new(data_dir);
+        let (dir, partial) = (layout.uploads(), layout.partial_uploads());
         create_private_dir(&partial)?;
         if let Ok(entries) = std::fs::read_dir(&partial) {
             for entry in entries.flatten() {
@@ -110,13 +111,10 @@ impl Uploads {
             dimensions,
             created_at: Timestamp::now(),
         };
-        let stored = record.clone();
-        if let Err(error) = self
-            .inner
-            .store
-            .write(move |tx| tx.put_upload(&stored))
-            .await
-        {
+        let add = ops::AddUpload {
+            upload: record.clone(),
+        };
+        if let Err(error) = self.inner.store.apply(add).await {
             let _ = tokio::fs::remove_file(&target).await;
             return Err(error.into());
         }

@@ -4,7 +4,7 @@
 //! validators accept keeps SPEC's limits.
 #![no_main]
 
-use clavox::api::extract::parse_json;
+use clavox::http::extract::parse_json;
 use clavox::chat::validate::{self, CLIENT_ID_MAX, CONTENT_MAX, METADATA_MAX_BYTES, UploadFacts};
 use clavox::chat::{NewChat, NewMessage, ProfilePatch};
 use clavox::error::Error;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use axum::extract::FromRequestParts;
 use axum::http::Request;
-use clavox::api::extract::QueryParams;
+use clavox::http::extract::QueryParams;
 use clavox::chat::MessageQuery;
 use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 #[tokio::test]
 async fn a_profile_can_be_named_and_given_an_avatar() {

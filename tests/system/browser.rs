@@ -22,7 +22,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 /// The longest any one UI condition may take to come true.
 const WAIT: Duration = Duration::from_secs(10);

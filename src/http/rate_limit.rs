@@ -10,8 +10,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::error::Error;
+use crate::http::AppState;
 
 use super::extract::{bearer_token, client_ip};
 

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{Login, TestApp, Ws, phone};
+use crate::support::{Login, TestApp, Ws, phone};
 
 /// How long a test listens to prove that something does NOT arrive.
 const QUIET: Duration = Duration::from_millis(500);

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 
-use crate::helpers::{Login, TestApp, Ws, phone};
-use crate::process::node_package;
+use crate::support::process::node_package;
+use crate::support::{Login, TestApp, Ws, phone};
 
 /// How long the script may take to reach its next step.
 const STEP_WAIT: Duration = Duration::from_secs(60);

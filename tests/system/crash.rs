@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use crate::helpers::phone;
-use crate::process::Server;
+use crate::support::phone;
+use crate::support::process::Server;
 
 /// Kill-and-restart rounds; `CLAVOX_CRASH_ROUNDS` raises it for longer runs.
 fn rounds() -> usize {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::phone;
+use crate::support::phone;
 
 fn static_binary() -> Option<PathBuf> {
     match std::env::var_os("CLAVOX_STATIC_BINARY") {

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 #[tokio::test]
 async fn bodies_that_are_not_json_get_spec_errors_and_change_nothing() {

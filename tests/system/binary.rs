@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::phone;
-use crate::process::{BINARY, Server, free_port};
+use crate::support::phone;
+use crate::support::process::{BINARY, Server, free_port};
 
 #[test]
 fn help_explains_the_commands_and_settings() {

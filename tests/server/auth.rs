@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 #[tokio::test]
 async fn send_otp_normalises_the_number_and_answers_as_spec_says() {

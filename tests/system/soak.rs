@@ -24,8 +24,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::helpers::phone;
-use crate::process::Server;
+use crate::support::phone;
+use crate::support::process::Server;
 
 const USERS: usize = 250;
 const SOCKETS_PER_USER: usize = 2;

@@ -1,71 +1,23 @@
-//! Who is connected, and fan-out. The hub maps each user to their
-//! authenticated sockets, `/ws` and Socket.IO alike; publishing encodes an
-//! event once per wire format and offers it to each socket's bounded queue
-//! without ever waiting. A socket whose queue is full is told to close (1013)
-//! instead of slowing everyone else down.
+//! The in-process `Bus`: who is connected, and fan-out. The hub maps each
+//! user to their authenticated sockets' sinks, whatever their wire format;
+//! publishing offers an event to each socket's bounded queue without ever
+//! waiting. A socket whose queue is full is told to close (1013) instead of
+//! slowing everyone else down.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use axum::extract::ws::Utf8Bytes;
-use serde_json::value::RawValue;
-use socketioxide::extract::SocketRef;
-use socketioxide::{SendError, SocketError};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Event, Notifier};
 use crate::id::{SessionId, UserId};
 
-use super::events::{self, close};
-
-/// Frames a socket may have waiting before it counts as too slow.
-pub const OUTBOX_CAPACITY: usize = 1024;
-
-/// What a socket's writer is told to do.
-pub type Outbox = mpsc::Sender<Utf8Bytes>;
-
-/// Where the hub delivers a socket's events.
-#[derive(Clone)]
-pub enum Sink {
-    /// A `/ws` socket: pre-encoded frames for its writer task.
-    Ws(Outbox),
-    /// A Socket.IO socket: emitting queues on its bounded engine.io buffer
-    /// without waiting.
-    SocketIo(SocketRef),
-}
-
-/// Closes one socket from anywhere, with a reason code.
-#[derive(Debug, Clone, Default)]
-pub struct Closer {
-    token: CancellationToken,
-    code: Arc<AtomicU16>,
-}
-
-impl Closer {
-    /// Asks the socket to close with `code`; the first reason given wins.
-    pub fn close(&self, code: u16) {
-        let _ = self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-        self.token.cancel();
-    }
-
-    pub async fn closed(&self) -> u16 {
-        self.token.cancelled().await;
-        self.code()
-    }
-
-    pub fn code(&self) -> u16 {
-        self.code.load(Ordering::Acquire)
-    }
-}
+use super::{Bus, Closer, Encodings, Event, Sink, close};
 
 struct Entry {
     id: u64,
     session: SessionId,
-    sink: Sink,
+    sink: Arc<dyn Sink>,
     closer: Closer,
 }
 
@@ -146,7 +98,7 @@ impl Hub {
         &self,
         user: UserId,
         session: SessionId,
-        sink: Sink,
+        sink: Arc<dyn Sink>,
         closer: Closer,
     ) -> (Registration, Presence) {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -240,63 +192,16 @@ impl Hub {
         }
     }
 
-    fn offer(entry: &Entry, encoded: &mut Encoded<'_>) {
-        let full = match &entry.sink {
-            Sink::Ws(outbox) => matches!(
-                outbox.try_send(encoded.ws_frame().clone()),
-                Err(mpsc::error::TrySendError::Full(_))
-            ),
-            Sink::SocketIo(socket) => {
-                let Some(data) = encoded.raw_data() else {
-                    return;
-                };
-                matches!(
-                    socket.emit(encoded.event.name, data),
-                    Err(SendError::Socket(SocketError::InternalChannelFull))
-                )
-            }
-        };
-        if full {
+    fn offer(entry: &Entry, event: &Event, encodings: &mut Encodings) {
+        if entry.sink.offer(event, encodings).is_err() {
             entry.closer.close(close::TOO_SLOW);
         }
     }
 }
 
-/// One event, encoded for each wire format the first time a recipient
-/// needs it.
-struct Encoded<'a> {
-    event: &'a Event,
-    ws_frame: Option<Utf8Bytes>,
-    raw_data: Option<Option<&'a RawValue>>,
-}
-
-impl<'a> Encoded<'a> {
-    fn new(event: &'a Event) -> Self {
-        Self {
-            event,
-            ws_frame: None,
-            raw_data: None,
-        }
-    }
-
-    fn ws_frame(&mut self) -> &Utf8Bytes {
-        self.ws_frame
-            .get_or_insert_with(|| events::frame(self.event))
-    }
-
-    /// The event's data, embedded as it is in each Socket.IO packet (the
-    /// data is JSON already: this only finds its end).
-    fn raw_data(&mut self) -> Option<&'a RawValue> {
-        let event = self.event;
-        *self
-            .raw_data
-            .get_or_insert_with(|| serde_json::from_str(&event.data).ok())
-    }
-}
-
-impl Notifier for Hub {
+impl Bus for Hub {
     fn publish(&self, users: &[UserId], event: &Event) {
-        let mut encoded = Encoded::new(event);
+        let mut encodings = Encodings::default();
         let online = self
             .inner
             .users
@@ -304,7 +209,7 @@ impl Notifier for Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for user in users {
             for entry in online.get(user).into_iter().flatten() {
-                Self::offer(entry, &mut encoded);
+                Self::offer(entry, event, &mut encodings);
             }
         }
     }
@@ -324,27 +229,52 @@ impl Notifier for Hub {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Mutex;
 
-    fn socket() -> (Outbox, mpsc::Receiver<Utf8Bytes>, Closer) {
-        let (outbox, inbox) = mpsc::channel(2);
-        (outbox, inbox, Closer::default())
+    use super::*;
+    use crate::bus::QueueFull;
+
+    /// A socket's queue of `room` events, as the adapters keep one.
+    #[derive(Default)]
+    struct TestSink {
+        room: usize,
+        queued: Mutex<Vec<String>>,
+    }
+
+    impl TestSink {
+        fn with_room(room: usize) -> Arc<Self> {
+            Arc::new(Self {
+                room,
+                queued: Mutex::default(),
+            })
+        }
+
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.queued.lock().unwrap())
+        }
+    }
+
+    impl Sink for TestSink {
+        fn offer(&self, event: &Event, encodings: &mut Encodings) -> Result<(), QueueFull> {
+            let mut queued = self.queued.lock().unwrap();
+            if queued.len() == self.room {
+                return Err(QueueFull);
+            }
+            let frame = encodings.get_or_make(|| format!("{}:{}", event.name, event.data));
+            queued.push(frame.clone());
+            Ok(())
+        }
     }
 
     #[test]
     fn presence_follows_the_first_and_last_socket() {
         let hub = Hub::new();
         let user = UserId::generate();
-        let (outbox, _inbox, closer) = socket();
-        let (first, presence) = hub.register(
-            user,
-            SessionId::generate(),
-            Sink::Ws(outbox.clone()),
-            closer.clone(),
-        );
+        let sink = TestSink::with_room(2);
+        let (first, presence) =
+            hub.register(user, SessionId::generate(), sink.clone(), Closer::default());
         assert_eq!(presence, Presence::CameOnline);
-        let (second, presence) =
-            hub.register(user, SessionId::generate(), Sink::Ws(outbox), closer);
+        let (second, presence) = hub.register(user, SessionId::generate(), sink, Closer::default());
         assert_eq!(presence, Presence::Unchanged);
         assert!(hub.is_user_online(user));
         assert_eq!(first.leave(), Presence::Unchanged);
@@ -353,44 +283,57 @@ mod tests {
     }
 
     #[test]
-    fn a_full_outbox_closes_its_socket_and_spares_the_others() {
+    fn a_full_queue_closes_its_socket_and_spares_the_others() {
         let hub = Hub::new();
         let (slow, fast) = (UserId::generate(), UserId::generate());
-        let (slow_outbox, _slow_inbox, slow_closer) = socket();
-        let (fast_outbox, mut fast_inbox, fast_closer) = socket();
-        let _a = hub.register(
-            slow,
-            SessionId::generate(),
-            Sink::Ws(slow_outbox),
-            slow_closer.clone(),
-        );
+        let (slow_sink, fast_sink) = (TestSink::with_room(2), TestSink::with_room(2));
+        let (slow_closer, fast_closer) = (Closer::default(), Closer::default());
+        let _a = hub.register(slow, SessionId::generate(), slow_sink, slow_closer.clone());
         let _b = hub.register(
             fast,
             SessionId::generate(),
-            Sink::Ws(fast_outbox),
+            fast_sink.clone(),
             fast_closer.clone(),
         );
         let event = Event::new("ping", &serde_json::json!({}));
         for _ in 0..3 {
             hub.publish(&[slow, fast], &event);
-            let _ = fast_inbox.try_recv();
+            assert_eq!(fast_sink.take(), ["ping:{}"]);
         }
         assert_eq!(slow_closer.code(), close::TOO_SLOW);
         assert_eq!(fast_closer.code(), 0);
     }
 
     #[test]
-    fn an_event_is_encoded_once_per_wire_format_from_its_json() {
-        let event = Event::new("user_typing", &serde_json::json!({ "isTyping": true }));
-        let mut encoded = Encoded::new(&event);
-        assert_eq!(
-            encoded.raw_data().map(RawValue::get),
-            Some(r#"{"isTyping":true}"#)
+    fn every_socket_of_every_recipient_gets_the_event() {
+        let hub = Hub::new();
+        let (ana, budi, outsider) = (UserId::generate(), UserId::generate(), UserId::generate());
+        let sinks: Vec<_> = (0..3).map(|_| TestSink::with_room(4)).collect();
+        let _a = hub.register(
+            ana,
+            SessionId::generate(),
+            sinks[0].clone(),
+            Closer::default(),
         );
-        assert_eq!(
-            encoded.ws_frame().as_str(),
-            r#"{"event":"user_typing","data":{"isTyping":true}}"#
+        let _b = hub.register(
+            ana,
+            SessionId::generate(),
+            sinks[1].clone(),
+            Closer::default(),
         );
+        let _c = hub.register(
+            outsider,
+            SessionId::generate(),
+            sinks[2].clone(),
+            Closer::default(),
+        );
+        hub.publish(
+            &[ana, budi],
+            &Event::new("user_typing", &serde_json::json!({ "isTyping": true })),
+        );
+        assert_eq!(sinks[0].take(), [r#"user_typing:{"isTyping":true}"#]);
+        assert_eq!(sinks[1].take(), [r#"user_typing:{"isTyping":true}"#]);
+        assert!(sinks[2].take().is_empty());
     }
 
     #[test]
@@ -398,10 +341,10 @@ mod tests {
         let hub = Hub::new();
         let user = UserId::generate();
         let (ended, kept) = (SessionId::generate(), SessionId::generate());
-        let (outbox, _inbox, ended_closer) = socket();
-        let kept_closer = Closer::default();
-        let _a = hub.register(user, ended, Sink::Ws(outbox.clone()), ended_closer.clone());
-        let _b = hub.register(user, kept, Sink::Ws(outbox), kept_closer.clone());
+        let sink = TestSink::with_room(2);
+        let (ended_closer, kept_closer) = (Closer::default(), Closer::default());
+        let _a = hub.register(user, ended, sink.clone(), ended_closer.clone());
+        let _b = hub.register(user, kept, sink, kept_closer.clone());
         hub.end_session(ended);
         assert_eq!(ended_closer.code(), close::UNAUTHORIZED);
         assert_eq!(kept_closer.code(), 0);

@@ -12,10 +12,10 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::auth::{ClientInfo, Principal};
 use crate::config::JSON_BODY_LIMIT;
 use crate::error::Error;
+use crate::http::AppState;
 
 /// A JSON request body of type `T`.
 pub struct JsonBody<T>(pub T);

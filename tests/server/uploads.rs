@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Login, TestApp, phone};
+use crate::support::{Login, TestApp, phone};
 
 /// A PNG header (signature and IHDR) for a 3×2 image, plus filler bytes.
 fn png() -> Vec<u8> {

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Login, TestApp, phone};
+use crate::support::{Login, TestApp, phone};
 
 #[tokio::test]
 async fn a_private_chat_is_created_once_per_pair() {

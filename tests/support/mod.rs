@@ -1,6 +1,12 @@
 //! The test harness: `TestApp::spawn()` starts the real router on a free
 //! port of 127.0.0.1 with a temporary data directory and a code sender that
-//! records codes instead of printing them, and offers typed helpers.
+//! records codes instead of printing them, and offers typed helpers;
+//! `process` runs the real binary. Shared by both test binaries, each of
+//! which uses part of it.
+
+#![allow(dead_code)]
+
+pub mod process;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -9,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
-use clavox::app::{self, AppState};
+use clavox::app;
 use clavox::auth::delivery::{OtpMessage, OtpSender, SendFuture};
 use clavox::auth::keys::Keys;
 use clavox::config::Config;
+use clavox::http::AppState;
 use clavox::store::Store;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 fn seqs(page: &Value) -> Vec<u64> {
     page["messages"]
@@ -128,7 +128,7 @@ async fn eight_clients_posting_at_once_get_seqs_without_gaps() {
     for n in 0..8 {
         people.push(app.login(&phone(630 + n)).await);
     }
-    let others: Vec<&crate::helpers::Login> = people[1..].iter().collect();
+    let others: Vec<&crate::support::Login> = people[1..].iter().collect();
     let chat = app.group(&people[0], &others, "Busy").await;
     let path = format!("/api/chats/{chat}/messages");
     let app = &app;
@@ -259,7 +259,7 @@ async fn read_marks_set_is_read_read_by_and_unread_counts() {
     for n in 1..=3 {
         app.send_message(&ana, &group, &format!("m{n}")).await;
     }
-    let unread = |who: &crate::helpers::Login| {
+    let unread = |who: &crate::support::Login| {
         let token = who.access.clone();
         let path = format!("/api/chats/{group}");
         let app = &app;

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 const FAST_TIMEOUTS: [(&str, &str); 2] = [("--header-timeout", "1s"), ("--body-timeout", "1s")];
 

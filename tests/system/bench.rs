@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::process::{BINARY, free_port, node_package};
+use crate::support::process::{BINARY, free_port, node_package};
 
 /// A run of seconds: small numbers for every knob.
 const SMALL: &[&str] = &[

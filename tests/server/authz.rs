@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Login, TestApp, phone};
+use crate::support::{Login, TestApp, phone};
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

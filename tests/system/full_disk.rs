@@ -8,7 +8,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 /// A tmpfs mounted for one test, unmounted when dropped.
 struct SmallDisk {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, phone};
+use crate::support::{TestApp, phone};
 
 /// What a stand-in server received.
 #[derive(Clone, Default)]

@@ -1,0 +1,73 @@
+//! `AppState`: the handles every handler and socket adapter may need,
+//! built once at start-up.
+
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+
+use crate::auth::delivery::OtpSender;
+use crate::auth::keys::Keys;
+use crate::auth::{Auth, Policy};
+use crate::bus::Hub;
+use crate::chat::ChatService;
+use crate::config::Config;
+use crate::listener::AddressCounts;
+use crate::store::{Store, StoreError};
+use crate::uploads::Uploads;
+
+use super::rate_limit::{Limits, RateLimiter};
+
+/// Everything a handler may need; cheap to clone (handles only).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Auth,
+    pub chat: ChatService,
+    pub hub: Hub,
+    pub limits: Arc<Limits>,
+    pub uploads: Uploads,
+    /// Live WebSocket and Socket.IO connections, so shutdown can wait for them.
+    pub sockets: TaskTracker,
+    /// Realtime connections per client address (`MAX_SOCKETS_PER_IP`).
+    pub sockets_per_ip: AddressCounts,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Store,
+        keys: &Keys,
+        sender: Arc<dyn OtpSender>,
+    ) -> Result<Self, StoreError> {
+        let hub = Hub::new();
+        let bus = Arc::new(hub.clone());
+        let uploads = Uploads::open(&config.data_dir, store.clone(), config.upload_max_bytes)?;
+        let auth = Auth::new(
+            store.clone(),
+            keys,
+            sender,
+            bus.clone(),
+            Policy::from_config(&config),
+        );
+        let chat = ChatService::new(store.clone(), bus);
+        let limits = Limits {
+            general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
+            otp_sends: RateLimiter::new(
+                config.auth_rate_limit_window_ms,
+                config.auth_rate_limit_max,
+            ),
+        };
+        Ok(Self {
+            sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
+            config: Arc::new(config),
+            store,
+            auth,
+            chat,
+            hub,
+            limits: Arc::new(limits),
+            uploads,
+            sockets: TaskTracker::new(),
+        })
+    }
+}

@@ -1,0 +1,631 @@
+//! The writes the store takes: typed operations, each applied inside the
+//! writer's next batch and durable when its answer arrives. An operation
+//! checks what it must against the batch's current state before its first
+//! write, and says what became of it in its own outcome type; a storage
+//! failure fails the whole batch instead.
+//!
+//! Two kinds live here. Appends whose order only the writer can decide
+//! (`SendMessage`, `MarkRead`, `CreateChat`) run their data rules in the
+//! batch: the next `seq`, `clientId` idempotency, read marks that only move
+//! forward. Every other change is a compare-and-set: the rules above read a
+//! snapshot, decide, and send the record they read beside the one they want;
+//! `Changed` tells them someone else wrote first, and they decide again.
+
+use super::StoreError;
+use super::query::Query;
+use super::records::{
+    ChatHead, ChatKind, ChatRecord, InviteRecord, MemberRecord, MessageKind, MessageRecord,
+    OtpRecord, RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+};
+use super::tx::Tx;
+use crate::id::{ChatId, MessageId, SessionId, UserId};
+use crate::timestamp::Timestamp;
+
+/// A typed write. Implemented only here, so the only code that touches a
+/// transaction is the store's own.
+pub trait Operation: Send + 'static {
+    type Output: Send + 'static;
+
+    #[doc(hidden)]
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Self::Output, StoreError>;
+}
+
+/// How often the rules decide a compare-and-set again when others keep
+/// changing the record first, before they give up (`503`, try again).
+pub const SWAP_ATTEMPTS: usize = 8;
+
+/// What a compare-and-set came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap<T = ()> {
+    Done(T),
+    /// The record was not the one read: read again and decide again.
+    Changed,
+}
+
+fn member_of(tx: &Tx<'_>, chat: ChatId, user: UserId) -> Result<Option<ChatRecord>, StoreError> {
+    Ok(tx.chat(chat)?.filter(|record| record.has_participant(user)))
+}
+
+fn head_of(tx: &Tx<'_>, chat: &ChatRecord) -> Result<ChatHead, StoreError> {
+    Ok(tx.chat_head(chat.id)?.unwrap_or(ChatHead {
+        last_seq: 0,
+        last_activity: chat.created_at,
+    }))
+}
+
+fn read_mark_of(tx: &Tx<'_>, chat: ChatId, user: UserId) -> Result<MemberRecord, StoreError> {
+    tx.member(chat, user)?
+        .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))
+}
+
+/// A new message at the end of a chat, unless its `clientId` made one already.
+#[derive(Debug, Clone)]
+pub struct SendMessage {
+    pub chat: ChatId,
+    pub sender: UserId,
+    pub kind: MessageKind,
+    pub content: String,
+    pub metadata: Option<String>,
+    pub client_id: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub enum Sent {
+    Stored {
+        message: MessageRecord,
+        participants: Vec<UserId>,
+    },
+    /// The message this `clientId` stored before, with the chat's read marks.
+    Duplicate {
+        message: MessageRecord,
+        members: Vec<(UserId, MemberRecord)>,
+    },
+    /// The sender is not in the chat (or it does not exist).
+    NotMember,
+}
+
+impl Operation for SendMessage {
+    type Output = Sent;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Sent, StoreError> {
+        let Some(record) = member_of(tx, self.chat, self.sender)? else {
+            return Ok(Sent::NotMember);
+        };
+        if let Some(client_id) = &self.client_id
+            && let Some(seq) = tx.seq_for_client_id(self.chat, self.sender, client_id)?
+        {
+            let message = tx
+                .message(self.chat, seq)?
+                .ok_or_else(|| StoreError::Corrupt("client id points at no message".into()))?;
+            let members = tx.members(self.chat)?;
+            return Ok(Sent::Duplicate { message, members });
+        }
+        let mut head = head_of(tx, &record)?;
+        let mut member = read_mark_of(tx, self.chat, self.sender)?;
+        let message = MessageRecord {
+            id: MessageId::generate(),
+            chat: self.chat,
+            seq: head.last_seq + 1,
+            sender: self.sender,
+            kind: self.kind,
+            content: self.content,
+            metadata: self.metadata,
+            client_id: self.client_id,
+            created_at: self.at,
+            updated_at: self.at,
+        };
+        tx.put_message(&message)?;
+        head.last_seq = message.seq;
+        head.last_activity = self.at;
+        tx.put_chat_head(self.chat, &head)?;
+        member.own_after_read += 1;
+        tx.update_member(self.chat, self.sender, &member)?;
+        Ok(Sent::Stored {
+            message,
+            participants: record.participants,
+        })
+    }
+}
+
+/// Moves `user`'s read mark in `chat` up to `seq`.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkRead {
+    pub chat: ChatId,
+    pub user: UserId,
+    pub seq: u64,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub enum Read {
+    Moved {
+        seq: u64,
+        read_at: Timestamp,
+        participants: Vec<UserId>,
+    },
+    /// The mark was there already (or further).
+    Unchanged {
+        seq: u64,
+        read_at: Timestamp,
+    },
+    NotMember,
+}
+
+impl Operation for MarkRead {
+    type Output = Read;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Read, StoreError> {
+        let Some(record) = member_of(tx, self.chat, self.user)? else {
+            return Ok(Read::NotMember);
+        };
+        let last = head_of(tx, &record)?.last_seq;
+        let mut member = read_mark_of(tx, self.chat, self.user)?;
+        let Some(target) = member.advanced_mark(self.seq, last) else {
+            return Ok(Read::Unchanged {
+                seq: member.read_seq,
+                read_at: member.read_at,
+            });
+        };
+        // Own messages above the new mark still must not count as unread;
+        // usually the mark reaches the end and there are none.
+        member.own_after_read = if target == last {
+            0
+        } else {
+            let above = tx.messages(self.chat, target + 1, last)?;
+            above
+                .iter()
+                .filter(|message| message.sender == self.user)
+                .count() as u64
+        };
+        member.read_seq = target;
+        member.read_at = self.at;
+        tx.update_member(self.chat, self.user, &member)?;
+        Ok(Read::Moved {
+            seq: target,
+            read_at: self.at,
+            participants: record.participants,
+        })
+    }
+}
+
+/// A new chat; for a private chat, the one its two people have already if any.
+#[derive(Debug, Clone)]
+pub struct CreateChat {
+    pub chat: ChatRecord,
+}
+
+#[derive(Debug, Clone)]
+pub enum Created {
+    New(ChatRecord),
+    Existing(ChatRecord),
+    UnknownUser(UserId),
+}
+
+impl Operation for CreateChat {
+    type Output = Created;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Created, StoreError> {
+        let chat = self.chat;
+        for &user in &chat.participants {
+            if tx.user(user)?.is_none() {
+                return Ok(Created::UnknownUser(user));
+            }
+        }
+        if let [a, b] = chat.participants[..]
+            && chat.kind == ChatKind::Private
+            && let Some(existing) = tx.private_chat_between(a, b)?
+            && let Some(existing) = tx.chat(existing)?
+        {
+            return Ok(Created::Existing(existing));
+        }
+        tx.put_chat(&chat)?;
+        tx.put_chat_head(
+            chat.id,
+            &ChatHead {
+                last_seq: 0,
+                last_activity: chat.created_at,
+            },
+        )?;
+        for &user in &chat.participants {
+            tx.put_member(chat.id, user, &MemberRecord::joining(chat.created_at, 0))?;
+        }
+        if let [a, b] = chat.participants[..]
+            && chat.kind == ChatKind::Private
+        {
+            tx.put_private_pair(a, b, chat.id)?;
+        }
+        Ok(Created::New(chat))
+    }
+}
+
+/// A group as the rules changed it, with the members it gained and lost.
+#[derive(Debug, Clone)]
+pub struct SaveGroup {
+    pub read: ChatRecord,
+    pub changed: ChatRecord,
+    pub joined: Vec<UserId>,
+    pub left: Vec<UserId>,
+}
+
+impl Operation for SaveGroup {
+    type Output = Swap;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Swap, StoreError> {
+        if tx.chat(self.read.id)?.as_ref() != Some(&self.read) {
+            return Ok(Swap::Changed);
+        }
+        // History before joining counts as read: a new member starts with
+        // no unread backlog.
+        let last_seq = head_of(tx, &self.changed)?.last_seq;
+        for &user in &self.joined {
+            let joined_at = self.changed.updated_at;
+            tx.put_member(
+                self.changed.id,
+                user,
+                &MemberRecord::joining(joined_at, last_seq),
+            )?;
+        }
+        for &user in &self.left {
+            tx.remove_member(self.changed.id, user)?;
+        }
+        tx.put_chat(&self.changed)?;
+        Ok(Swap::Done(()))
+    }
+}
+
+/// A user record as the rules changed it (profile, `lastSeen`, disabling).
+/// Disabling also ends every session of the user.
+#[derive(Debug, Clone)]
+pub struct SaveUser {
+    pub read: UserRecord,
+    pub changed: UserRecord,
+}
+
+impl Operation for SaveUser {
+    type Output = Swap;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Swap, StoreError> {
+        if tx.user(self.read.id)?.as_ref() != Some(&self.read) {
+            return Ok(Swap::Changed);
+        }
+        if self.changed.disabled {
+            for session in tx.sessions_of(self.changed.id)? {
+                tx.remove_session(self.changed.id, session.id)?;
+            }
+        }
+        tx.put_user(&self.changed)?;
+        Ok(Swap::Done(()))
+    }
+}
+
+/// A brand-new account, unless the number has one already (demo data).
+#[derive(Debug, Clone)]
+pub struct AddUser {
+    pub user: UserRecord,
+}
+
+impl Operation for AddUser {
+    /// The account that has the number now.
+    type Output = UserRecord;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<UserRecord, StoreError> {
+        if let Some(existing) = tx.user_by_phone(&self.user.phone)? {
+            return Ok(existing);
+        }
+        tx.put_user(&self.user)?;
+        Ok(self.user)
+    }
+}
+
+/// Replaces a number's code record (`None` removes it), if it is still
+/// the one read.
+#[derive(Debug, Clone)]
+pub struct SaveOtp {
+    pub phone: String,
+    pub read: Option<OtpRecord>,
+    pub changed: Option<OtpRecord>,
+}
+
+impl Operation for SaveOtp {
+    type Output = Swap;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Swap, StoreError> {
+        if tx.otp(&self.phone)? != self.read {
+            return Ok(Swap::Changed);
+        }
+        match &self.changed {
+            Some(record) => tx.put_otp(&self.phone, record)?,
+            None => tx.remove_otp(&self.phone)?,
+        }
+        Ok(Swap::Done(()))
+    }
+}
+
+/// A login: the spent code stored, the account made if the number has none
+/// (`new_user`, used only then), and a new session for the account.
+#[derive(Debug, Clone)]
+pub struct StartSession {
+    pub phone: String,
+    pub otp_read: OtpRecord,
+    pub otp_spent: OtpRecord,
+    pub new_user: UserRecord,
+    pub session: SessionId,
+    pub refresh_hash: [u8; 32],
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub enum Started {
+    Session {
+        user: UserRecord,
+        is_new_user: bool,
+        session: SessionId,
+    },
+    Disabled,
+    /// The code changed meanwhile: judge it again.
+    Changed,
+}
+
+impl Operation for StartSession {
+    type Output = Started;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Started, StoreError> {
+        if tx.otp(&self.phone)?.as_ref() != Some(&self.otp_read) {
+            return Ok(Started::Changed);
+        }
+        tx.put_otp(&self.phone, &self.otp_spent)?;
+        let (user, is_new_user) = match tx.user_by_phone(&self.phone)? {
+            Some(user) if user.disabled => return Ok(Started::Disabled),
+            Some(user) => (user, false),
+            None => {
+                tx.put_user(&self.new_user)?;
+                (self.new_user, true)
+            }
+        };
+        let session = SessionRecord {
+            id: self.session,
+            user: user.id,
+            refresh_hash: self.refresh_hash,
+            user_agent: self.user_agent,
+            ip: self.ip,
+            created_at: self.at,
+            last_used_at: self.at,
+            expires_at: self.expires_at,
+        };
+        put_session(tx, &session)?;
+        Ok(Started::Session {
+            user,
+            is_new_user,
+            session: session.id,
+        })
+    }
+}
+
+/// A session as `refresh` renewed it (a new refresh token), if it is still
+/// the one read.
+#[derive(Debug, Clone)]
+pub struct RenewSession {
+    pub read: SessionRecord,
+    pub changed: SessionRecord,
+}
+
+impl Operation for RenewSession {
+    type Output = Swap;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Swap, StoreError> {
+        if tx.session(self.read.id)?.as_ref() != Some(&self.read) {
+            return Ok(Swap::Changed);
+        }
+        put_session(tx, &self.changed)?;
+        Ok(Swap::Done(()))
+    }
+}
+
+/// Ends a session of `user`. Its refresh-token records stay until they
+/// expire, so a late replay is still recognised, and fails.
+#[derive(Debug, Clone, Copy)]
+pub struct EndSession {
+    pub user: UserId,
+    pub session: SessionId,
+}
+
+impl Operation for EndSession {
+    /// Whether `user` had that session.
+    type Output = bool;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<bool, StoreError> {
+        match tx.session(self.session)? {
+            Some(record) if record.user == self.user => {
+                tx.remove_session(self.user, self.session)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Lets a number create an account under `REGISTRATION=invite`.
+#[derive(Debug, Clone)]
+pub struct Invite {
+    pub phone: String,
+    pub at: Timestamp,
+}
+
+impl Operation for Invite {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.put_invite(
+            &self.phone,
+            &InviteRecord {
+                invited_at: self.at,
+            },
+        )
+    }
+}
+
+/// Describes a file that was just placed among the uploads.
+#[derive(Debug, Clone)]
+pub struct AddUpload {
+    pub upload: UploadRecord,
+}
+
+impl Operation for AddUpload {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.put_upload(&self.upload)
+    }
+}
+
+/// Commits nothing: proves a write transaction can be committed now.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe;
+
+impl Operation for Probe {
+    type Output = ();
+
+    fn apply(self, _: &mut Tx<'_>) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn put_session(tx: &Tx<'_>, session: &SessionRecord) -> Result<(), StoreError> {
+    tx.put_session(session)?;
+    tx.put_refresh_token(
+        &session.refresh_hash,
+        &RefreshRecord {
+            session: session.id,
+            expires_at: session.expires_at,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn user(phone: &str) -> UserRecord {
+        UserRecord::new(phone.into(), None, Timestamp::now())
+    }
+
+    async fn chat_of_two(store: &Store) -> (ChatId, UserId, UserId) {
+        let (ana, budi) = (user("+6281200000001"), user("+6281200000002"));
+        for person in [&ana, &budi] {
+            store
+                .apply(AddUser {
+                    user: person.clone(),
+                })
+                .await
+                .unwrap();
+        }
+        let now = Timestamp::now();
+        let chat = ChatRecord {
+            id: ChatId::generate(),
+            kind: ChatKind::Private,
+            admins: Vec::new(),
+            participants: vec![ana.id, budi.id],
+            name: None,
+            avatar: None,
+            created_by: ana.id,
+            created_at: now,
+            updated_at: now,
+        };
+        let Created::New(chat) = store.apply(CreateChat { chat }).await.unwrap() else {
+            panic!("a new pair gets a new chat");
+        };
+        (chat.id, ana.id, budi.id)
+    }
+
+    fn text(chat: ChatId, sender: UserId, client_id: Option<&str>) -> SendMessage {
+        SendMessage {
+            chat,
+            sender,
+            kind: MessageKind::Text,
+            content: "halo".into(),
+            metadata: None,
+            client_id: client_id.map(Into::into),
+            at: Timestamp::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_compare_and_set_refuses_a_record_changed_since_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let read = store
+            .apply(AddUser {
+                user: user("+6281200000003"),
+            })
+            .await
+            .unwrap();
+        let mut first = read.clone();
+        first.name = Some("Ana".into());
+        let mut second = read.clone();
+        second.name = Some("Budi".into());
+        let save = |changed: &UserRecord| SaveUser {
+            read: read.clone(),
+            changed: changed.clone(),
+        };
+        assert_eq!(store.apply(save(&first)).await.unwrap(), Swap::Done(()));
+        assert_eq!(store.apply(save(&second)).await.unwrap(), Swap::Changed);
+        let stored = store.read().unwrap().user(read.id).unwrap().unwrap();
+        assert_eq!(stored.name.as_deref(), Some("Ana"));
+    }
+
+    #[tokio::test]
+    async fn sends_take_the_next_seq_once_per_client_id_and_only_from_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (chat, ana, budi) = chat_of_two(&store).await;
+        let seq = |sent: Sent| match sent {
+            Sent::Stored { message, .. } | Sent::Duplicate { message, .. } => message.seq,
+            Sent::NotMember => 0,
+        };
+        assert_eq!(
+            seq(store.apply(text(chat, ana, Some("a"))).await.unwrap()),
+            1
+        );
+        assert_eq!(
+            seq(store.apply(text(chat, budi, Some("a"))).await.unwrap()),
+            2
+        );
+        let again = store.apply(text(chat, ana, Some("a"))).await.unwrap();
+        assert!(matches!(again, Sent::Duplicate { ref message, .. } if message.seq == 1));
+        assert_eq!(seq(store.apply(text(chat, ana, None)).await.unwrap()), 3);
+        let outsider = UserId::generate();
+        assert!(matches!(
+            store.apply(text(chat, outsider, None)).await.unwrap(),
+            Sent::NotMember
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_marks_move_forward_clamped_to_the_newest_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (chat, ana, budi) = chat_of_two(&store).await;
+        for _ in 0..3 {
+            store.apply(text(chat, ana, None)).await.unwrap();
+        }
+        let mark = |seq| MarkRead {
+            chat,
+            user: budi,
+            seq,
+            at: Timestamp::now(),
+        };
+        assert!(matches!(
+            store.apply(mark(99)).await.unwrap(),
+            Read::Moved { seq: 3, .. }
+        ));
+        assert!(matches!(
+            store.apply(mark(1)).await.unwrap(),
+            Read::Unchanged { seq: 3, .. }
+        ));
+    }
+}

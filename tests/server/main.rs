@@ -1,0 +1,19 @@
+//! In-process tests, fast: each starts the real router on a real listener
+//! of 127.0.0.1 with the real store in a temporary directory, and talks to
+//! it over HTTP, `/ws` and Socket.IO frames as clients do. `cargo test
+//! --test server` runs them in seconds.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod auth;
+mod authz;
+mod chats;
+mod delivery;
+mod hostile;
+mod http;
+mod i18n;
+mod messages;
+mod realtime;
+mod uploads;
+mod users;
