@@ -11,6 +11,10 @@ use crate::store::{Query, Store, StoreError, create_private_dir};
 const DATABASE_FILE: &str = "clavox.redb";
 const SECRET_FILE: &str = "jwt-secret";
 const UPLOADS_DIR: &str = "uploads";
+/// The archive's name inside the staging directory, until it is renamed to `out`.
+const ARCHIVE_FILE: &str = "backup.tar";
+/// `O_NOFOLLOW`, for `OpenOptionsExt::custom_flags`.
+const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits().cast_signed();
 
 /// What a backup holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +48,12 @@ fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError 
 }
 
 /// Writes a backup of `data_dir` (served by `store`) to `out`, atomically:
-/// the file appears complete or not at all.
+/// the file appears complete or not at all. It is written inside a fresh
+/// private directory beside `out` (so the final rename stays on one
+/// filesystem), never at a guessable name that someone could have planted a
+/// file or symlink at beforehand.
 pub fn create(store: &Store, data_dir: &Path, out: &Path) -> Result<Summary, BackupError> {
-    let staging = tempdir_beside(out)?;
+    let staging = fresh_dir_beside(out)?;
     let result = write_archive(store, data_dir, out, &staging);
     let _ = fs::remove_dir_all(&staging);
     result
@@ -60,19 +67,8 @@ fn write_archive(
 ) -> Result<Summary, BackupError> {
     let database = staging.join(DATABASE_FILE);
     let (snapshot, entries) = store.snapshot_to(&database)?;
-    let partial = out.with_extension("partial");
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        // The archive holds the signing key: readable by this user only.
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&partial)
-            .map_err(io("cannot create", &partial))?
-    };
-    let mut archive = tar::Builder::new(file);
+    let partial = staging.join(ARCHIVE_FILE);
+    let mut archive = tar::Builder::new(create_private_file(&partial)?);
     archive
         .append_path_with_name(&database, DATABASE_FILE)
         .map_err(io("cannot archive", &database))?;
@@ -101,6 +97,11 @@ fn write_archive(
         .map_err(io("cannot measure", &partial))?
         .len();
     fs::rename(&partial, out).map_err(io("cannot rename to", out))?;
+    // The rename itself must survive a crash.
+    let parent = parent_of(out);
+    fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io("cannot sync", parent))?;
     Ok(Summary {
         entries,
         uploads: uploads.len(),
@@ -108,16 +109,45 @@ fn write_archive(
     })
 }
 
-fn tempdir_beside(out: &Path) -> Result<PathBuf, BackupError> {
-    let parent = out
-        .parent()
+/// Creates `path` for writing, readable by this user only (a backup holds
+/// the signing key). Fails if anything already exists there, and never
+/// follows a symlink, so a planted file can neither receive the bytes nor
+/// keep its own owner and mode.
+fn create_private_file(path: &Path) -> Result<fs::File, BackupError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(NO_FOLLOW)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("cannot create", path))?;
+    // The umask may have narrowed the mode given at creation.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io("cannot secure", path))?;
+    Ok(file)
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dir = parent.join(format!(
+        .unwrap_or(Path::new("."))
+}
+
+/// A new private directory beside `out`, under a random name: creating it
+/// fails rather than reuse anything already there.
+fn fresh_dir_beside(out: &Path) -> Result<PathBuf, BackupError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = parent_of(out).join(format!(
         ".clavox-backup-{}",
         hex::encode(rand::random::<[u8; 6]>())
     ));
-    create_private_dir(&dir)?;
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(io("cannot create", &dir))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+        .map_err(io("cannot secure", &dir))?;
     Ok(dir)
 }
 

@@ -18,6 +18,7 @@ mod messages;
 mod packaging;
 mod process;
 mod realtime;
+mod security;
 mod soak;
 mod socketio;
 mod uploads;

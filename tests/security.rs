@@ -1,0 +1,90 @@
+//! Attacks from people without the server's trust: files planted beside a
+//! backup.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use clavox::backup;
+use clavox::store::Store;
+
+const VICTIM_TEXT: &str = "bytes the backup must never touch";
+
+/// A file of the test's own, readable by all, for planted links to aim at.
+fn victim(dir: &Path) -> PathBuf {
+    let victim = dir.join("victim.txt");
+    fs::write(&victim, VICTIM_TEXT).unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+    victim
+}
+
+fn assert_untouched(victim: &Path) {
+    assert_eq!(fs::read_to_string(victim).unwrap(), VICTIM_TEXT);
+    assert_eq!(
+        format!("{:o}", mode(victim)),
+        "644",
+        "the victim's mode changed"
+    );
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Both ways of spelling a partial file beside `out`: `<out>.partial` and
+/// `<out without its extension>.partial`.
+fn partial_names(out: &Path) -> [PathBuf; 2] {
+    [
+        PathBuf::from(format!("{}.partial", out.display())),
+        out.with_extension("partial"),
+    ]
+}
+
+fn archive_names(archive: &Path) -> Vec<String> {
+    tar::Archive::new(fs::File::open(archive).unwrap())
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backup_neither_follows_nor_reuses_files_planted_at_its_partial_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = Store::open(&data).unwrap();
+    let victim = victim(dir.path());
+    let through_symlink = dir.path().join("through-symlink.tar");
+    for partial in partial_names(&through_symlink) {
+        symlink(&victim, partial).unwrap();
+    }
+    let over_planted_file = dir.path().join("over-planted-file.tar");
+    for partial in partial_names(&over_planted_file) {
+        fs::write(&partial, "planted").unwrap();
+        fs::set_permissions(&partial, fs::Permissions::from_mode(0o666)).unwrap();
+    }
+
+    for out in [&through_symlink, &over_planted_file] {
+        let summary = backup::create(&store, &data, out).expect("the backup succeeds");
+        let written = fs::symlink_metadata(out).unwrap();
+        assert!(written.is_file(), "{} is not a regular file", out.display());
+        let mode = format!("{:o}", mode(out));
+        assert_eq!(mode, "600", "{} is open to others", out.display());
+        assert_eq!(written.len(), summary.bytes);
+        assert!(archive_names(out).contains(&"clavox.redb".to_owned()));
+    }
+    assert_untouched(&victim);
+    for partial in partial_names(&through_symlink) {
+        assert!(fs::symlink_metadata(&partial).unwrap().is_symlink());
+    }
+    for partial in partial_names(&over_planted_file) {
+        assert_eq!(fs::read_to_string(&partial).unwrap(), "planted");
+    }
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".clavox-backup"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    store.close().await;
+}
