@@ -1,5 +1,5 @@
 //! Attacks from people without the server's trust: files planted beside a
-//! backup.
+//! backup, and hostile backup archives.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -87,4 +87,46 @@ async fn a_backup_neither_follows_nor_reuses_files_planted_at_its_partial_name()
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     store.close().await;
+}
+
+/// Restores an archive whose only entry is `name`, a symlink to a file of
+/// the test's own, into an empty data directory: the restore must fail,
+/// say why, and leave both the directory and the link's target as they were.
+fn assert_symlink_entry_is_refused(name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = victim(dir.path());
+    let archive = dir.path().join("hostile.tar");
+    let mut builder = tar::Builder::new(fs::File::create(&archive).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_mode(0o777);
+    header.set_size(0);
+    builder.append_link(&mut header, name, &victim).unwrap();
+    builder.into_inner().unwrap().sync_all().unwrap();
+    let data = dir.path().join("restored");
+    fs::create_dir(&data).unwrap();
+
+    let error = backup::restore(&archive, &data)
+        .expect_err("a symlink entry is refused")
+        .to_string();
+    assert!(
+        error.contains(name) && error.contains("symbolic link"),
+        "{error}"
+    );
+    assert_eq!(
+        fs::read_dir(&data).unwrap().count(),
+        0,
+        "the data directory was written to"
+    );
+    assert_untouched(&victim);
+}
+
+#[test]
+fn a_restore_refuses_an_upload_that_is_a_symlink() {
+    assert_symlink_entry_is_refused("uploads/0123456789abcdef0123456789abcdef");
+}
+
+#[test]
+fn a_restore_refuses_a_signing_key_that_is_a_symlink() {
+    assert_symlink_entry_is_refused("jwt-secret");
 }
