@@ -1,7 +1,7 @@
 //! Clavox: a self-hosted chat server in one binary.
 //!
 //! Layout (calls only go down the list):
-//! - `cli`, `config`, `telemetry`: the command line, settings, logging
+//! - `cli`, `config`, `env_file`, `telemetry`: the command line, settings, `./.env`, logging
 //! - `app`: shared state, the router and its layers, `serve`; `listener`: the
 //!   accept loop (header timeout, per-address connection cap)
 //! - `bench`: `clavox bench`, a load generator that drives a server as clients do
@@ -22,6 +22,7 @@ pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod env_file;
 pub mod error;
 pub mod events;
 pub mod id;

@@ -1,12 +1,17 @@
 //! Attacks from people without the server's trust: files planted beside a
-//! backup, and hostile backup archives.
+//! backup, hostile backup archives, and a `.env` someone else wrote.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use clavox::backup;
 use clavox::store::Store;
+use serde_json::Value;
+
+use crate::process::{BINARY, Server, free_port};
 
 const VICTIM_TEXT: &str = "bytes the backup must never touch";
 
@@ -129,4 +134,81 @@ fn a_restore_refuses_an_upload_that_is_a_symlink() {
 #[test]
 fn a_restore_refuses_a_signing_key_that_is_a_symlink() {
     assert_symlink_entry_is_refused("jwt-secret");
+}
+
+/// Whether the line is one JSON object, as under `LOG_FORMAT=json`.
+fn is_json(line: &str) -> bool {
+    serde_json::from_str::<Value>(line).is_ok_and(|value| value.is_object())
+}
+
+fn write_env_file(path: &Path, text: &str, mode: u32) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_dotenv_in_a_parent_directory_is_not_read() {
+    let root = tempfile::tempdir().unwrap();
+    let working_dir = root.path().join("sub");
+    fs::create_dir(&working_dir).unwrap();
+    let data = root.path().join("data");
+    write_env_file(&root.path().join(".env"), "LOG_FORMAT=json\n", 0o600);
+
+    let mut server = Server::start_from(&working_dir, &data, &[]);
+    let ready = server.wait_for_line("is ready");
+    assert!(!is_json(&ready), "the parent's .env was applied: {ready}");
+    drop(server);
+
+    // The same file in the working directory is read, so the check above
+    // would have seen it applied.
+    fs::rename(root.path().join(".env"), working_dir.join(".env")).unwrap();
+    let mut server = Server::start_from(&working_dir, &data, &[]);
+    let ready = server.wait_for_line("is ready");
+    assert!(is_json(&ready), "./.env was not applied: {ready}");
+}
+
+/// Waits up to `limit` for the child to exit; kills it if it does not.
+fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[test]
+fn a_dotenv_the_group_can_write_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_env_file(&dir.path().join(".env"), "LOG_FORMAT=pretty\n", 0o620);
+    let mut child = Command::new(BINARY)
+        .current_dir(dir.path())
+        .args(["serve", "--host", "127.0.0.1", "--port"])
+        .arg(free_port().to_string())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("MDNS", "false")
+        .env_remove("LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = exit_within(&mut child, Duration::from_secs(15));
+    let output = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        status.is_some_and(|status| !status.success()),
+        "the server started: {said}"
+    );
+    assert!(
+        said.contains(".env") && said.contains("chmod go-w"),
+        "{said}"
+    );
 }
