@@ -1,5 +1,6 @@
 //! Attacks from people without the server's trust: files planted beside a
-//! backup, hostile backup archives, and a `.env` someone else wrote.
+//! backup, hostile backup archives, a `.env` someone else wrote, and
+//! uploads meant to run as pages or scripts.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -9,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use clavox::backup;
 use clavox::store::Store;
+use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::helpers::{TestApp, phone};
 use crate::process::{BINARY, Server, free_port};
 
 const VICTIM_TEXT: &str = "bytes the backup must never touch";
@@ -211,4 +214,63 @@ fn a_dotenv_the_group_can_write_is_refused() {
         said.contains(".env") && said.contains("chmod go-w"),
         "{said}"
     );
+}
+
+#[tokio::test]
+async fn uploads_other_than_media_are_served_as_opaque_downloads() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(7100)).await;
+    for (name, content_type, body) in [
+        (
+            "steal.js",
+            "application/javascript",
+            "fetch('/api/users/profile')",
+        ),
+        (
+            "logo.svg",
+            "image/svg+xml",
+            "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        ),
+        (
+            "page.html",
+            "text/html; charset=utf-8",
+            "<!doctype html><script>alert(1)</script>",
+        ),
+    ] {
+        let served = upload_and_fetch(&app, &user.access, name, content_type, body).await;
+        assert_eq!(
+            served["content-type"], "application/octet-stream",
+            "{content_type}"
+        );
+        let disposition = served["content-disposition"].to_str().unwrap();
+        assert!(disposition.starts_with("attachment;"), "{content_type}");
+        assert_eq!(served["x-content-type-options"], "nosniff");
+    }
+    let served = upload_and_fetch(&app, &user.access, "hello.ogg", "audio/ogg", "OggS").await;
+    assert_eq!(served["content-type"], "audio/ogg", "media keep their type");
+}
+
+async fn upload_and_fetch(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    content_type: &str,
+    body: &'static str,
+) -> reqwest::header::HeaderMap {
+    let created: Value = app
+        .client
+        .post(app.url(&format!("/api/uploads?name={name}")))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = created["url"].as_str().expect("the upload is stored");
+    let response = app.client.get(app.url(url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.headers().clone()
 }
