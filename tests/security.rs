@@ -1,6 +1,7 @@
 //! Attacks from people without the server's trust: files planted beside a
-//! backup, hostile backup archives, a `.env` someone else wrote, and
-//! uploads meant to run as pages or scripts.
+//! backup, hostile backup archives, a `.env` someone else wrote, uploads
+//! meant to run as pages or scripts, and names that hide behind invisible
+//! or right-to-left characters.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use clavox::backup;
 use clavox::store::Store;
-use reqwest::StatusCode;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, phone};
 use crate::process::{BINARY, Server, free_port};
@@ -273,4 +274,31 @@ async fn upload_and_fetch(
     let response = app.client.get(app.url(url)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.headers().clone()
+}
+
+#[tokio::test]
+async fn profile_names_lose_bidi_overrides_and_need_a_visible_character() {
+    let app = TestApp::spawn().await;
+    let user = app.login(&phone(7200)).await;
+    let rename = |name: &str| {
+        app.call(
+            Method::PUT,
+            "/api/users/profile",
+            Some(&user.access),
+            Some(json!({ "name": name })),
+        )
+    };
+    let (status, profile) = rename("Admin\u{202e}gnp.exe").await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert_eq!(profile["name"], "Admingnp.exe");
+
+    let (status, answer) = rename("\u{200b}\u{200b}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["code"], "validation_failed");
+    assert_eq!(answer["errors"][0]["field"], "name");
+    let (_, profile) = app.get("/api/users/profile", &user.access).await;
+    assert_eq!(
+        profile["name"], "Admingnp.exe",
+        "the refused name was not kept"
+    );
 }
