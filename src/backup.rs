@@ -4,13 +4,18 @@
 //! directory while no server uses it.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+// A backup's entries carry the data directory's own names.
+use crate::data_dir::{
+    DATABASE as DATABASE_FILE, JWT_SECRET as SECRET_FILE, UPLOADS as UPLOADS_DIR,
+};
 use crate::store::{Query, Store, StoreError, create_private_dir};
 
-const DATABASE_FILE: &str = "clavox.redb";
-const SECRET_FILE: &str = "jwt-secret";
-const UPLOADS_DIR: &str = "uploads";
+/// The archive's name inside the staging directory, until it is renamed to `out`.
+const ARCHIVE_FILE: &str = "backup.tar";
+/// `O_NOFOLLOW`, for `OpenOptionsExt::custom_flags`.
+const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits().cast_signed();
 
 /// What a backup holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +49,12 @@ fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError 
 }
 
 /// Writes a backup of `data_dir` (served by `store`) to `out`, atomically:
-/// the file appears complete or not at all.
+/// the file appears complete or not at all. It is written inside a fresh
+/// private directory beside `out` (so the final rename stays on one
+/// filesystem), never at a guessable name that someone could have planted a
+/// file or symlink at beforehand.
 pub fn create(store: &Store, data_dir: &Path, out: &Path) -> Result<Summary, BackupError> {
-    let staging = tempdir_beside(out)?;
+    let staging = fresh_dir_beside(out)?;
     let result = write_archive(store, data_dir, out, &staging);
     let _ = fs::remove_dir_all(&staging);
     result
@@ -60,19 +68,8 @@ fn write_archive(
 ) -> Result<Summary, BackupError> {
     let database = staging.join(DATABASE_FILE);
     let (snapshot, entries) = store.snapshot_to(&database)?;
-    let partial = out.with_extension("partial");
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        // The archive holds the signing key: readable by this user only.
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&partial)
-            .map_err(io("cannot create", &partial))?
-    };
-    let mut archive = tar::Builder::new(file);
+    let partial = staging.join(ARCHIVE_FILE);
+    let mut archive = tar::Builder::new(create_private_file(&partial)?);
     archive
         .append_path_with_name(&database, DATABASE_FILE)
         .map_err(io("cannot archive", &database))?;
@@ -101,6 +98,11 @@ fn write_archive(
         .map_err(io("cannot measure", &partial))?
         .len();
     fs::rename(&partial, out).map_err(io("cannot rename to", out))?;
+    // The rename itself must survive a crash.
+    let parent = parent_of(out);
+    fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io("cannot sync", parent))?;
     Ok(Summary {
         entries,
         uploads: uploads.len(),
@@ -108,16 +110,45 @@ fn write_archive(
     })
 }
 
-fn tempdir_beside(out: &Path) -> Result<PathBuf, BackupError> {
-    let parent = out
-        .parent()
+/// Creates `path` for writing, readable by this user only (a backup holds
+/// the signing key). Fails if anything already exists there, and never
+/// follows a symlink, so a planted file can neither receive the bytes nor
+/// keep its own owner and mode.
+fn create_private_file(path: &Path) -> Result<fs::File, BackupError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(NO_FOLLOW)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("cannot create", path))?;
+    // The umask may have narrowed the mode given at creation.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io("cannot secure", path))?;
+    Ok(file)
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dir = parent.join(format!(
+        .unwrap_or(Path::new("."))
+}
+
+/// A new private directory beside `out`, under a random name: creating it
+/// fails rather than reuse anything already there.
+fn fresh_dir_beside(out: &Path) -> Result<PathBuf, BackupError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = parent_of(out).join(format!(
         ".clavox-backup-{}",
         hex::encode(rand::random::<[u8; 6]>())
     ));
-    create_private_dir(&dir)?;
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(io("cannot create", &dir))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+        .map_err(io("cannot secure", &dir))?;
     Ok(dir)
 }
 
@@ -129,7 +160,9 @@ pub struct Restored {
 }
 
 /// Unpacks `archive` into `data_dir`, which must be empty or absent, and
-/// opens the result to prove it is a working data directory.
+/// opens the result to prove it is a working data directory. Every entry is
+/// checked before anything is written, so a refused archive leaves
+/// `data_dir` as it was.
 pub fn restore(archive: &Path, data_dir: &Path) -> Result<Restored, BackupError> {
     if fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(BackupError::Io(format!(
@@ -137,11 +170,34 @@ pub fn restore(archive: &Path, data_dir: &Path) -> Result<Restored, BackupError>
             data_dir.display()
         )));
     }
+    for_each_entry(archive, |_, _| Ok(()))?;
     create_private_dir(&data_dir.join(UPLOADS_DIR))?;
-    let file = fs::File::open(archive).map_err(io("cannot open", archive))?;
     let mut uploads = 0;
-    for entry in tar::Archive::new(file)
-        .entries()
+    for_each_entry(archive, |name, entry| {
+        if name.starts_with(UPLOADS_DIR) {
+            uploads += 1;
+        }
+        let target = data_dir.join(name);
+        let mut file = create_private_file(&target)?;
+        std::io::copy(entry, &mut file).map_err(io("cannot write", &target))?;
+        file.sync_all().map_err(io("cannot sync", &target))
+    })?;
+    let store = Store::open(data_dir)?;
+    let users = store.read()?.users()?.len();
+    Ok(Restored { users, uploads })
+}
+
+/// Calls `visit` with each entry of `archive` and its path, in order,
+/// checking each first (again on every pass: the file could change between
+/// passes).
+fn for_each_entry(
+    archive: &Path,
+    mut visit: impl FnMut(&Path, &mut tar::Entry<'_, fs::File>) -> Result<(), BackupError>,
+) -> Result<(), BackupError> {
+    let file = fs::File::open(archive).map_err(io("cannot open", archive))?;
+    let mut reader = tar::Archive::new(file);
+    for entry in reader
+        .entries_with_seek()
         .map_err(io("cannot read", archive))?
     {
         let mut entry = entry.map_err(io("cannot read", archive))?;
@@ -149,29 +205,113 @@ pub fn restore(archive: &Path, data_dir: &Path) -> Result<Restored, BackupError>
             .path()
             .map_err(io("cannot read", archive))?
             .into_owned();
-        let allowed = name == Path::new(DATABASE_FILE)
-            || name == Path::new(SECRET_FILE)
-            || (name.parent() == Some(Path::new(UPLOADS_DIR)) && name.file_name().is_some());
-        if !allowed {
-            return Err(BackupError::Io(format!(
-                "{} holds an unexpected entry {}: not a Clavox backup",
+        check_entry(&name, entry.header().entry_type()).map_err(|problem| {
+            BackupError::Io(format!(
+                "refusing {}: its entry {} {problem}",
                 archive.display(),
                 name.display()
-            )));
-        }
-        if name.starts_with(UPLOADS_DIR) {
-            uploads += 1;
-        }
-        let target = data_dir.join(&name);
-        entry.unpack(&target).map_err(io("cannot write", &target))?;
-        set_private(&target)?;
+            ))
+        })?;
+        visit(&name, &mut entry)?;
     }
-    let store = Store::open(data_dir)?;
-    let users = store.read()?.users()?.len();
-    Ok(Restored { users, uploads })
+    Ok(())
 }
 
-fn set_private(path: &Path) -> Result<(), BackupError> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io("cannot secure", path))
+/// A backup holds regular files at the names `create` writes, and nothing
+/// else: a link, device or fifo, an absolute path or a `..` would let an
+/// archive reach or expose files outside the data directory.
+fn check_entry(name: &Path, kind: tar::EntryType) -> Result<(), String> {
+    if !kind.is_file() {
+        return Err(format!(
+            "is {}, and a Clavox backup holds only regular files",
+            kind_name(kind)
+        ));
+    }
+    if !name
+        .components()
+        .all(|part| matches!(part, Component::Normal(_)))
+    {
+        return Err("has an absolute path or a `..` component".into());
+    }
+    let is_upload = name.parent() == Some(Path::new(UPLOADS_DIR))
+        && name
+            .file_name()
+            .and_then(|file| file.to_str())
+            .is_some_and(is_upload_id);
+    if name == Path::new(DATABASE_FILE) || name == Path::new(SECRET_FILE) || is_upload {
+        Ok(())
+    } else {
+        Err("is not a file a Clavox backup holds".into())
+    }
+}
+
+fn kind_name(kind: tar::EntryType) -> String {
+    match kind {
+        tar::EntryType::Symlink => "a symbolic link".into(),
+        tar::EntryType::Link => "a hard link".into(),
+        tar::EntryType::Char | tar::EntryType::Block => "a device".into(),
+        tar::EntryType::Fifo => "a fifo".into(),
+        tar::EntryType::Directory => "a directory".into(),
+        other => format!("an entry of type {:?}", char::from(other.as_byte())),
+    }
+}
+
+/// Uploads are stored under their id: 32 lowercase hex characters.
+fn is_upload_id(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tar::EntryType;
+
+    const UPLOAD: &str = "uploads/0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn regular_files_at_the_names_a_backup_writes_are_accepted() {
+        for name in [DATABASE_FILE, SECRET_FILE, UPLOAD] {
+            assert_eq!(check_entry(Path::new(name), EntryType::Regular), Ok(()));
+        }
+    }
+
+    #[test]
+    fn links_devices_fifos_and_directories_are_refused() {
+        for kind in [
+            EntryType::Symlink,
+            EntryType::Link,
+            EntryType::Char,
+            EntryType::Block,
+            EntryType::Fifo,
+            EntryType::Directory,
+            EntryType::GNUSparse,
+        ] {
+            for name in [DATABASE_FILE, SECRET_FILE, UPLOAD] {
+                assert!(
+                    check_entry(Path::new(name), kind).is_err(),
+                    "{name} as {kind:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn paths_outside_the_known_names_are_refused() {
+        for name in [
+            "/clavox.redb",
+            "../clavox.redb",
+            "./jwt-secret",
+            "uploads/../jwt-secret",
+            "uploads/partial",
+            "uploads/0123456789ABCDEF0123456789ABCDEF",
+            "uploads/0123456789abcdef0123456789abcdef/x",
+            "uploads",
+            "admin.sock",
+        ] {
+            assert!(
+                check_entry(Path::new(name), EntryType::Regular).is_err(),
+                "{name}"
+            );
+        }
+    }
 }

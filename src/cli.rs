@@ -16,6 +16,7 @@ use crate::auth::keys::Keys;
 use crate::backup;
 use crate::bus::Hub;
 use crate::config::{Config, LogFormat};
+use crate::env_file::{self, EnvFileError};
 use crate::http::AppState;
 use crate::store::{Store, StoreError};
 use crate::{lan, telemetry};
@@ -37,7 +38,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the chat server (settings come from flags, environment variables, or a .env file).
+    /// Run the chat server (settings come from flags, environment variables, or ./.env).
     Serve(Box<Config>),
     /// Manage accounts: list, invite, disable, enable (works while the server runs).
     #[command(subcommand)]
@@ -125,9 +126,16 @@ enum UsersCommand {
     },
 }
 
-/// Parses the command line and runs the command.
+/// Reads `./.env`, parses the command line and runs the command.
 pub fn run() -> ExitCode {
+    // `.env` fills in variables that are not already set, before any thread
+    // starts and before parsing, so flags > environment > .env > defaults
+    // holds by itself.
+    let env_file = env_file::load();
     let cli = Cli::parse();
+    if let Err(problem) = env_file {
+        return refuse(&cli.command, &problem);
+    }
     match cli.command {
         Command::Serve(config) => serve(*config),
         Command::Bench(args) => crate::bench::run(*args),
@@ -161,6 +169,18 @@ pub fn run() -> ExitCode {
         Command::Seed { data } => administer(&data.data_dir, Request::Seed),
         Command::Migrate { data } => administer(&data.data_dir, Request::Status),
     }
+}
+
+/// Stops before running `command` because of `.env`, saying so the way
+/// that command reports problems.
+fn refuse(command: &Command, problem: &EnvFileError) -> ExitCode {
+    if let Command::Serve(config) = command {
+        // Through the logger, so that under LOG_FORMAT=json it is JSON too.
+        telemetry::init(config.log_format, std::io::stdout);
+        tracing::error!("{problem}");
+        return ExitCode::from(2);
+    }
+    fail(&problem.to_string())
 }
 
 fn fail(problem: &str) -> ExitCode {

@@ -1,7 +1,7 @@
 //! `Config`: every setting of `clavox serve`, read from flags, then the
-//! environment, then `.env` (loaded into the environment by `main` before
-//! parsing), then the defaults below, and checked once by `validate`. Nothing
-//! else in the program reads environment variables.
+//! environment, then `./.env` (loaded into the environment by `cli::run`
+//! before parsing), then the defaults below, and checked once by
+//! `validate`. Nothing else in the program reads environment variables.
 
 use std::fmt;
 use std::net::IpAddr;

@@ -1,7 +1,7 @@
 //! Clavox: a self-hosted chat server in one binary.
 //!
 //! Layout (calls only go down the list):
-//! - `cli`, `config`, `telemetry`: the command line, settings, logging
+//! - `cli`, `config`, `env_file`, `telemetry`: the command line, settings, `./.env`, logging
 //! - `app`: assembles the router and its layers, `serve`
 //! - `bench`: `clavox bench`, a load generator that drives a server as clients do
 //! - `api`: REST handlers, one file per resource; `realtime`: the socket adapters
@@ -25,6 +25,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod data_dir;
+pub mod env_file;
 pub mod error;
 pub mod http;
 pub mod id;

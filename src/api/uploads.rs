@@ -108,12 +108,19 @@ pub(super) async fn upload(
     Ok((StatusCode::CREATED, Json(UploadView::from(&record))))
 }
 
-/// Types a browser may show inline; everything else is a download, so an
-/// uploaded HTML or SVG file can never run in this origin.
-fn inline(content_type: &str) -> bool {
-    sniff::is_image_type(content_type)
+/// How a stored file is served: raster images, audio and video inline with
+/// their type; everything else as an opaque download, so an uploaded HTML,
+/// SVG or script can never render or run in this origin, whatever type its
+/// uploader declared.
+fn served_as(content_type: &str) -> (&'static str, &str) {
+    let media = sniff::is_image_type(content_type)
         || content_type.starts_with("audio/")
-        || content_type.starts_with("video/")
+        || content_type.starts_with("video/");
+    if media {
+        ("inline", content_type)
+    } else {
+        ("attachment", "application/octet-stream")
+    }
 }
 
 #[utoipa::path(get, path = "/api/uploads/{upload_id}", tag = "uploads", params(("upload_id" = String, Path), ("Range" = Option<String>, Header)), responses((status = 200, description = "The file", content_type = "*/*"), (status = 206, description = "The requested byte range"), (status = 404, body = ErrorBody)))]
@@ -150,7 +157,8 @@ pub(super) async fn download(
     let mut response = Response::new(Body::from_stream(ReaderStream::new(file.take(length))));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, header_value(&record.content_type));
+    let (disposition, content_type) = served_as(&record.content_type);
+    headers.insert(CONTENT_TYPE, header_value(content_type));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(
@@ -165,11 +173,6 @@ pub(super) async fn download(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
-    let disposition = if inline(&record.content_type) {
-        "inline"
-    } else {
-        "attachment"
-    };
     headers.insert(
         CONTENT_DISPOSITION,
         header_value(&content_disposition(disposition, &record.name)),
@@ -279,6 +282,27 @@ mod tests {
         assert_eq!(parse_range("bytes=x-", 100), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeRequest::Whole);
         assert_eq!(parse_range("items=0-1", 100), RangeRequest::Whole);
+    }
+
+    #[test]
+    fn only_media_are_served_inline_with_their_type() {
+        for media in ["image/png", "image/webp", "audio/ogg", "video/mp4"] {
+            assert_eq!(served_as(media), ("inline", media));
+        }
+        for other in [
+            "image/svg+xml",
+            "text/html",
+            "application/javascript",
+            "text/javascript",
+            "application/xhtml+xml",
+            "application/pdf",
+        ] {
+            assert_eq!(
+                served_as(other),
+                ("attachment", "application/octet-stream"),
+                "{other}"
+            );
+        }
     }
 
     #[test]

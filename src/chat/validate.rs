@@ -12,9 +12,21 @@ pub const CONTENT_MAX: usize = 4096;
 pub const METADATA_MAX_BYTES: usize = 4096;
 pub const CLIENT_ID_MAX: usize = 64;
 
-/// A display name or group name: trimmed, 1 to 64 characters.
+/// Bidirectional formatting controls, removed from names: with them,
+/// "Admin\u{202e}gnp.exe" displays as "Adminexe.png".
+const BIDI_CONTROLS: [char; 12] = [
+    '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}',
+];
+
+/// A display name or group name: bidirectional controls removed, trimmed,
+/// 1 to 64 characters, no control characters, at least one visible one.
 pub fn name(field: &str, text: &str) -> Result<String, Error> {
-    let trimmed = text.trim();
+    let without_bidi: String = text
+        .chars()
+        .filter(|c| !BIDI_CONTROLS.contains(c))
+        .collect();
+    let trimmed = without_bidi.trim();
     let length = trimmed.chars().count();
     if length == 0 || length > NAME_MAX {
         return Err(Error::validation(
@@ -28,7 +40,56 @@ pub fn name(field: &str, text: &str) -> Result<String, Error> {
             "must not contain control characters",
         ));
     }
+    if !trimmed.chars().any(is_visible) {
+        return Err(Error::validation(
+            field,
+            "must contain a visible character, not only spaces or zero-width ones",
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Whether `c` shows as something on its own.
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace() && !is_invisible(c)
+}
+
+/// Characters that draw nothing: Unicode's Default_Ignorable_Code_Point set
+/// (zero-width spaces and joiners, bidi controls, invisible operators,
+/// fillers, variation selectors, tags), the other format (Cf) characters,
+/// and the blank Braille pattern, a favourite for names that look empty.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{061c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fff8}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
+            // Format characters outside Default_Ignorable_Code_Point.
+            | '\u{0600}'..='\u{0605}'
+            | '\u{06dd}'
+            | '\u{070f}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08e2}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{2800}'
+    )
 }
 
 /// An avatar: an http(s) URL or an upload of this server, at most 2048 characters.
@@ -213,6 +274,55 @@ mod tests {
         assert!(name("name", &"é".repeat(65)).is_err());
     }
 
+    /// The bidirectional controls SPEC (Users) lists.
+    const SPEC_BIDI_CONTROLS: [char; 12] = [
+        '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}',
+    ];
+
+    #[test]
+    fn names_lose_their_bidirectional_controls() {
+        assert_eq!(
+            name("name", "Admin\u{202e}gnp.exe").unwrap(),
+            "Admingnp.exe"
+        );
+        for control in SPEC_BIDI_CONTROLS {
+            assert_eq!(name("name", &format!("A{control}B")).unwrap(), "AB");
+        }
+        assert_eq!(
+            name("name", "\u{2067} Ana \u{2069}").unwrap(),
+            "Ana",
+            "trimmed once the controls are gone"
+        );
+    }
+
+    #[test]
+    fn names_need_a_visible_character() {
+        for invisible in [
+            "\u{200b}\u{200b}",
+            "\u{200c}",
+            "\u{200d}",
+            "\u{2060}",
+            "\u{feff}",
+            " \u{200b} ",
+            "\u{00ad}",
+            "\u{180e}",
+            "\u{3164}",
+            "\u{fe0f}",
+            "\u{e0041}",
+            "\u{202e}\u{200f}",
+        ] {
+            let error = name("name", invisible).expect_err(&format!("{invisible:?}"));
+            assert_eq!(error.code(), "validation_failed");
+        }
+        assert_eq!(
+            name("name", "A\u{200d}B").unwrap(),
+            "A\u{200d}B",
+            "invisible characters may sit between visible ones"
+        );
+        assert_eq!(name("name", "👩\u{200d}💻").unwrap(), "👩\u{200d}💻");
+    }
+
     #[test]
     fn avatars_are_web_or_upload_urls() {
         assert!(avatar("avatar", "https://example.com/a.png").is_ok());
@@ -297,7 +407,9 @@ mod tests {
         /// Text near a limit, mixing one-, two-, three- and four-byte code
         /// points so a byte count can never pass for a character count.
         fn text_around(limit: usize) -> impl Strategy<Value = String> {
-            let char = prop::sample::select(vec!['a', ' ', 'é', '語', '😀', '\n', '\u{200b}']);
+            let char = prop::sample::select(vec![
+                'a', ' ', 'é', '語', '😀', '\n', '\u{200b}', '\u{202e}',
+            ]);
             prop::collection::vec(char, limit - 3..=limit + 3)
                 .prop_map(|chars| chars.into_iter().collect())
         }
@@ -354,18 +466,32 @@ mod tests {
             #[test]
             fn names_are_trimmed_bounded_and_idempotent(text in any::<String>()) {
                 if let Ok(checked) = name("name", &text) {
-                    prop_assert_eq!(checked.as_str(), text.trim());
+                    let without_bidi: String = text
+                        .chars()
+                        .filter(|c| !SPEC_BIDI_CONTROLS.contains(c))
+                        .collect();
+                    prop_assert_eq!(checked.as_str(), without_bidi.trim());
                     prop_assert!((1..=NAME_MAX).contains(&checked.chars().count()));
                     prop_assert!(!checked.chars().any(char::is_control));
+                    prop_assert!(checked.chars().any(|c| !c.is_whitespace() && !is_invisible(c)));
                     prop_assert_eq!(name("name", &checked).ok(), Some(checked));
                 }
             }
 
             #[test]
+            fn names_of_only_invisible_characters_are_refused(
+                blank in "[ \t\u{200b}-\u{200f}\u{2060}\u{feff}\u{202a}-\u{202e}\u{2066}-\u{2069}\u{061c}\u{00ad}\u{3164}]{0,70}",
+            ) {
+                prop_assert!(name("name", &blank).is_err());
+            }
+
+            #[test]
             fn names_are_counted_in_code_points(text in text_around(NAME_MAX)) {
-                let trimmed = text.trim();
+                let without_bidi = text.replace('\u{202e}', "");
+                let trimmed = without_bidi.trim();
                 let expected = (1..=NAME_MAX).contains(&trimmed.chars().count())
-                    && !trimmed.chars().any(char::is_control);
+                    && !trimmed.chars().any(char::is_control)
+                    && trimmed.chars().any(|c| ['a', 'é', '語', '😀'].contains(&c));
                 prop_assert_eq!(name("name", &text).is_ok(), expected);
             }
 

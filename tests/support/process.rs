@@ -25,8 +25,17 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_from(Path::new("."), data_dir, env)
+    }
+
+    /// Starts the server with `working_dir` as its working directory (where
+    /// it looks for `.env`).
+    pub fn start_from(working_dir: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let mut child = Command::new(BINARY)
+            .current_dir(working_dir)
+            // A `.env` under test decides the log format, not the shell.
+            .env_remove("LOG_FORMAT")
             .envs(env.iter().copied())
             .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--data-dir")

@@ -13,5 +13,6 @@ mod crash;
 mod full_disk;
 mod isolation;
 mod packaging;
+mod security;
 mod soak;
 mod socketio;
