@@ -10,8 +10,9 @@ use crate::id::{ChatId, UserId};
 use crate::store::{ChatHead, ChatKind, ChatRecord, Query, Reader, Store, StoreError, Swap, ops};
 use crate::timestamp::Timestamp;
 
+use super::validate::{self, AllValid};
 use super::views::{ChatView, MessageView};
-use super::{ChatService, GROUP_MAX, chat_of, validate};
+use super::{ChatService, GROUP_MAX, chat_of};
 
 /// Reads `"field": null` as `Some(None)` and a missing field as `None`.
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
@@ -38,26 +39,23 @@ pub type CheckedPatch = (Option<String>, Option<Option<String>>);
 impl ProfilePatch {
     /// Validates both fields at once; a name can be changed, never cleared.
     pub fn checked(self) -> Result<CheckedPatch> {
-        let mut checks = validate::Checks::default();
         let name = match self.name {
-            None => None,
-            Some(None) => checks.check(Err(Error::validation(
+            None => Ok(None),
+            Some(None) => Err(Error::validation(
                 "name",
                 "cannot be cleared; send 1 to 64 characters",
-            ))),
-            Some(Some(text)) => checks.check(validate::name("name", &text)),
+            )),
+            Some(Some(text)) => validate::name("name", &text).map(Some),
         };
         let avatar = match self.avatar {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(text)) => checks.check(validate::avatar("avatar", &text)).map(Some),
+            None => Ok(None),
+            Some(None) => Ok(Some(None)),
+            Some(Some(text)) => validate::avatar("avatar", &text).map(|url| Some(Some(url))),
         };
-        checks.finish()?;
-        Ok((name, avatar))
+        (name, avatar).all_valid()
     }
 }
 
-/// `POST /api/chats`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewChat {
     pub participants: Vec<UserId>,
@@ -68,6 +66,70 @@ pub struct NewChat {
 }
 
 /// Whether a create call made the chat or found the existing private one.
+/// A new chat whose every field passed its rule: its kind, the members
+/// (creator first, each once, within `GROUP_MAX`) and a group's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidChat {
+    pub kind: ChatKind,
+    pub members: Vec<UserId>,
+    pub name: Option<String>,
+}
+
+impl ValidChat {
+    pub fn parse(creator: UserId, input: NewChat) -> Result<Self> {
+        let mut members = vec![creator];
+        for user in input.participants {
+            if !members.contains(&user) {
+                members.push(user);
+            }
+        }
+        let kind = match input.kind.as_deref().unwrap_or("private") {
+            "private" => ChatKind::Private,
+            "group" => ChatKind::Group,
+            _ => return Err(Error::validation("type", "must be private or group")),
+        };
+        let (name, ()) = match kind {
+            ChatKind::Private => (Ok(None), private_pair(&members)).all_valid()?,
+            ChatKind::Group => (group_name(input.name), group_members(&members)).all_valid()?,
+        };
+        if members.len() > GROUP_MAX {
+            return Err(Error::GroupFull { max: GROUP_MAX });
+        }
+        Ok(Self {
+            kind,
+            members,
+            name,
+        })
+    }
+}
+
+fn private_pair(members: &[UserId]) -> Result<()> {
+    if members.len() == 2 {
+        return Ok(());
+    }
+    Err(Error::validation(
+        "participants",
+        "a private chat is between you and exactly one other user",
+    ))
+}
+
+fn group_name(name: Option<String>) -> Result<Option<String>> {
+    match name {
+        Some(name) => validate::name("name", &name).map(Some),
+        None => Err(Error::validation("name", "a group needs a name")),
+    }
+}
+
+fn group_members(members: &[UserId]) -> Result<()> {
+    if members.len() < 2 {
+        return Err(Error::validation(
+            "participants",
+            "a group needs at least one member besides you",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Creation {
     Created,
@@ -146,42 +208,11 @@ impl ChatService {
         creator: UserId,
         input: NewChat,
     ) -> Result<(ChatView, Creation)> {
-        let mut checks = validate::Checks::default();
-        let kind = match input.kind.as_deref().unwrap_or("private") {
-            "private" => Some(ChatKind::Private),
-            "group" => Some(ChatKind::Group),
-            _ => checks.check(Err(Error::validation("type", "must be private or group"))),
-        };
-        let mut members = vec![creator];
-        for user in input.participants {
-            if !members.contains(&user) {
-                members.push(user);
-            }
-        }
-        let name = match (kind, input.name) {
-            (Some(ChatKind::Group), Some(name)) => checks.check(validate::name("name", &name)),
-            (Some(ChatKind::Group), None) => {
-                checks.check(Err(Error::validation("name", "a group needs a name")))
-            }
-            _ => None,
-        };
-        if kind == Some(ChatKind::Private) && members.len() != 2 {
-            checks.check::<()>(Err(Error::validation(
-                "participants",
-                "a private chat is between you and exactly one other user",
-            )));
-        }
-        if kind == Some(ChatKind::Group) && members.len() < 2 {
-            checks.check::<()>(Err(Error::validation(
-                "participants",
-                "a group needs at least one member besides you",
-            )));
-        }
-        checks.finish()?;
-        let kind = kind.ok_or_else(|| Error::validation("type", "must be private or group"))?;
-        if members.len() > GROUP_MAX {
-            return Err(Error::GroupFull { max: GROUP_MAX });
-        }
+        let ValidChat {
+            kind,
+            members,
+            name,
+        } = ValidChat::parse(creator, input)?;
         let now = Timestamp::now();
         let chat = ChatRecord {
             id: ChatId::generate(),

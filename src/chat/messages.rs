@@ -7,11 +7,12 @@ use utoipa::ToSchema;
 use crate::bus::Event;
 use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
-use crate::store::{MessageRecord, Query, ops};
+use crate::store::{MessageKind, MessageRecord, Query, ops};
 use crate::timestamp::Timestamp;
 
+use super::validate::{self, AllValid};
 use super::views::{MessagePage, MessageView, ReadMarkView};
-use super::{ChatService, chat_of, validate};
+use super::{ChatService, chat_of};
 
 /// `POST /api/chats/:id/messages` and the socket's `send_message`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -24,6 +25,42 @@ pub struct NewMessage {
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     pub client_id: Option<String>,
+}
+
+/// A message whose every field passed its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidMessage {
+    pub kind: MessageKind,
+    pub content: String,
+    /// Compact JSON.
+    pub metadata: Option<String>,
+    pub client_id: Option<String>,
+}
+
+impl ValidMessage {
+    /// Checks every field of `input`; `find_upload` describes an upload the
+    /// metadata points at.
+    pub fn parse(
+        input: &NewMessage,
+        find_upload: impl Fn(&str) -> Option<validate::UploadFacts>,
+    ) -> Result<Self> {
+        let kind = validate::message_kind(input.kind.as_deref());
+        // Content and metadata are judged by the kind: only a valid kind
+        // gets them checked.
+        let judged = kind.and_then(|kind| {
+            let content = validate::content(kind, input.content.as_deref());
+            let metadata = validate::metadata(kind, input.metadata.as_ref(), find_upload);
+            (Ok(kind), content, metadata).all_valid()
+        });
+        let client_id = validate::client_id(input.client_id.as_deref());
+        let ((kind, content, metadata), client_id) = (judged, client_id).all_valid()?;
+        Ok(Self {
+            kind,
+            content,
+            metadata,
+            client_id,
+        })
+    }
 }
 
 /// Whether a send stored a new message or found the one its `clientId` made.
@@ -55,7 +92,6 @@ impl MessageQuery {
         before: Option<&str>,
         after: Option<&str>,
     ) -> Result<Self> {
-        let mut checks = validate::Checks::default();
         let number = |field: &str, text: Option<&str>, min: u64, max: u64| -> Result<Option<u64>> {
             let Some(text) = text else { return Ok(None) };
             match text.parse::<u64>() {
@@ -70,25 +106,29 @@ impl MessageQuery {
                 )),
             }
         };
-        let page = checks.check(number("page", page, 1, u64::MAX)).flatten();
-        let limit = checks
-            .check(number("limit", limit, 1, PAGE_LIMIT_MAX))
-            .flatten()
-            .unwrap_or(PAGE_LIMIT_DEFAULT);
-        let before = checks
-            .check(number("before", before, 0, u64::MAX))
-            .flatten();
-        let after = checks.check(number("after", after, 0, u64::MAX)).flatten();
         let cursors = usize::from(page.is_some())
             + usize::from(before.is_some())
             + usize::from(after.is_some());
-        if cursors > 1 {
-            checks.check::<()>(Err(Error::validation(
+        let one_cursor = if cursors > 1 {
+            Err(Error::validation(
                 "page",
                 "use one of page, before and after",
-            )));
-        }
-        checks.finish()?;
+            ))
+        } else {
+            Ok(())
+        };
+        let (page, limit, (before, after), ()) = (
+            number("page", page, 1, u64::MAX),
+            number("limit", limit, 1, PAGE_LIMIT_MAX),
+            (
+                number("before", before, 0, u64::MAX),
+                number("after", after, 0, u64::MAX),
+            )
+                .all_valid(),
+            one_cursor,
+        )
+            .all_valid()?;
+        let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
         Ok(match (before, after) {
             (Some(seq), _) => Self::Before { seq, limit },
             (_, Some(seq)) => Self::After { seq, limit },
@@ -183,10 +223,6 @@ impl ChatService {
         chat: ChatId,
         input: NewMessage,
     ) -> Result<impl Future<Output = Result<(MessageView, Sent)>> + Send + 'static> {
-        let mut checks = validate::Checks::default();
-        let kind = checks.check(validate::message_kind(input.kind.as_deref()));
-        let content =
-            kind.and_then(|kind| checks.check(validate::content(kind, input.content.as_deref())));
         // Only a message pointing at an upload needs a read transaction.
         let find_upload = |id: &str| {
             let upload = self.store().read().ok()?.upload(id).ok().flatten()?;
@@ -194,21 +230,12 @@ impl ChatService {
                 dimensions: upload.dimensions,
             })
         };
-        let metadata = kind.and_then(|kind| {
-            checks.check(validate::metadata(
-                kind,
-                input.metadata.as_ref(),
-                find_upload,
-            ))
-        });
-        let client_id = checks.check(validate::client_id(input.client_id.as_deref()));
-        checks.finish()?;
-        // Every check above passed, so each value is present.
-        let (Some(kind), Some(content), Some(metadata), Some(client_id)) =
-            (kind, content, metadata, client_id)
-        else {
-            return Err(Error::validation("content", "invalid message"));
-        };
+        let ValidMessage {
+            kind,
+            content,
+            metadata,
+            client_id,
+        } = ValidMessage::parse(&input, find_upload)?;
         let bus = std::sync::Arc::clone(self.bus());
         let send = ops::SendMessage {
             chat,

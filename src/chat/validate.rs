@@ -229,42 +229,67 @@ pub fn client_id(text: Option<&str>) -> Result<Option<String>, Error> {
     }
 }
 
-/// Gathers the failures of several independent checks into one answer, so
-/// a client learns about every bad field at once.
-#[derive(Default)]
-pub struct Checks {
-    errors: Vec<FieldError>,
+/// Several independent checks as one answer: every value when all passed,
+/// else every field error among them, so a client learns about every bad
+/// field at once. Implemented for tuples of `Result`s.
+pub trait AllValid {
+    type Output;
+    fn all_valid(self) -> Result<Self::Output, Error>;
 }
 
-impl Checks {
-    /// The checked value, or `None` after recording why it failed.
-    pub fn check<T>(&mut self, result: Result<T, Error>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(Error::Validation(errors)) => {
-                self.errors.extend(errors);
-                None
-            }
-            Err(other) => {
-                self.errors.push(FieldError::new("", other.to_string()));
-                None
-            }
-        }
-    }
-
-    pub fn finish(self) -> Result<(), Error> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(self.errors))
-        }
+/// The field errors an error stands for.
+fn field_errors(error: Error) -> Vec<FieldError> {
+    match error {
+        Error::Validation(errors) => errors,
+        other => vec![FieldError::new("", other.to_string())],
     }
 }
+
+macro_rules! all_valid_for_tuples {
+    ($(($($value:ident),+)),+) => {$(
+        impl<$($value),+> AllValid for ($(Result<$value, Error>,)+) {
+            type Output = ($($value,)+);
+
+            #[allow(non_snake_case)]
+            fn all_valid(self) -> Result<Self::Output, Error> {
+                match self {
+                    ($(Ok($value),)+) => Ok(($($value,)+)),
+                    ($($value,)+) => {
+                        let mut errors = Vec::new();
+                        $(if let Err(error) = $value {
+                            errors.extend(field_errors(error));
+                        })+
+                        Err(Error::Validation(errors))
+                    }
+                }
+            }
+        }
+    )+};
+}
+
+all_valid_for_tuples!((A, B), (A, B, C), (A, B, C, D));
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn all_valid_reports_every_failed_field_or_every_value() {
+        let bad = |field: &str| -> Result<u8, Error> { Err(Error::validation(field, "bad")) };
+        assert_eq!(
+            (Ok::<u8, Error>(1), Ok::<u8, Error>(2))
+                .all_valid()
+                .unwrap(),
+            (1, 2)
+        );
+        let Err(Error::Validation(errors)) = (bad("a"), Ok::<u8, Error>(2), bad("c")).all_valid()
+        else {
+            panic!("two fields failed");
+        };
+        let fields: Vec<&str> = errors.iter().map(|error| error.field.as_str()).collect();
+        assert_eq!(fields, ["a", "c"]);
+    }
 
     #[test]
     fn names_are_trimmed_and_counted_in_code_points() {
