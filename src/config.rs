@@ -191,6 +191,21 @@ pub struct Config {
     #[arg(long, env = "BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_timeout: Duration,
 
+    /// How long a new socket may take to authenticate (`join_user` or a
+    /// query token) before it is closed with 4001.
+    #[arg(long, env = "SOCKET_AUTH_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub socket_auth_timeout: Duration,
+
+    /// Events per second one socket may send on average, in bursts of twice
+    /// that, `send_message` not counted (0: no budget).
+    #[arg(long, env = "SOCKET_EVENT_RATE", default_value_t = 20)]
+    pub socket_event_rate: u32,
+
+    /// Messages per second one user may send on average over all their
+    /// sockets and REST together, in bursts of 200 (0: no budget).
+    #[arg(long, env = "MESSAGE_RATE", default_value_t = 30)]
+    pub message_rate: u32,
+
     /// Log format: `pretty` or `json` (levels come from RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, ignore_case = true)]
     pub log_format: LogFormat,
@@ -211,6 +226,7 @@ impl Config {
             ("AUTH_RATE_LIMIT_WINDOW_MS", self.auth_rate_limit_window_ms),
             ("HEADER_TIMEOUT", self.header_timeout),
             ("BODY_TIMEOUT", self.body_timeout),
+            ("SOCKET_AUTH_TIMEOUT", self.socket_auth_timeout),
         ];
         for (name, value) in positive {
             if value.is_zero() {

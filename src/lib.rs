@@ -12,7 +12,7 @@
 //! - `bus`: what the rules publish to after commit; the hub is its in-process form
 //! - `store`: the database (redb), its single writer and its records
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
-//! - `error`, `id`, `timestamp`: shared vocabulary; `data_dir`: the data directory's file names
+//! - `error`, `id`, `timestamp`, `token_bucket`: shared vocabulary; `data_dir`: the data directory's file names
 
 pub mod admin;
 pub mod api;
@@ -37,5 +37,6 @@ pub mod seed;
 pub mod store;
 pub mod telemetry;
 pub mod timestamp;
+pub mod token_bucket;
 pub mod uploads;
 pub mod web;

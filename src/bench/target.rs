@@ -197,6 +197,8 @@ impl Launch {
                 "--auth-rate-limit-max",
                 "4000000000",
             ])
+            // The bench measures capacity: no per-user or per-socket budget.
+            .args(["--message-rate", "0", "--socket-event-rate", "0"])
             // A line per request would measure the log, not the server.
             .env("RUST_LOG", "warn")
             .env_remove("CLAVOX_DATA_DIR")

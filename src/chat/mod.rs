@@ -16,6 +16,7 @@ use crate::bus::{Bus, Event};
 use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
 use crate::store::{ChatRecord, Query, Store};
+use crate::token_bucket::Buckets;
 
 pub use chats::{Creation, NewChat, ProfilePatch};
 pub use messages::{MessageQuery, NewMessage, Sent};
@@ -32,12 +33,25 @@ pub struct ChatService {
 struct Inner {
     store: Store,
     bus: Arc<dyn Bus>,
+    /// Each user's message budget, over every socket and REST together.
+    sends: Buckets<UserId>,
+    typing: presence::TypingThrottle,
 }
 
+/// A user may send this many messages at once before `MESSAGE_RATE` applies.
+const MESSAGE_BURST: u32 = 200;
+
 impl ChatService {
-    pub fn new(store: Store, bus: Arc<dyn Bus>) -> Self {
+    /// `message_rate`: messages per second one user may send on average
+    /// (0: no budget).
+    pub fn new(store: Store, bus: Arc<dyn Bus>, message_rate: u32) -> Self {
         Self {
-            inner: Arc::new(Inner { store, bus }),
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                sends: Buckets::new(message_rate, MESSAGE_BURST),
+                typing: presence::TypingThrottle::default(),
+            }),
         }
     }
 

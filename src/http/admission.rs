@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
 
+use crate::auth::Principal;
 use crate::config::Config;
 use crate::error::Error;
 use crate::listener::Claim;
@@ -34,6 +35,16 @@ pub fn claim_socket(state: &AppState, ip: Option<IpAddr>) -> Result<Option<Claim
 /// Whether `ip` may open no more realtime sockets.
 pub fn at_socket_cap(state: &AppState, ip: Option<IpAddr>) -> bool {
     ip.is_some_and(|ip| state.sockets_per_ip.is_full(ip))
+}
+
+/// Checks a socket's token as REST checks a bearer token. To a socket every
+/// failure is `unauthorized`, an expired token included: sockets have no
+/// `token_expired`, they close with 4001 and the client refreshes.
+pub fn authenticate_socket(state: &AppState, token: &str) -> Result<Principal, Error> {
+    state
+        .auth
+        .authenticate(token)
+        .map_err(|_| Error::Unauthorized)
 }
 
 /// Browsers always send `Origin`; it must be this server or one of

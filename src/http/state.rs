@@ -50,7 +50,7 @@ impl AppState {
             bus.clone(),
             Policy::from_config(&config),
         );
-        let chat = ChatService::new(store.clone(), bus);
+        let chat = ChatService::new(store.clone(), bus, config.message_rate);
         let limits = Limits {
             general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
             otp_sends: RateLimiter::new(

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,15 +19,15 @@ use crate::auth::Principal;
 use crate::chat::NewMessage;
 use crate::error::Error;
 use crate::http::AppState;
+use crate::http::admission::authenticate_socket;
 use crate::id::{ChatId, UserId};
 use crate::timestamp::Timestamp;
+use crate::token_bucket::TokenBucket;
 
 use std::sync::Arc;
 
 use crate::bus::{Closer, Presence, Registration, Sink, close};
 
-/// A socket must authenticate within this time.
-const AUTH_DEADLINE: Duration = Duration::from_secs(10);
 /// A typing state ends by itself after this long.
 const TYPING_LIFETIME: Duration = Duration::from_secs(6);
 
@@ -53,19 +54,51 @@ pub struct Connection {
     /// Chats this socket is typing in, with when that ends by itself.
     typing: HashMap<ChatId, Instant>,
     auth_deadline: Instant,
+    /// `SOCKET_EVENT_RATE`: what this socket may send besides messages.
+    events: TokenBucket,
+    /// Since when the socket has kept going over its budget, and when it
+    /// last did.
+    over_budget: Option<(Instant, Instant)>,
+    /// Carries the socket's id and, once known, its user on every log line.
+    span: tracing::Span,
 }
 
+/// A socket that keeps sending over its budget this long is closed (1008).
+const OVER_BUDGET_GRACE: Duration = Duration::from_secs(10);
+/// A pause this long in refused events ends a stretch of flooding.
+const OVER_BUDGET_PAUSE: Duration = Duration::from_secs(1);
+
+/// Tells sockets apart in the logs.
+static NEXT_SOCKET_ID: AtomicU64 = AtomicU64::new(1);
+
 impl Connection {
-    /// A connection that must authenticate within 10 s from now.
-    pub fn new(state: AppState, sink: Arc<dyn Sink>, closer: Closer) -> Self {
+    /// A connection that must authenticate within `SOCKET_AUTH_TIMEOUT`
+    /// from now. `transport` names the adapter in the logs.
+    pub fn new(state: AppState, sink: Arc<dyn Sink>, closer: Closer, transport: &str) -> Self {
+        let config = &state.config;
+        let rate = config.socket_event_rate;
+        let span = tracing::info_span!(
+            "socket",
+            id = NEXT_SOCKET_ID.fetch_add(1, Ordering::Relaxed),
+            transport,
+            user = tracing::field::Empty,
+        );
         Self {
+            auth_deadline: Instant::now() + config.socket_auth_timeout,
+            events: TokenBucket::new(rate, rate.saturating_mul(2), std::time::Instant::now()),
             state,
             sink,
             closer,
             session: None,
             typing: HashMap::new(),
-            auth_deadline: Instant::now() + AUTH_DEADLINE,
+            over_budget: None,
+            span,
         }
+    }
+
+    /// The socket's span: adapters run the connection inside it.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     pub fn state(&self) -> &AppState {
@@ -116,6 +149,10 @@ impl Connection {
     /// messages still get `seq` in the order they were sent). The caller
     /// bounds how many answers it lets wait.
     pub async fn start(&mut self, event: &str, data: Value) -> Result<Reply, Error> {
+        // Messages have their own budget, per user (`MESSAGE_RATE`).
+        if event != "send_message" {
+            self.spend_event_budget()?;
+        }
         if event == "send_message" {
             let user = self.user().ok_or(Error::Unauthorized)?;
             let SendMessage { chat_id, message } = parse(data)?;
@@ -137,10 +174,10 @@ impl Connection {
         if event == "join_user" {
             return self.join_user(&parse(data)?);
         }
+        let user = self.user().ok_or(Error::Unauthorized)?;
         if event == "ping" {
             return Ok(json!({}));
         }
-        let user = self.user().ok_or(Error::Unauthorized)?;
         let chat = self.state.chat.clone();
         match event {
             "join_chat" | "leave_chat" => {
@@ -172,17 +209,38 @@ impl Connection {
         }
     }
 
+    /// Spends one of the socket's event tokens. Over budget the event is
+    /// refused (`rate_limited`), and a socket that keeps going over it (no
+    /// pause of `OVER_BUDGET_PAUSE`) for `OVER_BUDGET_GRACE` is told to
+    /// close with 1008.
+    fn spend_event_budget(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        match self.events.take(now.into_std()) {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                let since = match self.over_budget {
+                    Some((since, last)) if now.duration_since(last) < OVER_BUDGET_PAUSE => since,
+                    _ => now,
+                };
+                self.over_budget = Some((since, now));
+                if now.duration_since(since) >= OVER_BUDGET_GRACE {
+                    tracing::info!(parent: &self.span, "closing a socket that kept sending over its event budget");
+                    self.closer.close(close::POLICY);
+                }
+                Err(Error::RateLimited {
+                    retry_after: wait.as_secs().max(1),
+                })
+            }
+        }
+    }
+
     fn user(&self) -> Option<UserId> {
         self.session.as_ref().map(|session| session.principal.user)
     }
 
     /// `join_user`: authenticates the socket, or extends it with a fresh token.
     fn join_user(&mut self, join: &JoinUser) -> Result<Value, Error> {
-        let principal = self
-            .state
-            .auth
-            .authenticate(&join.token)
-            .map_err(|_| Error::Unauthorized)?;
+        let principal = authenticate_socket(&self.state, &join.token)?;
         let claimed = join.user_id.as_deref().map(str::parse::<UserId>);
         if matches!(claimed, Some(Ok(id)) if id != principal.user)
             || matches!(claimed, Some(Err(_)))
@@ -207,6 +265,8 @@ impl Connection {
     /// Registers the socket with the hub as `principal`; the user comes
     /// online with their first socket.
     pub fn authenticate(&mut self, principal: Principal) {
+        self.span
+            .record("user", tracing::field::display(principal.user));
         let hub = &self.state.hub;
         let (registration, presence) = hub.register(
             principal.user,

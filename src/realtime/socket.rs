@@ -17,12 +17,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
+use tracing::Instrument;
 
 use crate::auth::Principal;
 use crate::bus::{Closer, Encodings, Event, QueueFull, Sink};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::http::admission::{claim_socket, origin_allowed};
+use crate::http::admission::{authenticate_socket, claim_socket, origin_allowed};
 use crate::http::extract::{ClientIp, QueryParams};
 
 use super::OUTBOX_CAPACITY;
@@ -80,12 +81,7 @@ pub async fn upgrade(
     }
     let claim = claim_socket(&state, ip)?;
     let principal = match query.token {
-        Some(token) => Some(
-            state
-                .auth
-                .authenticate(&token)
-                .map_err(|_| Error::Unauthorized)?,
-        ),
+        Some(token) => Some(authenticate_socket(&state, &token)?),
         None => None,
     };
     let tracker = state.sockets.clone();
@@ -109,14 +105,19 @@ async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
     let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
     let closer = Closer::default();
     let writer = tokio::spawn(write_loop(sink, inbox, closer.clone()));
-    let mut connection = Connection::new(state, Arc::new(WsSink(outbox.clone())), closer);
-    if let Some(principal) = principal {
-        connection.authenticate(principal);
+    let mut connection = Connection::new(state, Arc::new(WsSink(outbox.clone())), closer, "ws");
+    let span = connection.span().clone();
+    async move {
+        if let Some(principal) = principal {
+            connection.authenticate(principal);
+        }
+        // Boxed, as `finish` below: the task stays small while the socket idles.
+        Box::pin(read_loop(&mut connection, &outbox, stream)).await;
+        Box::pin(connection.finish()).await;
+        let _ = writer.await;
     }
-    // Boxed, as `finish` below: the task stays small while the socket idles.
-    Box::pin(read_loop(&mut connection, &outbox, stream)).await;
-    Box::pin(connection.finish()).await;
-    let _ = writer.await;
+    .instrument(span)
+    .await;
 }
 
 /// Frames whose answers may wait for the disk at once; past that the socket
@@ -196,6 +197,7 @@ fn close_reason(code: u16) -> &'static str {
         close::GOING_AWAY => "server going away",
         close::UNSUPPORTED_DATA => "binary frames are not supported",
         close::TOO_BIG => "frame too large",
+        close::POLICY => "over the event budget: slow down",
         close::TOO_SLOW => "too slow: reconnect and catch up with after=<seq>",
         close::UNAUTHORIZED => "unauthorized",
         _ => "",

@@ -38,12 +38,15 @@ use socketioxide::socket::Socket;
 use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
+use tracing::Instrument;
 
 use crate::auth::Principal;
 use crate::bus::{self, Closer, Encodings, QueueFull, Sink};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::http::admission::{CAP_RETRY_AFTER, at_socket_cap, claim_socket, origin_allowed};
+use crate::http::admission::{
+    CAP_RETRY_AFTER, at_socket_cap, authenticate_socket, claim_socket, origin_allowed,
+};
 use crate::http::extract::{ClientIp, client_ip};
 use crate::listener::Claim;
 
@@ -162,12 +165,9 @@ fn admit(state: &AppState, socket: &SocketRef, auth: Option<HandshakeAuth>) -> R
     let principal = match auth {
         None => return Err(Refusal(Error::Unauthorized)),
         Some(HandshakeAuth { token: None }) => None,
-        Some(HandshakeAuth { token: Some(token) }) => Some(
-            state
-                .auth
-                .authenticate(&token)
-                .map_err(|_| Refusal(Error::Unauthorized))?,
-        ),
+        Some(HandshakeAuth { token: Some(token) }) => {
+            Some(authenticate_socket(state, &token).map_err(Refusal)?)
+        }
     };
     let ip = client_ip(socket.req_parts(), state.config.trust_proxy);
     // Two handshakes may have raced past `refuse_over_cap`.
@@ -248,14 +248,19 @@ fn connect(
         state.clone(),
         Arc::new(SocketIoSink(socket.clone())),
         closer,
+        "socket.io",
     );
     if let Some(principal) = principal {
         connection.authenticate(principal);
     }
-    state.sockets.spawn(async move {
-        run(socket, connection, inbox).await;
-        drop(claim);
-    });
+    let span = connection.span().clone();
+    state.sockets.spawn(
+        async move {
+            run(socket, connection, inbox).await;
+            drop(claim);
+        }
+        .instrument(span),
+    );
 }
 
 /// Handles the socket's events in order until it must close.

@@ -344,7 +344,11 @@ impl TestApp {
         let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");
-        Ws { stream, next_id: 1 }
+        Ws {
+            stream,
+            next_id: 1,
+            closed_with: None,
+        }
     }
 
     /// A socket authenticated by `join_user`, its ack consumed.
@@ -362,6 +366,8 @@ impl TestApp {
 pub struct Ws {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: i64,
+    /// The server's close frame, once `next_frame` has read it.
+    closed_with: Option<Option<u16>>,
 }
 
 /// How long a test waits for an expected frame.
@@ -409,7 +415,11 @@ impl Ws {
                 Ok(Message::Text(text)) => {
                     return Some(serde_json::from_str(&text).expect("frames are JSON"));
                 }
-                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(Message::Close(frame)) => {
+                    self.closed_with = Some(frame.map(|frame| u16::from(frame.code)));
+                    return None;
+                }
+                Err(_) => return None,
                 Ok(_) => {}
             }
         }
@@ -444,6 +454,9 @@ impl Ws {
 
     /// Reads until the server closes the socket; returns the close code.
     pub async fn close_code(&mut self) -> Option<u16> {
+        if let Some(code) = self.closed_with {
+            return code;
+        }
         loop {
             match tokio::time::timeout(Duration::from_secs(30), self.stream.next())
                 .await

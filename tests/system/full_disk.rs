@@ -63,7 +63,8 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_when_space_returns() {
         return;
     };
     let data = tempfile::tempdir_in(disk.dir.path()).unwrap();
-    let app = TestApp::spawn_in(data, &[]).await;
+    // One user fills the disk as fast as it can.
+    let app = TestApp::spawn_in(data, &[("--message-rate", "0")]).await;
     let (ana, budi) = (app.login(&phone(1200)).await, app.login(&phone(1201)).await);
     let chat = app.private_chat(&ana, &budi).await;
     let path = format!("/api/chats/{chat}/messages");
