@@ -50,8 +50,13 @@ pub fn version() -> &'static str {
     &VERSION
 }
 
-/// Serves an asset, or the app's `index.html` for any other path.
+/// Serves an asset, or the app's `index.html` for any other path but the
+/// API's: a path under `/api` that no route took is a JSON `404`, whatever
+/// its method or spelling (`/api`, `/api/`, `/api//x`, `/api/%2e%2e/`).
 pub async fn serve(request: Request) -> Response {
+    if is_api_path(request.uri().path()) {
+        return Error::NotFound.into_response();
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Error::MethodNotAllowed.into_response();
     }
@@ -60,6 +65,10 @@ pub async fn serve(request: Request) -> Response {
         Some(rest) => asset(rest, request.headers()),
         None => index(request.headers()),
     }
+}
+
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
 }
 
 fn asset(rest: &str, headers: &HeaderMap) -> Response {

@@ -13,37 +13,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::support::{TestApp, phone};
+use crate::support::{TestApp, phone, raw_exchange, raw_get};
 
 const FAST_TIMEOUTS: [(&str, &str); 2] = [("--header-timeout", "1s"), ("--body-timeout", "1s")];
-
-/// Sends `head` (and `body`) on a fresh connection, then reads until the
-/// server closes it or `wait` passes; returns all it answered.
-async fn raw_exchange(app: &TestApp, head: &str, body: &[u8], wait: Duration) -> String {
-    let mut stream = TcpStream::connect(app.address).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// A complete `GET` of `target` exactly as written (no client normalises
-/// the dots or the escapes away); returns the status line's code and the body.
-async fn raw_get(app: &TestApp, target: &str) -> (u16, String) {
-    let head = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let answer = raw_exchange(app, &head, b"", Duration::from_secs(10)).await;
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_cut_off_while_others_are_served() {

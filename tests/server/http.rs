@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, phone};
+use crate::support::{TestApp, phone, raw_get};
 
 #[tokio::test]
 async fn bodies_that_are_not_json_get_spec_errors_and_change_nothing() {
@@ -61,14 +61,21 @@ async fn unknown_api_paths_are_json_not_found_with_or_without_a_token() {
     let app = TestApp::spawn().await;
     let user = app.login(&phone(710)).await;
     for token in [None, Some(user.access.as_str()), Some("garbage")] {
-        let (status, body) = app
-            .call(Method::GET, "/api/nothing/here", token, None)
-            .await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (StatusCode::NOT_FOUND, Some("not_found"))
-        );
+        for path in ["/api/nothing/here", "/api", "/api/", "/api//x"] {
+            for method in [Method::GET, Method::POST] {
+                let (status, body) = app.call(method.clone(), path, token, None).await;
+                assert_eq!(
+                    (status, body["code"].as_str()),
+                    (StatusCode::NOT_FOUND, Some("not_found")),
+                    "{method} {path}: {body}"
+                );
+            }
+        }
     }
+    // Sent as written: an HTTP client would fold the escaped dots away.
+    let (status, body) = raw_get(&app, "/api/%2e%2e/").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"not_found\""), "{body}");
     let (status, body) = app
         .call(
             Method::DELETE,

@@ -469,3 +469,39 @@ impl Ws {
         }
     }
 }
+
+/// Sends `head` (and `body`) on a fresh connection, then reads until the
+/// server closes it or `wait` passes; returns all it answered.
+pub async fn raw_exchange(app: &TestApp, head: &str, body: &[u8], wait: Duration) -> String {
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, body)
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        wait,
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A complete `GET` of `target` exactly as written (no client normalises
+/// the dots or the escapes away); returns the status line's code and the body.
+pub async fn raw_get(app: &TestApp, target: &str) -> (u16, String) {
+    let head = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let answer = raw_exchange(app, &head, b"", Duration::from_secs(10)).await;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
