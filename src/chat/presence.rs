@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::bus::Event;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
 use crate::store::Query;
 use crate::timestamp::Timestamp;
@@ -63,20 +63,50 @@ impl ChatService {
     }
 
     /// Tells the chat's other participants that `user` started or stopped
-    /// typing: a start at most once per `TYPING_REPEAT` per user and chat,
-    /// a stop only after a start was told, so toggling cannot flood anyone.
+    /// typing. A start goes out at most once per `TYPING_REPEAT` per user and
+    /// chat (one inside that time waits for its end, and is dropped if a stop
+    /// comes first); a stop goes out at once, after a start that went out.
+    /// So toggling cannot flood anyone, and no one sees typing that ended.
     pub fn typing(&self, user: UserId, chat: ChatId, is_typing: bool) -> Result<()> {
         let record = chat_of(&self.store().read()?, chat, user)?;
-        if !self
+        match self
             .inner
             .typing
             .tell(user, chat, is_typing, Instant::now())
         {
-            return Ok(());
+            Tell::Now => self.publish_typing(&record.participants, user, chat, is_typing),
+            Tell::Later(at) => {
+                let service = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(at.into()).await;
+                    service.flush_typing(user, chat);
+                });
+            }
+            Tell::Nothing => {}
         }
-        let others: Vec<UserId> = record
-            .participants
-            .into_iter()
+        Ok(())
+    }
+
+    /// Tells a held-back start, unless a stop took it back, if the user is
+    /// still in the chat.
+    fn flush_typing(&self, user: UserId, chat: ChatId) {
+        if !self.inner.typing.flush(user, chat, Instant::now()) {
+            return;
+        }
+        let record = self
+            .store()
+            .read()
+            .map_err(Error::from)
+            .and_then(|reader| chat_of(&reader, chat, user));
+        if let Ok(record) = record {
+            self.publish_typing(&record.participants, user, chat, true);
+        }
+    }
+
+    fn publish_typing(&self, participants: &[UserId], user: UserId, chat: ChatId, is_typing: bool) {
+        let others: Vec<UserId> = participants
+            .iter()
+            .copied()
             .filter(|&other| other != user)
             .collect();
         let typing = TypingView {
@@ -85,7 +115,6 @@ impl ChatService {
             is_typing,
         };
         self.publish(&others, &Event::new("user_typing", &typing));
-        Ok(())
     }
 
     /// Checks that `user` takes part in `chat` (for `join_chat`).
@@ -97,63 +126,106 @@ impl ChatService {
 /// Least time between two `user_typing` starts of one user in one chat.
 const TYPING_REPEAT: Duration = Duration::from_secs(2);
 
-/// Which typing changes are worth telling, per user and chat: a start at
-/// most once per `TYPING_REPEAT`, a stop only after a told start.
+/// When typing changes are told, per user and chat.
 #[derive(Default)]
 pub(super) struct TypingThrottle {
-    told: Mutex<HashMap<(UserId, ChatId), Told>>,
+    states: Mutex<HashMap<(UserId, ChatId), TypingState>>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Told {
+struct TypingState {
+    /// When the others were last told a start.
     started_at: Instant,
-    typing: bool,
+    /// Whether the others see the user typing.
+    told: bool,
+    /// A start waits for `started_at + TYPING_REPEAT`.
+    start_waiting: bool,
+    /// A flush is due (set once, however often the start is taken back).
+    flush_due: bool,
+}
+
+/// What to do with a typing change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tell {
+    Now,
+    /// Hold it back: `flush` at this moment tells it, if it still stands.
+    Later(Instant),
+    Nothing,
 }
 
 /// Entries the throttle keeps before it forgets the ones that no longer matter.
 const TYPING_SWEEP_AT: usize = 4096;
 
 impl TypingThrottle {
-    /// Whether this change must be told, noting it if so.
-    fn tell(&self, user: UserId, chat: ChatId, is_typing: bool, now: Instant) -> bool {
-        let mut told = self
-            .told
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if told.len() >= TYPING_SWEEP_AT {
-            told.retain(|_, state| {
-                state.typing || now.duration_since(state.started_at) < TYPING_REPEAT
+    fn tell(&self, user: UserId, chat: ChatId, is_typing: bool, now: Instant) -> Tell {
+        let mut states = self.lock();
+        if states.len() >= TYPING_SWEEP_AT {
+            states.retain(|_, state| {
+                state.told
+                    || state.flush_due
+                    || now.duration_since(state.started_at) < TYPING_REPEAT
             });
         }
-        let state = told.get(&(user, chat)).copied();
-        match (is_typing, state) {
-            (false, Some(state)) if state.typing => {
-                told.insert(
-                    (user, chat),
-                    Told {
-                        typing: false,
-                        ..state
-                    },
-                );
-                true
-            }
-            (false, _) => false,
-            (true, Some(state))
-                if state.typing || now.duration_since(state.started_at) < TYPING_REPEAT =>
-            {
-                false
-            }
-            (true, _) => {
-                told.insert(
-                    (user, chat),
-                    Told {
+        let key = (user, chat);
+        let Some(state) = states.get_mut(&key) else {
+            if is_typing {
+                states.insert(
+                    key,
+                    TypingState {
                         started_at: now,
-                        typing: true,
+                        told: true,
+                        start_waiting: false,
+                        flush_due: false,
                     },
                 );
-                true
+                return Tell::Now;
             }
+            return Tell::Nothing;
+        };
+        if !is_typing {
+            state.start_waiting = false;
+            return if std::mem::take(&mut state.told) {
+                Tell::Now
+            } else {
+                Tell::Nothing
+            };
         }
+        if state.told || state.start_waiting {
+            return Tell::Nothing;
+        }
+        let due = state.started_at + TYPING_REPEAT;
+        if now >= due {
+            state.started_at = now;
+            state.told = true;
+            return Tell::Now;
+        }
+        state.start_waiting = true;
+        if std::mem::replace(&mut state.flush_due, true) {
+            // A flush is on its way already.
+            return Tell::Nothing;
+        }
+        Tell::Later(due)
+    }
+
+    /// Whether the held-back start still stands and must be told now.
+    fn flush(&self, user: UserId, chat: ChatId, now: Instant) -> bool {
+        let mut states = self.lock();
+        let Some(state) = states.get_mut(&(user, chat)) else {
+            return false;
+        };
+        state.flush_due = false;
+        if !std::mem::take(&mut state.start_waiting) {
+            return false;
+        }
+        state.started_at = now;
+        state.told = true;
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(UserId, ChatId), TypingState>> {
+        self.states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -162,29 +234,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn toggling_tells_one_start_per_two_seconds_and_one_stop_per_start() {
+    fn toggling_tells_a_start_per_two_seconds_and_each_stop_at_once() {
         let throttle = TypingThrottle::default();
         let (user, chat) = (UserId::generate(), ChatId::generate());
         let start = Instant::now();
-        let told: Vec<bool> = (0..10)
-            .map(|i| {
-                throttle.tell(
-                    user,
-                    chat,
-                    i % 2 == 0,
-                    start + Duration::from_millis(i * 10),
-                )
-            })
-            .collect();
+        let at = |ms| start + Duration::from_millis(ms);
+        assert_eq!(throttle.tell(user, chat, true, at(0)), Tell::Now);
         assert_eq!(
-            told,
-            [
-                true, true, false, false, false, false, false, false, false, false
-            ]
+            throttle.tell(user, chat, false, at(10)),
+            Tell::Now,
+            "stops are never held"
         );
-        assert!(throttle.tell(user, chat, true, start + TYPING_REPEAT));
-        assert!(
+        assert_eq!(
+            throttle.tell(user, chat, true, at(20)),
+            Tell::Later(at(2000))
+        );
+        for ms in 21..100 {
+            assert_eq!(
+                throttle.tell(user, chat, ms % 2 == 0, at(ms)),
+                Tell::Nothing
+            );
+        }
+        // The last toggle was a stop (99 is odd): the held start is dropped.
+        assert!(!throttle.flush(user, chat, at(2000)));
+        assert_eq!(throttle.tell(user, chat, true, at(2100)), Tell::Now);
+    }
+
+    #[test]
+    fn a_start_held_back_goes_out_when_its_time_comes() {
+        let throttle = TypingThrottle::default();
+        let (user, chat) = (UserId::generate(), ChatId::generate());
+        let start = Instant::now();
+        assert_eq!(
+            throttle.tell(user, chat, false, start),
+            Tell::Nothing,
+            "no stop before a start"
+        );
+        assert_eq!(throttle.tell(user, chat, true, start), Tell::Now);
+        assert_eq!(throttle.tell(user, chat, true, start), Tell::Nothing);
+        assert_eq!(throttle.tell(user, chat, false, start), Tell::Now);
+        let due = start + TYPING_REPEAT;
+        assert_eq!(throttle.tell(user, chat, true, start), Tell::Later(due));
+        assert!(throttle.flush(user, chat, due));
+        assert_eq!(throttle.tell(user, chat, false, due), Tell::Now);
+        assert_eq!(
             throttle.tell(user, ChatId::generate(), true, start),
+            Tell::Now,
             "chats apart"
         );
     }
