@@ -12,6 +12,7 @@
 //! - `bus`: what the rules publish to after commit; the hub is its in-process form
 //! - `store`: the database (redb), its single writer and its records
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
+//! - `domain`: chat and message kinds, the read-mark rule
 //! - `error`, `id`, `timestamp`, `token_bucket`: shared vocabulary; `data_dir`: the data directory's file names
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod data_dir;
+pub mod domain;
 pub mod env_file;
 pub mod error;
 pub mod http;

@@ -5,9 +5,10 @@ use utoipa::ToSchema;
 
 use crate::bus::Bus;
 use crate::bus::Event;
+use crate::domain::ChatKind;
 use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
-use crate::store::{ChatHead, ChatKind, ChatRecord, Query, Reader, Store, StoreError, Swap, ops};
+use crate::store::{ChatHead, ChatRecord, Query, Reader, Store, StoreError, Swap, ops};
 use crate::timestamp::Timestamp;
 
 use super::validate::{self, AllValid};
@@ -148,7 +149,7 @@ fn view_for(
     });
     let unread = reader
         .member(chat.id, viewer)?
-        .map_or(0, |member| member.unread(head.last_seq));
+        .map_or(0, |member| member.mark.unread(head.last_seq));
     let last_message = match head.last_seq {
         0 => None,
         seq => match reader.message(chat.id, seq)? {

@@ -5,9 +5,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::bus::Event;
+use crate::domain::MessageKind;
 use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
-use crate::store::{MessageKind, MessageRecord, Query, ops};
+use crate::store::{MessageRecord, Query, ops};
 use crate::timestamp::Timestamp;
 
 use super::validate::{self, AllValid};

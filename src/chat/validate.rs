@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
+use crate::domain::MessageKind;
 use crate::error::{Error, FieldError};
-use crate::store::MessageKind;
 
 pub const NAME_MAX: usize = 64;
 pub const AVATAR_MAX: usize = 2048;

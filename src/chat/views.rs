@@ -6,8 +6,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
+use crate::domain::{ChatKind, MessageKind};
 use crate::id::{ChatId, MessageId, UserId};
-use crate::store::{ChatKind, ChatRecord, MemberRecord, MessageKind, MessageRecord, UserRecord};
+use crate::store::{ChatRecord, MemberRecord, MessageRecord, UserRecord};
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -76,10 +77,10 @@ impl MessageView {
         let others = members.iter().filter(|(user, _)| *user != message.sender);
         let read_by: Vec<ReadByView> = others
             .clone()
-            .filter(|(_, member)| member.read_seq >= message.seq)
+            .filter(|(_, member)| member.mark.covers(message.seq))
             .map(|(user, member)| ReadByView {
                 user_id: *user,
-                read_at: member.read_at,
+                read_at: member.mark.at,
             })
             .collect();
         let is_read = read_by.len() == others.count();

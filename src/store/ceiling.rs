@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability};
 
 use super::StoreError;
-use super::records::{ChatHead, MemberRecord, MessageKind, MessageRecord};
+use super::records::{ChatHead, MemberRecord, MessageRecord};
 use super::tx::Tx;
+use crate::domain::{MessageKind, ReadMark};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::timestamp::Timestamp;
 
@@ -81,9 +82,11 @@ fn measure(path: &Path, batch: usize, duration: Duration) -> Result<CommitRate, 
                     sender,
                     &MemberRecord {
                         joined_at: now,
-                        read_seq: 0,
-                        read_at: now,
-                        own_after_read: seq,
+                        mark: ReadMark {
+                            seq: 0,
+                            at: now,
+                            own_above: seq,
+                        },
                     },
                 )?;
             }

@@ -14,10 +14,11 @@
 use super::StoreError;
 use super::query::Query;
 use super::records::{
-    ChatHead, ChatKind, ChatRecord, InviteRecord, MemberRecord, MessageKind, MessageRecord,
-    OtpRecord, RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, RefreshRecord,
+    SessionRecord, UploadRecord, UserRecord,
 };
 use super::tx::Tx;
+use crate::domain::{ChatKind, MessageKind};
 use crate::id::{ChatId, MessageId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
@@ -119,7 +120,7 @@ impl Operation for SendMessage {
         head.last_seq = message.seq;
         head.last_activity = self.at;
         tx.put_chat_head(self.chat, &head)?;
-        member.own_after_read += 1;
+        member.mark.sent_own();
         tx.update_member(self.chat, self.sender, &member)?;
         Ok(Sent::Stored {
             message,
@@ -161,15 +162,15 @@ impl Operation for MarkRead {
         };
         let last = head_of(tx, &record)?.last_seq;
         let mut member = read_mark_of(tx, self.chat, self.user)?;
-        let Some(target) = member.advanced_mark(self.seq, last) else {
+        let Some(target) = member.mark.advanced(self.seq, last) else {
             return Ok(Read::Unchanged {
-                seq: member.read_seq,
-                read_at: member.read_at,
+                seq: member.mark.seq,
+                read_at: member.mark.at,
             });
         };
         // Own messages above the new mark still must not count as unread;
         // usually the mark reaches the end and there are none.
-        member.own_after_read = if target == last {
+        let own_above = if target == last {
             0
         } else {
             let above = tx.messages(self.chat, target + 1, last)?;
@@ -178,8 +179,7 @@ impl Operation for MarkRead {
                 .filter(|message| message.sender == self.user)
                 .count() as u64
         };
-        member.read_seq = target;
-        member.read_at = self.at;
+        member.mark.move_to(target, self.at, own_above);
         tx.update_member(self.chat, self.user, &member)?;
         Ok(Read::Moved {
             seq: target,

@@ -8,7 +8,7 @@ use clavox::http::extract::parse_json;
 use clavox::chat::validate::{self, CLIENT_ID_MAX, CONTENT_MAX, METADATA_MAX_BYTES, UploadFacts};
 use clavox::chat::{NewChat, NewMessage, ProfilePatch};
 use clavox::error::Error;
-use clavox::store::MessageKind;
+use clavox::domain::MessageKind;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -1,0 +1,145 @@
+//! The product's data rules that every layer shares: what kinds of chats and
+//! messages exist, and how a member's read mark moves. The rules in `chat`
+//! decide with them and the store applies them inside its write batch, so
+//! they live here, below both, once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::timestamp::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatKind {
+    Private,
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageKind {
+    Text,
+    Image,
+    File,
+    Voice,
+}
+
+/// Where one member has read up to in one chat. Marks only move forward,
+/// and never past the chat's newest message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMark {
+    /// Everything up to this `seq` has been read.
+    pub seq: u64,
+    /// When `seq` last moved (the joining time until then).
+    pub at: Timestamp,
+    /// How many of the member's own messages lie above `seq`: they never
+    /// count as unread, and keeping the count here makes `unreadCount` O(1).
+    pub own_above: u64,
+}
+
+impl ReadMark {
+    /// The mark of a member who joins at `at` with everything up to `seq` read.
+    pub fn joining(at: Timestamp, seq: u64) -> Self {
+        Self {
+            seq,
+            at,
+            own_above: 0,
+        }
+    }
+
+    /// Where a read up to `seq` moves the mark in a chat whose newest
+    /// message is `last_seq`: clamped to it, and `None` unless that is
+    /// forward.
+    pub fn advanced(&self, seq: u64, last_seq: u64) -> Option<u64> {
+        let target = seq.min(last_seq);
+        (target > self.seq).then_some(target)
+    }
+
+    /// Moves the mark to `target` (from `advanced`) at `at`, with
+    /// `own_above` of the member's own messages still above it.
+    pub fn move_to(&mut self, target: u64, at: Timestamp, own_above: u64) {
+        debug_assert!(target >= self.seq, "read marks only move forward");
+        self.seq = target;
+        self.at = at;
+        self.own_above = own_above;
+    }
+
+    /// The member sent a message: it lies above the mark but is not unread.
+    pub fn sent_own(&mut self) {
+        self.own_above += 1;
+    }
+
+    /// Whether the message `seq` counts as read.
+    pub fn covers(&self, seq: u64) -> bool {
+        self.seq >= seq
+    }
+
+    /// Messages above the mark that others sent, in a chat whose newest
+    /// message is `last_seq`.
+    pub fn unread(&self, last_seq: u64) -> u64 {
+        last_seq
+            .saturating_sub(self.seq)
+            .saturating_sub(self.own_above)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_leaves_out_what_is_read_and_ones_own() {
+        let mark = ReadMark {
+            seq: 3,
+            at: Timestamp::from_millis(0),
+            own_above: 2,
+        };
+        assert_eq!(mark.unread(10), 5);
+        assert_eq!(mark.unread(3), 0);
+        assert!(mark.covers(3) && !mark.covers(4));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever marks arrive, in whatever order, while the chat
+            /// grows: the mark never moves back, never passes the newest
+            /// message, and lands on the clamped request when it moves.
+            #[test]
+            fn read_marks_only_move_forward(
+                marks in prop::collection::vec((any::<u64>(), 0u64..1000), 0..50),
+            ) {
+                let mut mark = ReadMark::joining(Timestamp::from_millis(0), 0);
+                let mut last_seq = 0u64;
+                for (seq, grown) in marks {
+                    last_seq += grown;
+                    let before = mark.seq;
+                    if let Some(target) = mark.advanced(seq, last_seq) {
+                        mark.move_to(target, Timestamp::from_millis(1), 0);
+                    }
+                    prop_assert!(mark.seq >= before);
+                    prop_assert!(mark.seq <= last_seq.max(before));
+                    prop_assert_eq!(mark.seq, before.max(seq.min(last_seq)));
+                }
+            }
+
+            /// The unread count never exceeds what lies above the mark, and
+            /// a mark moved forward never raises it.
+            #[test]
+            fn unread_counts_only_what_lies_above_the_mark(
+                seq in any::<u64>(),
+                own_above in any::<u64>(),
+                last_seq in any::<u64>(),
+                forward in any::<u64>(),
+            ) {
+                let mark = ReadMark { seq, at: Timestamp::from_millis(0), own_above };
+                let unread = mark.unread(last_seq);
+                prop_assert!(unread <= last_seq.saturating_sub(seq));
+                if let Some(target) = mark.advanced(seq.saturating_add(forward), last_seq) {
+                    let mut moved = mark;
+                    moved.move_to(target, Timestamp::from_millis(1), own_above);
+                    prop_assert!(moved.unread(last_seq) <= unread);
+                }
+            }
+        }
+    }
+}
