@@ -10,7 +10,7 @@
 //!   `listener`: the accept loop (header timeout, per-address connection cap)
 //! - `chat`: the product's rules (users, chats, messages, presence); `auth`: login and sessions
 //! - `bus`: what the rules publish to after commit; the hub is its in-process form
-//! - `store`: the database (redb), its single writer and its records
+//! - `store`: the database (redb), its single writer and its records; `blobs`: attachment bytes
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
 //! - `domain`: chat and message kinds, the read-mark rule
 //! - `error`, `id`, `timestamp`, `token_bucket`: shared vocabulary; `data_dir`: the data directory's file names
@@ -21,6 +21,7 @@ pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod bench;
+pub mod blobs;
 pub mod bus;
 pub mod chat;
 pub mod cli;

@@ -1,24 +1,23 @@
-//! Attachments: files stored in the data directory, one file per upload
-//! under `uploads/`, named by the upload's 128-bit id, with their description
-//! in the store. A file is streamed to `uploads/partial/` while its size is
-//! checked and its SHA-256 computed, fsync'd, and only then renamed into
-//! place, so a crash never leaves a truncated upload behind, and nothing is
-//! ever held whole in memory.
+//! Attachments: the bytes in `Blobs`, named by the upload's 128-bit id, and
+//! their description in the store. A file is streamed into a new blob while
+//! its size is checked, its SHA-256 computed and its first bytes sniffed, and
+//! the blob is placed only once all of it passed, so nothing is ever held
+//! whole in memory and a refused upload leaves nothing behind.
 
 pub mod sniff;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
+use crate::blobs::{BlobId, Blobs, NewBlob};
 use crate::data_dir::DataDir;
 use crate::error::{Error, Result};
 use crate::id::UserId;
-use crate::store::{Query, Store, StoreError, UploadRecord, create_private_dir, ops};
+use crate::store::{Query, Store, StoreError, UploadRecord, ops};
 use crate::timestamp::Timestamp;
 
 /// The uploads of one server; cheap to clone.
@@ -28,8 +27,7 @@ pub struct Uploads {
 }
 
 struct Inner {
-    dir: PathBuf,
-    partial: PathBuf,
+    blobs: Blobs,
     store: Store,
     max_bytes: u64,
 }
@@ -47,18 +45,14 @@ impl Uploads {
     /// Prepares `uploads/` in `data_dir`, removing any partial file a crash
     /// left behind (it was never acknowledged).
     pub fn open(data_dir: &Path, store: Store, max_bytes: u64) -> Result<Self, StoreError> {
-        let layout = DataDir::new(data_dir);
-        let (dir, partial) = (layout.uploads(), layout.partial_uploads());
-        create_private_dir(&partial)?;
-        if let Ok(entries) = std::fs::read_dir(&partial) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        let dir = DataDir::new(data_dir).uploads();
+        let blobs = Blobs::open(&dir).map_err(|error| StoreError::Io {
+            context: format!("preparing {}", dir.display()),
+            message: error.to_string(),
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                dir,
-                partial,
+                blobs,
                 store,
                 max_bytes,
             }),
@@ -77,30 +71,23 @@ impl Uploads {
                 limit: usize::try_from(max_bytes).unwrap_or(usize::MAX),
             });
         }
-        let id: [u8; 16] = rand::random();
-        let partial = self.inner.partial.join(format!("{}.part", hex::encode(id)));
+        let id: BlobId = rand::random();
         let content_type = content_type(incoming.content_type);
-        let received = self.stream_to(&partial, &content_type, body).await;
-        let (size, sha256, dimensions) = match received {
+        let mut blob = self
+            .inner
+            .blobs
+            .create(&id)
+            .await
+            .map_err(|error| io_error(&error))?;
+        let (size, sha256, dimensions) = match self.stream_to(&mut blob, &content_type, body).await
+        {
             Ok(received) => received,
             Err(error) => {
-                let _ = tokio::fs::remove_file(&partial).await;
+                blob.discard().await;
                 return Err(error);
             }
         };
-        let target = self.inner.dir.join(hex::encode(id));
-        let placed = async {
-            tokio::fs::rename(&partial, &target).await?;
-            // The rename itself must survive a crash: sync the directory.
-            tokio::fs::File::open(&self.inner.dir)
-                .await?
-                .sync_all()
-                .await
-        };
-        if let Err(error) = placed.await {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(io_error(&error));
-        }
+        blob.place().await.map_err(|error| io_error(&error))?;
         let record = UploadRecord {
             id,
             owner: incoming.owner,
@@ -115,29 +102,22 @@ impl Uploads {
             upload: record.clone(),
         };
         if let Err(error) = self.inner.store.apply(add).await {
-            let _ = tokio::fs::remove_file(&target).await;
+            let _ = self.inner.blobs.remove(&id).await;
             return Err(error.into());
         }
         Ok(record)
     }
 
-    /// Writes the body to `path`, returning its size, digest and, for
+    /// Writes the body into `blob`, returning its size, digest and, for
     /// images, dimensions. Refuses bodies over the limit and images whose
     /// bytes are not of their declared type.
     async fn stream_to(
         &self,
-        path: &Path,
+        blob: &mut NewBlob,
         content_type: &str,
         body: Body,
     ) -> Result<(u64, [u8; 32], Option<(u32, u32)>)> {
         let max_bytes = self.inner.max_bytes;
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .await
-            .map_err(|error| io_error(&error))?;
         let mut digest = Sha256::new();
         let mut head = Vec::new();
         let mut size = 0u64;
@@ -156,9 +136,7 @@ impl Uploads {
                 head.extend_from_slice(&chunk[..wanted]);
             }
             digest.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|error| io_error(&error))?;
+            blob.write(&chunk).await.map_err(|error| io_error(&error))?;
         }
         if size == 0 {
             return Err(Error::validation("body", "the file is empty"));
@@ -169,7 +147,6 @@ impl Uploads {
                 format!("the file is not a valid {content_type}"),
             ));
         }
-        file.sync_all().await.map_err(|error| io_error(&error))?;
         Ok((
             size,
             digest.finalize().into(),
@@ -185,7 +162,10 @@ impl Uploads {
             .read()?
             .upload(id)?
             .ok_or(Error::NotFound)?;
-        let file = tokio::fs::File::open(self.inner.dir.join(record.id_hex()))
+        let file = self
+            .inner
+            .blobs
+            .read(&record.id)
             .await
             .map_err(|_| Error::NotFound)?;
         Ok((record, file))
