@@ -1,0 +1,129 @@
+//! Slow consumers.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed_with_1013_and_the_others_miss_nothing() {
+    const CAP: usize = 12_000;
+    const BATCH: usize = 48;
+    let started = Instant::now();
+    // One sender outruns a slow reader: far past any per-user message budget.
+    let app = TestApp::spawn_with(&[("--message-rate", "0")]).await;
+    let sender = app.login(&phone(3130)).await;
+    let slow = app.login(&phone(3131)).await;
+    let reader = app.login(&phone(3132)).await;
+    let chat = app.group(&sender, &[&slow, &reader], "firehose").await;
+    let mut slow_ws = app.joined_ws(&slow).await;
+    let mut reader_ws = app.joined_ws(&reader).await;
+
+    // R reads everything as it comes, and notices when S's socket is gone
+    // (S goes offline: its only socket was closed by the server).
+    let slow_gone = Arc::new(AtomicBool::new(false));
+    let (done, mut done_rx) = tokio::sync::watch::channel(None::<u64>);
+    let reading = tokio::spawn({
+        let (chat, slow_id, slow_gone) = (chat.clone(), slow.id.clone(), slow_gone.clone());
+        async move {
+            let mut seqs = Vec::new();
+            loop {
+                if let Some(last) = *done_rx.borrow()
+                    && seqs.last().copied().unwrap_or(0) >= last
+                {
+                    return seqs;
+                }
+                tokio::select! {
+                    frame = reader_ws.next_frame() => {
+                        let frame = frame.expect("the fast reader's socket stays open");
+                        if frame["event"] == "new_message" && frame["data"]["chatId"] == chat {
+                            seqs.push(frame["data"]["seq"].as_u64().unwrap());
+                        } else if frame["event"] == "user_status" && frame["data"]["userId"] == slow_id && frame["data"]["status"] == "offline" {
+                            slow_gone.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    changed = done_rx.changed() => changed.expect("the sender reports its total"),
+                }
+            }
+        }
+    });
+
+    let content = "slow consumers must not hold up the others; ".repeat(100);
+    let content = &content[..4000];
+    let path = format!("/api/chats/{chat}/messages");
+    let mut sent = 0;
+    while sent < CAP && !slow_gone.load(Ordering::SeqCst) {
+        let batch =
+            (0..BATCH).map(|_| app.post(&path, &sender.access, json!({ "content": content })));
+        for (status, body) in join_all(batch).await {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        sent += BATCH;
+    }
+    let total = u64::try_from(sent).unwrap();
+    assert!(
+        slow_gone.load(Ordering::SeqCst),
+        "the socket that never reads was still open after {sent} messages"
+    );
+    done.send(Some(total)).unwrap();
+    let seqs = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the fast reader catches up")
+        .unwrap();
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "the fast reader got every message, in order"
+    );
+
+    // Only now does S read: what was queued before the overflow, in order,
+    // then a close with 1013.
+    let mut received = Vec::new();
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(30), slow_ws.stream.next())
+            .await
+            .expect("S's socket ends in time")
+        {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["event"] == "new_message" {
+                    received.push(frame["data"]["seq"].as_u64().unwrap());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|frame| u16::from(frame.code)),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => panic!(
+                "S's socket failed instead of closing with 1013 after {} messages: {error}",
+                received.len()
+            ),
+            None => panic!(
+                "S's socket ended without a close frame after {} messages",
+                received.len()
+            ),
+        }
+    };
+    assert_eq!(
+        code,
+        Some(1013),
+        "after {} of {total} messages",
+        received.len()
+    );
+    let got = u64::try_from(received.len()).unwrap();
+    assert!(got < total, "S cannot have received everything");
+    assert_eq!(
+        received,
+        (1..=got).collect::<Vec<_>>(),
+        "what S got is a gapless prefix"
+    );
+    // It catches up with after=.
+    let (status, page) = app
+        .get(
+            &format!("/api/chats/{chat}/messages?after={got}&limit=5"),
+            &slow.access,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["messages"][0]["seq"], got + 1, "{page}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
