@@ -15,7 +15,7 @@ use crate::listener::AddressCounts;
 use crate::store::{Store, StoreError};
 use crate::uploads::Uploads;
 
-use super::rate_limit::{Limits, RateLimiter};
+use super::rate_limit::{GROUPS_PER_HOUR, HOUR, Limits, MEMBERS_ADDED_PER_HOUR, RateLimiter};
 
 /// Everything a handler may need; cheap to clone (handles only).
 #[derive(Clone)]
@@ -57,6 +57,8 @@ impl AppState {
                 config.auth_rate_limit_window_ms,
                 config.auth_rate_limit_max,
             ),
+            groups_created: RateLimiter::new(HOUR, GROUPS_PER_HOUR),
+            members_added: RateLimiter::new(HOUR, MEMBERS_ADDED_PER_HOUR),
         };
         Ok(Self {
             sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),

@@ -468,3 +468,46 @@ async fn chats_are_listed_by_latest_activity_with_unread_counts() {
     let (_, list) = app.get("/api/chats", &budi.access).await;
     assert_eq!(list["chats"][0]["unreadCount"], 1);
 }
+
+#[tokio::test]
+async fn group_creation_and_member_adds_are_limited_per_user_and_hour() {
+    let app = TestApp::spawn().await;
+    let (ana, budi, cici) = (
+        app.login(&phone(900)).await,
+        app.login(&phone(901)).await,
+        app.login(&phone(902)).await,
+    );
+    for n in 0..20 {
+        app.group(&ana, &[&budi], &format!("Group {n}")).await;
+    }
+    let (status, body) = app
+        .post(
+            "/api/chats",
+            &ana.access,
+            json!({ "type": "group", "name": "One too many", "participants": [budi.id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "rate_limited");
+    let (_, chats) = app.get("/api/chats", &budi.access).await;
+    assert_eq!(
+        chats["chats"].as_array().unwrap().len(),
+        20,
+        "nothing made past the limit"
+    );
+    // Private chats are not groups; another user has their own allowance.
+    assert_eq!(app.private_chat(&ana, &cici).await.len(), 24);
+    let group = app.group(&budi, &[&ana], "Budi's").await;
+
+    // 200 members added in an hour, counted as asked.
+    let path = format!("/api/chats/{group}/participants");
+    let many = vec![json!(cici.id); 200];
+    let (status, body) = app
+        .post(&path, &budi.access, json!({ "userIds": many }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(&path, &budi.access, json!({ "userIds": [ana.id] }))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+}
