@@ -13,7 +13,8 @@
 //                                   send a message, start typing, go offline
 //   {"step":"peer_offline"}         all that was seen; the peer may come back
 //                                   online now
-//   {"result":{...}}                everything checked; what was seen
+//   {"result":{...}}                everything checked (the last check logs
+//                                   out, which disconnects it); what was seen
 //
 // On any failure it writes the reason to stderr and exits with status 1.
 
@@ -140,6 +141,8 @@ async function main() {
   if (authMode === "join_user") {
     const early = await request(socket, "join_chat", { chatId });
     check(isError(early, "unauthorized"), "events before join_user are unauthorized", early);
+    const earlyPing = await request(socket, "ping", {});
+    check(isError(earlyPing, "unauthorized"), "a ping before join_user is unauthorized", earlyPing);
     const someoneElse = await request(socket, "join_user", { token, userId: peerId });
     check(isError(someoneElse, "forbidden"), "join_user naming someone else is forbidden", someoneElse);
     const joined = await request(socket, "join_user", { token, userId });
@@ -185,7 +188,19 @@ async function main() {
 
   result.sent = stored;
   result.transport = socket.io.engine.transport.name;
-  socket.disconnect();
+
+  // Logging out ends the socket too, on either transport: a polling `sid`
+  // is worth nothing once its login is over.
+  const disconnected = new Promise((resolve) => socket.once("disconnect", resolve));
+  const logout = await fetch(new URL("/api/auth/logout", url), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+  });
+  check(logout.status === 204, "logout answers 204", logout.status);
+  await waitFor("error", (e) => e.code === "unauthorized", "an unauthorized error once logged out");
+  const timer = setTimeout(() => fail("the server did not disconnect a logged-out socket"), WAIT_MS);
+  result.afterLogout = await disconnected;
+  clearTimeout(timer);
   step({ result });
 }
 
