@@ -17,6 +17,11 @@ use crate::http::AppState;
 /// Frames a socket may have waiting before it counts as too slow.
 pub const OUTBOX_CAPACITY: usize = 1024;
 
+/// Events whose answers may wait for the disk at once, per socket; past that
+/// the socket is not read until the oldest is answered (memory per client
+/// stays bounded while its sends share fsyncs).
+pub const ANSWERS_WAITING: usize = 64;
+
 /// `/ws` and `/socket.io/`. Must be called inside the runtime.
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()

@@ -26,9 +26,9 @@ use crate::http::AppState;
 use crate::http::admission::{authenticate_socket, claim_socket, origin_allowed};
 use crate::http::extract::{ClientIp, QueryParams};
 
-use super::OUTBOX_CAPACITY;
 use super::connection::{Connection, Reply};
 use super::events::{self, ClientFrame, MAX_FRAME_BYTES, close};
+use super::{ANSWERS_WAITING, OUTBOX_CAPACITY};
 
 /// A `/ws` socket's queue of encoded frames, drained by its writer task.
 type Outbox = mpsc::Sender<Utf8Bytes>;
@@ -119,10 +119,6 @@ async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
     .instrument(span)
     .await;
 }
-
-/// Frames whose answers may wait for the disk at once; past that the socket
-/// is not read until the oldest is answered (memory per client stays bounded).
-const ANSWERS_WAITING: usize = 64;
 
 /// Answers in the order their frames arrived: a send waiting for its fsync
 /// holds back the answers behind it (usually in the same batch), so clients

@@ -20,7 +20,8 @@
 //!   disconnected; at shutdown the transports close, so clients reconnect.
 
 use std::fmt;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -50,9 +53,9 @@ use crate::http::admission::{
 use crate::http::extract::{ClientIp, client_ip};
 use crate::listener::Claim;
 
-use super::OUTBOX_CAPACITY;
-use super::connection::Connection;
+use super::connection::{Connection, Reply};
 use super::events::{MAX_FRAME_BYTES, close};
+use super::{ANSWERS_WAITING, OUTBOX_CAPACITY};
 
 /// How the bus reaches a Socket.IO socket: emitting queues the packet on the
 /// socket's bounded Engine.IO buffer without waiting.
@@ -263,10 +266,14 @@ fn connect(
     );
 }
 
-/// Handles the socket's events in order until it must close.
+/// Handles the socket's events in order until it must close. A send is
+/// queued for the disk and the next events are handled meanwhile, so a
+/// client's sends share fsyncs; answers still go out in the order the events
+/// came.
 async fn run(socket: SocketRef, mut connection: Connection, mut inbox: mpsc::Receiver<Inbound>) {
     let closer = connection.closer().clone();
     let shutdown = connection.state().hub.shutdown_signal();
+    let mut answers = Answers::new();
     loop {
         let deadline = connection.deadline();
         tokio::select! {
@@ -281,24 +288,78 @@ async fn run(socket: SocketRef, mut connection: Connection, mut inbox: mpsc::Rec
                     break;
                 }
             }
-            inbound = inbox.recv() => match inbound {
-                Some(inbound) => handle(&socket, &mut connection, inbound).await,
+            Some(answer) = answers.next(), if !answers.is_empty() => {
+                deliver(&socket, &closer, answer);
+            }
+            inbound = inbox.recv(), if answers.len() < ANSWERS_WAITING => match inbound {
+                Some(inbound) => Box::pin(handle(&socket, &mut connection, &mut answers, inbound)).await,
                 None => break,
             },
         }
+    }
+    // Sends already queued are stored whatever happens; their callers get
+    // their answers if the socket is still there to take them.
+    while let Some(answer) = answers.next().await {
+        deliver(&socket, &closer, answer);
     }
     connection.finish().await;
     hang_up(socket, &closer).await;
 }
 
-async fn handle(socket: &SocketRef, connection: &mut Connection, inbound: Inbound) {
+/// An event's outcome and where its answer goes.
+struct Answer {
+    event: String,
+    result: Result<Value, Error>,
+    wants_ack: bool,
+    ack: AckSender,
+}
+
+/// Answers in the order their events arrived.
+type Answers = FuturesOrdered<Pin<Box<dyn Future<Output = Answer> + Send>>>;
+
+async fn handle(
+    socket: &SocketRef,
+    connection: &mut Connection,
+    answers: &mut Answers,
+    inbound: Inbound,
+) {
     let Inbound {
         event,
         data,
         wants_ack,
         ack,
     } = inbound;
-    let sent = match connection.dispatch(&event, data).await {
+    let reply = connection.start(&event, data).await;
+    let answer = move |result| Answer {
+        event,
+        result,
+        wants_ack,
+        ack,
+    };
+    match reply {
+        Ok(Reply::Later(pending)) => {
+            answers.push_back(Box::pin(pending.map(answer)));
+        }
+        Ok(Reply::Now(data)) if answers.is_empty() => {
+            deliver(socket, connection.closer(), answer(Ok(data)));
+        }
+        Err(error) if answers.is_empty() => {
+            deliver(socket, connection.closer(), answer(Err(error)));
+        }
+        Ok(Reply::Now(data)) => answers.push_back(Box::pin(ready(answer(Ok(data))))),
+        Err(error) => answers.push_back(Box::pin(ready(answer(Err(error))))),
+    }
+}
+
+/// Sends an event's answer: its ack, a `pong`, or its error.
+fn deliver(socket: &SocketRef, closer: &Closer, answer: Answer) {
+    let Answer {
+        event,
+        result,
+        wants_ack,
+        ack,
+    } = answer;
+    let sent = match result {
         Ok(data) if wants_ack => ack.send(&data),
         Ok(_) if event == "ping" => socket.emit("pong", &json!({})),
         Ok(_) => Ok(()),
@@ -308,7 +369,7 @@ async fn handle(socket: &SocketRef, connection: &mut Connection, inbound: Inboun
         }
     };
     if is_full(&sent) {
-        connection.closer().close(close::TOO_SLOW);
+        closer.close(close::TOO_SLOW);
     }
 }
 

@@ -169,6 +169,17 @@ async function main() {
   check(stored?.senderId === userId && stored.content === content && Number.isInteger(stored.seq), "send_message acks the stored Message", stored);
   const echo = await waitFor("new_message", (m) => m.id === stored.id, "new_message of its own message");
   check(echo.seq === stored.seq, "its own new_message matches the ack", echo);
+  // Many sends without waiting for each answer: stored in the order sent
+  // (the server queues them together), each answered with its message.
+  const burst = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => request(socket, "send_message", { chatId, content: `burst ${i}` })),
+  );
+  check(
+    burst.every((m, i) => m?.content === `burst ${i}` && m.seq === stored.seq + 1 + i),
+    "a burst of sends is stored in the order sent",
+    burst.map((m) => m?.seq),
+  );
+  result.burst = burst.length;
   check(JSON.stringify(await request(socket, "typing_start", { chatId })) === "{}", "typing_start acks {}");
   check(JSON.stringify(await request(socket, "typing_stop", { chatId })) === "{}", "typing_stop acks {}");
   const read = await request(socket, "mark_read", { chatId, seq: stored.seq });

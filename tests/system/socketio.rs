@@ -140,6 +140,7 @@ async fn chat_with_a_ws_peer(transport: &str, auth: &str, n: u32) {
         assert_eq!(result["badTokenRefusal"], "unauthorized", "{result}");
     }
     assert_eq!(result["afterLogout"], "io server disconnect", "{result}");
+    assert_eq!(result["burst"], 50, "{result}");
 
     // What the Socket.IO client did reached the /ws peer, as /ws data.
     let stored = &result["sent"];
