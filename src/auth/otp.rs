@@ -32,15 +32,16 @@ pub fn issue(key: &[u8; 32], phone: &str, now: Timestamp, lifetime: std::time::D
     Issued { code, record }
 }
 
-/// A record no code matches: it keeps the cooldown for a number that gets no
-/// code, so the answers cannot tell such numbers apart.
-pub fn blank(now: Timestamp) -> OtpRecord {
+/// A live code that no one knows, for a number that may not log in: its
+/// hash is random, so no code matches it, yet it expires and counts wrong
+/// attempts like a real one, and the answers cannot tell such numbers apart.
+pub fn decoy(now: Timestamp, lifetime: std::time::Duration) -> OtpRecord {
     OtpRecord {
         code_hash: rand::random(),
         issued_at: now,
-        expires_at: now,
-        failed_attempts: MAX_ATTEMPTS,
-        used: true,
+        expires_at: now.plus(lifetime),
+        failed_attempts: 0,
+        used: false,
     }
 }
 
@@ -234,18 +235,30 @@ mod tests {
     }
 
     #[test]
-    fn blank_records_match_no_code() {
-        let record = blank(Timestamp::from_millis(5));
+    fn a_decoy_counts_wrong_codes_like_a_real_code_and_matches_none() {
+        let now = Timestamp::from_millis(1_000_000);
+        let mut record = decoy(now, Duration::from_secs(300));
+        let later = Timestamp::from_millis(1_001_000);
+        for expected_left in (0..MAX_ATTEMPTS).rev() {
+            let code = format!("{expected_left:06}");
+            let (verdict, stored) = verify(&KEY, PHONE, Some(&record), &code, later);
+            assert_eq!(
+                verdict,
+                Verdict::Wrong {
+                    attempts_left: expected_left
+                }
+            );
+            record = stored.unwrap();
+        }
         assert_eq!(
-            verify(
-                &KEY,
-                PHONE,
-                Some(&record),
-                "123456",
-                Timestamp::from_millis(6)
-            )
-            .0,
-            Verdict::Unknown
+            verify(&KEY, PHONE, Some(&record), "123456", later).0,
+            Verdict::Locked
+        );
+        let expired = decoy(now, Duration::from_secs(300));
+        let after = Timestamp::from_millis(1_000_000 + 300_000);
+        assert_eq!(
+            verify(&KEY, PHONE, Some(&expired), "123456", after).0,
+            Verdict::Expired
         );
     }
 }

@@ -472,6 +472,41 @@ async fn closed_registration_sends_codes_to_existing_users_only() {
     assert_eq!(app.codes.count(&phone(200)), 0);
 }
 
+/// Five wrong codes for `number`: `attemptsLeft` 4 to 0, then `otp_locked`.
+async fn five_wrong_codes_then_locked(app: &TestApp, number: &str, wrong: &str) {
+    for left in (0..5).rev() {
+        let (status, body) = app.verify(number, wrong).await;
+        assert_eq!(
+            (status, body["code"].as_str(), &body["attemptsLeft"]),
+            (StatusCode::BAD_REQUEST, Some("invalid_otp"), &json!(left)),
+            "{number}"
+        );
+    }
+    let (status, body) = app.verify(number, wrong).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("otp_locked")),
+        "{number}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_number_answers_wrong_codes_exactly_as_an_allowed_one() {
+    let app = TestApp::spawn_with(&[("--registration", "invite")]).await;
+    let (guest, stranger) = (phone(230), phone(231));
+    app.admin(clavox::admin::Request::Invite {
+        phone: guest.clone(),
+    })
+    .await;
+    assert_eq!(app.send_otp(&guest).await.0, StatusCode::OK);
+    assert_eq!(app.send_otp(&stranger).await.0, StatusCode::OK);
+    assert_eq!(app.codes.count(&stranger), 0, "the stranger gets no code");
+    let code = app.codes.last_code(&guest).unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    five_wrong_codes_then_locked(&app, &guest, wrong).await;
+    five_wrong_codes_then_locked(&app, &stranger, wrong).await;
+}
+
 #[tokio::test]
 async fn allowed_prefixes_narrow_who_gets_a_code() {
     let app = TestApp::spawn_with(&[("--allowed-phone-prefixes", "+65,+6281299")]).await;
