@@ -468,6 +468,22 @@ impl Operation for Invite {
     }
 }
 
+/// Remembers that `viewer` found `user` by looking up their number, which
+/// lets the viewer see that number and the user's presence from then on.
+#[derive(Debug, Clone, Copy)]
+pub struct RememberLookup {
+    pub viewer: UserId,
+    pub user: UserId,
+}
+
+impl Operation for RememberLookup {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.put_lookup(self.viewer, self.user)
+    }
+}
+
 /// Describes a file that was just placed among the uploads.
 #[derive(Debug, Clone)]
 pub struct AddUpload {

@@ -243,6 +243,14 @@ pub trait Query {
         self.access().record(tables::INVITES, phone.as_bytes())
     }
 
+    /// Whether `viewer` once found `user` by looking up their number.
+    fn found_by_lookup(&self, viewer: UserId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::LOOKUPS, &tables::lookup(viewer, user))?
+            .is_some())
+    }
+
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
         self.access().record(tables::SESSIONS, id.as_bytes())
     }

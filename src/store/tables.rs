@@ -43,7 +43,10 @@ pub const INVITES: Table = TableDefinition::new("invites");
 /// upload id (16 bytes) → `UploadRecord`.
 pub const UPLOADS: Table = TableDefinition::new("uploads");
 
-pub const ALL: [Table; 16] = [
+/// viewer id ‖ user id → empty: the viewer found that user by their number.
+pub const LOOKUPS: Table = TableDefinition::new("lookups");
+
+pub const ALL: [Table; 17] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -60,6 +63,7 @@ pub const ALL: [Table; 16] = [
     REFRESH_TOKENS,
     INVITES,
     UPLOADS,
+    LOOKUPS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
@@ -99,6 +103,10 @@ pub fn client_id(chat: ChatId, sender: UserId, client_id: &str) -> Vec<u8> {
     key.extend_from_slice(sender.as_bytes());
     key.extend_from_slice(client_id.as_bytes());
     key
+}
+
+pub fn lookup(viewer: UserId, user: UserId) -> [u8; 24] {
+    join(&[viewer.as_bytes(), user.as_bytes()])
 }
 
 pub fn user_session(user: UserId, session: SessionId) -> [u8; 24] {

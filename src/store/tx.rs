@@ -121,6 +121,10 @@ impl<'a> Tx<'a> {
         self.put_record(tables::INVITES, phone.as_bytes(), invite)
     }
 
+    pub fn put_lookup(&self, viewer: UserId, user: UserId) -> Result<(), StoreError> {
+        self.put(tables::LOOKUPS, &tables::lookup(viewer, user), &[])
+    }
+
     pub fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         self.put_record(tables::SESSIONS, session.id.as_bytes(), session)?;
         self.put(
