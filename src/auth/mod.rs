@@ -276,19 +276,23 @@ impl Auth {
         let refresh_token = tokens::new_refresh_token();
         let store = &self.inner.store;
         for _ in 0..ops::SWAP_ATTEMPTS {
-            let read = store.read()?.otp(&phone)?;
+            let reader = store.read()?;
+            let (read, tally) = (reader.otp(&phone)?, reader.wrong_codes(&phone)?);
+            let key = &self.inner.otp_key;
             let (verdict, updated) =
-                otp::verify(&self.inner.otp_key, &phone, read.as_ref(), code, now);
+                otp::verify(key, &phone, read.as_ref(), tally.as_ref(), code, now);
             let (Some(read), Some(updated)) = (read, updated) else {
                 return Err(verdict_error(verdict));
             };
             if verdict != Verdict::Accepted {
-                let save = ops::SaveOtp {
+                let count = ops::CountWrongCode {
                     phone: phone.clone(),
-                    read: Some(read),
-                    changed: Some(updated),
+                    read,
+                    changed: updated,
+                    tally: otp::counted(tally.as_ref(), now),
+                    tally_read: tally,
                 };
-                match store.apply(save).await? {
+                match store.apply(count).await? {
                     Swap::Done(()) => return Err(verdict_error(verdict)),
                     Swap::Changed => continue,
                 }

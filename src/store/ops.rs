@@ -15,7 +15,7 @@ use super::StoreError;
 use super::query::Query;
 use super::records::{
     ChatHead, ChatKind, ChatRecord, InviteRecord, MemberRecord, MessageKind, MessageRecord,
-    OtpRecord, RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    OtpRecord, RefreshRecord, SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
 };
 use super::tx::Tx;
 use crate::id::{ChatId, MessageId, SessionId, UserId};
@@ -339,6 +339,51 @@ impl Operation for SaveOtp {
             None => tx.remove_otp(&self.phone)?,
         }
         Ok(Swap::Done(()))
+    }
+}
+
+/// A wrong code: the code's attempts and the number's tally of wrong codes,
+/// counted together so neither can be skipped, if both are still the ones
+/// read.
+#[derive(Debug, Clone)]
+pub struct CountWrongCode {
+    pub phone: String,
+    pub read: OtpRecord,
+    pub changed: OtpRecord,
+    pub tally_read: Option<WrongCodesRecord>,
+    pub tally: WrongCodesRecord,
+}
+
+impl Operation for CountWrongCode {
+    type Output = Swap;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Swap, StoreError> {
+        if tx.otp(&self.phone)?.as_ref() != Some(&self.read)
+            || tx.wrong_codes(&self.phone)? != self.tally_read
+        {
+            return Ok(Swap::Changed);
+        }
+        tx.put_otp(&self.phone, &self.changed)?;
+        tx.put_wrong_codes(&self.phone, &self.tally)?;
+        Ok(Swap::Done(()))
+    }
+}
+
+/// Forgets a number's wrong codes, so its codes work again before its
+/// window passes (`clavox users unlock`).
+#[derive(Debug, Clone)]
+pub struct ForgetWrongCodes {
+    pub phone: String,
+}
+
+impl Operation for ForgetWrongCodes {
+    /// Whether the number had wrong codes to forget.
+    type Output = bool;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<bool, StoreError> {
+        let had = tx.wrong_codes(&self.phone)?.is_some();
+        tx.remove_wrong_codes(&self.phone)?;
+        Ok(had)
     }
 }
 

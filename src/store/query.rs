@@ -8,7 +8,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::StoreError;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -237,6 +237,10 @@ pub trait Query {
 
     fn otp(&self, phone: &str) -> Result<Option<OtpRecord>, StoreError> {
         self.access().record(tables::OTPS, phone.as_bytes())
+    }
+
+    fn wrong_codes(&self, phone: &str) -> Result<Option<WrongCodesRecord>, StoreError> {
+        self.access().record(tables::WRONG_CODES, phone.as_bytes())
     }
 
     fn invite(&self, phone: &str) -> Result<Option<InviteRecord>, StoreError> {

@@ -30,6 +30,8 @@ pub const MESSAGES: Table = TableDefinition::new("messages");
 pub const CLIENT_IDS: Table = TableDefinition::new("client_ids");
 /// E.164 phone number → `OtpRecord`.
 pub const OTPS: Table = TableDefinition::new("otps");
+/// E.164 phone number → `WrongCodesRecord`: wrong codes across all its codes.
+pub const WRONG_CODES: Table = TableDefinition::new("wrong_codes");
 /// session id → `SessionRecord`.
 pub const SESSIONS: Table = TableDefinition::new("sessions");
 /// user id ‖ session id → empty: the sessions of a user.
@@ -46,7 +48,7 @@ pub const UPLOADS: Table = TableDefinition::new("uploads");
 /// viewer id ‖ user id → empty: the viewer found that user by their number.
 pub const LOOKUPS: Table = TableDefinition::new("lookups");
 
-pub const ALL: [Table; 17] = [
+pub const ALL: [Table; 18] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -58,6 +60,7 @@ pub const ALL: [Table; 17] = [
     MESSAGES,
     CLIENT_IDS,
     OTPS,
+    WRONG_CODES,
     SESSIONS,
     USER_SESSIONS,
     REFRESH_TOKENS,

@@ -7,7 +7,7 @@ use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -115,6 +115,14 @@ impl<'a> Tx<'a> {
 
     pub fn remove_otp(&self, phone: &str) -> Result<(), StoreError> {
         self.delete(tables::OTPS, phone.as_bytes())
+    }
+
+    pub fn put_wrong_codes(&self, phone: &str, tally: &WrongCodesRecord) -> Result<(), StoreError> {
+        self.put_record(tables::WRONG_CODES, phone.as_bytes(), tally)
+    }
+
+    pub fn remove_wrong_codes(&self, phone: &str) -> Result<(), StoreError> {
+        self.delete(tables::WRONG_CODES, phone.as_bytes())
     }
 
     pub fn put_invite(&self, phone: &str, invite: &InviteRecord) -> Result<(), StoreError> {
