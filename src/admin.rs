@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::accounts;
+use crate::auth::accounts::{self, Unlocked};
 use crate::backup;
 use crate::bus::Bus;
 use crate::data_dir::DataDir;
@@ -32,6 +32,7 @@ pub enum Request {
     Invite { phone: String },
     Disable { phone: String },
     Enable { phone: String },
+    Unlock { phone: String },
     Backup { out: PathBuf },
     Seed,
 }
@@ -92,6 +93,10 @@ pub async fn execute(context: &Context, request: Request) -> Response {
                 .map(|user| vec![format!("enabled {}", user.phone)])
                 .map_err(describe)
         }
+        Request::Unlock { phone } => accounts::unlock(store, &phone)
+            .await
+            .map(|unlocked| vec![describe_unlock(&unlocked)])
+            .map_err(describe),
         Request::Backup { out } => {
             let (store, data_dir) = (store.clone(), context.data_dir.clone());
             tokio::task::spawn_blocking(move || {
@@ -121,6 +126,15 @@ fn describe(error: Error) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         other => other.to_string(),
+    }
+}
+
+fn describe_unlock(unlocked: &Unlocked) -> String {
+    match unlocked {
+        Unlocked::Forgotten(phone) => {
+            format!("unlocked {phone}: its wrong codes are forgotten and its codes work again")
+        }
+        Unlocked::NothingToForget(phone) => format!("{phone} was not locked"),
     }
 }
 

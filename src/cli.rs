@@ -40,7 +40,7 @@ pub struct Cli {
 enum Command {
     /// Run the chat server (settings come from flags, environment variables, or ./.env).
     Serve(Box<Config>),
-    /// Manage accounts: list, invite, disable, enable (works while the server runs).
+    /// Manage accounts: list, invite, disable, enable, unlock (works while the server runs).
     #[command(subcommand)]
     Users(UsersCommand),
     /// Write a consistent backup of the data directory to a file, even while the server runs.
@@ -124,6 +124,12 @@ enum UsersCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Let a number locked out by too many wrong codes log in again before its 24 hours pass.
+    Unlock {
+        phone: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 /// Reads `./.env`, parses the command line and runs the command.
@@ -146,6 +152,7 @@ pub fn run() -> ExitCode {
                 UsersCommand::Invite { phone, data } => (data, Request::Invite { phone }),
                 UsersCommand::Disable { phone, data } => (data, Request::Disable { phone }),
                 UsersCommand::Enable { phone, data } => (data, Request::Enable { phone }),
+                UsersCommand::Unlock { phone, data } => (data, Request::Unlock { phone }),
             };
             administer(&data.data_dir, request)
         }

@@ -1,13 +1,12 @@
 //! Time-ordered 12-byte identifiers in MongoDB's ObjectId layout: 4 bytes of
-//! big-endian Unix seconds, 5 random bytes fixed per process, and a 3-byte
-//! counter. Ids therefore sort by creation time, and clients written for the
-//! original ObjectId-based design keep working. In JSON an id is 24 lowercase
-//! hex characters.
+//! big-endian Unix seconds, then 8 bytes from a CSPRNG. Ids therefore sort by
+//! their creation second, clients written for the original ObjectId-based
+//! design keep working, and no id can be guessed from another (an ObjectId's
+//! process mark and counter could). In JSON an id is 24 lowercase hex
+//! characters.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -22,25 +21,18 @@ pub struct Id(pub [u8; 12]);
 pub struct InvalidId;
 
 impl Id {
-    /// A new id, later than (or equal in time to and counted after) every id
-    /// this process made before.
+    /// A new id, sorting after every id made in an earlier second. Within a
+    /// second the order is random; uniqueness rests on the 64 random bits.
     pub fn generate() -> Self {
-        static PROCESS_BYTES: OnceLock<[u8; 5]> = OnceLock::new();
-        static COUNTER: OnceLock<AtomicU32> = OnceLock::new();
-        let process = PROCESS_BYTES.get_or_init(rand::random);
-        // The counter starts at a random point like ObjectId's, and only moves
-        // forward, so ids made within one second still sort in creation order.
-        let counter = COUNTER
-            .get_or_init(|| AtomicU32::new(rand::random::<u32>() & 0x00ff_ffff))
-            .fetch_add(1, Ordering::Relaxed);
         let seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
         let seconds = u32::try_from(seconds).unwrap_or(u32::MAX);
+        // `rand::random` draws from the thread's CSPRNG, seeded by the OS.
+        let random: [u8; 8] = rand::random();
         let mut bytes = [0u8; 12];
         bytes[..4].copy_from_slice(&seconds.to_be_bytes());
-        bytes[4..9].copy_from_slice(process);
-        bytes[9..].copy_from_slice(&counter.to_be_bytes()[1..]);
+        bytes[4..].copy_from_slice(&random);
         Self(bytes)
     }
 
@@ -165,11 +157,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_made_in_sequence_sort_in_creation_order() {
+    fn ids_made_in_sequence_sort_by_their_creation_second() {
         let ids: Vec<Id> = (0..1000).map(|_| Id::generate()).collect();
+        let seconds: Vec<&[u8]> = ids.iter().map(|id| &id.0[..4]).collect();
+        assert!(seconds.is_sorted());
         let mut sorted = ids.clone();
         sorted.sort();
-        assert_eq!(ids, sorted);
+        let sorted_seconds: Vec<&[u8]> = sorted.iter().map(|id| &id.0[..4]).collect();
+        assert_eq!(seconds, sorted_seconds);
+    }
+
+    #[test]
+    fn the_eight_bytes_after_the_second_are_random_not_a_counter() {
+        let ids: Vec<Id> = (0..256).map(|_| Id::generate()).collect();
+        let tail = |id: &Id| u64::from_be_bytes(id.0[4..].try_into().unwrap());
+        let second = |id: &Id| id.0[..4].to_vec();
+        let same_second: Vec<(&Id, &Id)> = ids
+            .windows(2)
+            .map(|pair| (&pair[0], &pair[1]))
+            .filter(|(a, b)| second(a) == second(b))
+            .collect();
+        assert!(!same_second.is_empty(), "256 ids span at most two seconds");
+        for (a, b) in same_second {
+            assert_ne!(tail(b), tail(a).wrapping_add(1), "counted: {a} then {b}");
+            assert_ne!(a.0[4..9], b.0[4..9], "a fixed mark: {a} and {b}");
+        }
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub(super) async fn verify_otp(
         .auth
         .verify_otp(&body.phone_number, &body.otp, client)
         .await?;
-    let user = UserView::new(&user, state.hub.is_user_online(user.id));
+    let user = state.chat.view_of(user.id, &user)?;
     Ok(Json(LoginBody {
         tokens: tokens.into(),
         user,

@@ -26,7 +26,7 @@ pub(super) async fn profile(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
 ) -> Result<Json<UserView>> {
-    Ok(Json(state.chat.user(principal.user)?))
+    Ok(Json(state.chat.profile(principal.user)?))
 }
 
 #[utoipa::path(put, path = "/api/users/profile", tag = "users", security(("bearer" = [])), request_body = ProfilePatch, responses((status = 200, body = UserView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
@@ -50,20 +50,20 @@ pub(super) struct LookupQuery {
 #[utoipa::path(get, path = "/api/users/lookup", tag = "users", security(("bearer" = [])), params(LookupQuery), responses((status = 200, body = UserView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn lookup(
     State(state): State<AppState>,
-    AuthUser(_): AuthUser,
+    AuthUser(principal): AuthUser,
     QueryParams(query): QueryParams<LookupQuery>,
 ) -> Result<Json<UserView>> {
     let phone = query
         .phone_number
         .ok_or_else(|| Error::validation("phoneNumber", "is required"))?;
-    Ok(Json(state.chat.lookup(&phone)?))
+    Ok(Json(state.chat.lookup(principal.user, &phone).await?))
 }
 
 #[utoipa::path(get, path = "/api/users/{user_id}", tag = "users", security(("bearer" = [])), params(("user_id" = String, Path)), responses((status = 200, body = UserView), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn user(
     State(state): State<AppState>,
-    AuthUser(_): AuthUser,
+    AuthUser(principal): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>> {
-    Ok(Json(state.chat.user(path_id(&id)?)?))
+    Ok(Json(state.chat.user(principal.user, path_id(&id)?)?))
 }

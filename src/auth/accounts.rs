@@ -1,5 +1,6 @@
-//! The admin's say over accounts: who is invited, who is disabled. Used by
-//! the command line, against the running server or the data directory.
+//! The admin's say over accounts: who is invited, who is disabled, which
+//! number may try codes again. Used by the command line, against the running
+//! server or the data directory.
 
 use std::sync::Arc;
 
@@ -65,6 +66,29 @@ pub async fn set_disabled(
         }
     }
     Err(Error::Unavailable)
+}
+
+/// What unlocking a number came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlocked {
+    /// Its wrong codes were forgotten; its codes work again.
+    Forgotten(String),
+    /// It had no wrong codes on record.
+    NothingToForget(String),
+}
+
+/// Forgets the wrong codes of `phone`, so a number locked out by too many
+/// (`otp_locked`) may log in again before its 24 hours pass.
+pub async fn unlock(store: &Store, phone_text: &str) -> Result<Unlocked> {
+    let phone = parse(phone_text)?;
+    let forget = ops::ForgetWrongCodes {
+        phone: phone.clone(),
+    };
+    Ok(if store.apply(forget).await? {
+        Unlocked::Forgotten(phone)
+    } else {
+        Unlocked::NothingToForget(phone)
+    })
 }
 
 /// The user with `phone`, created (verified, named `name`) if new. For demo

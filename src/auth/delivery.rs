@@ -16,7 +16,11 @@ use crate::config::{Config, Secret};
 use crate::timestamp::Timestamp;
 
 /// How long a delivery may take before it counts as failed.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A guess at one round trip to an SMS gateway, used until the server has
+/// timed a delivery of its own.
+const GATEWAY_FIRST_GUESS: Duration = Duration::from_millis(500);
 
 /// One code to deliver.
 #[derive(Debug, Clone)]
@@ -48,6 +52,11 @@ pub trait OtpSender: Send + Sync + 'static {
 
     /// How codes are delivered, for the start-up banner.
     fn describe(&self) -> String;
+
+    /// How long a delivery is assumed to take until one has been timed.
+    fn first_guess(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// The sender the settings ask for.
@@ -170,6 +179,10 @@ impl OtpSender for WebhookSender {
             }
         )
     }
+
+    fn first_guess(&self) -> Duration {
+        GATEWAY_FIRST_GUESS
+    }
 }
 
 /// Sends the code as an SMS through Twilio's Messages API.
@@ -212,6 +225,10 @@ impl OtpSender for TwilioSender {
 
     fn describe(&self) -> String {
         format!("sent by SMS through Twilio from {}", self.from)
+    }
+
+    fn first_guess(&self) -> Duration {
+        GATEWAY_FIRST_GUESS
     }
 }
 

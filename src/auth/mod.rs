@@ -5,11 +5,12 @@ pub mod accounts;
 pub mod delivery;
 pub mod keys;
 pub mod otp;
+mod pace;
 pub mod phone;
 pub mod tokens;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::bus::Bus;
 use crate::config::{Config, Registration};
@@ -21,6 +22,7 @@ use crate::timestamp::Timestamp;
 use delivery::{OtpMessage, OtpSender};
 use keys::Keys;
 use otp::Verdict;
+use pace::DeliveryPace;
 use tokens::{Signer, TokenError};
 
 /// The parts of `Config` that logging in depends on.
@@ -93,6 +95,13 @@ enum Refusal {
     Disabled,
 }
 
+/// What a send leaves to deliver.
+enum Outgoing {
+    Code(String),
+    /// Nothing: the number may not log in, for this reason.
+    Nothing(Refusal),
+}
+
 /// The login service; cheap to clone.
 #[derive(Clone)]
 pub struct Auth {
@@ -104,6 +113,8 @@ struct Inner {
     signer: Signer,
     otp_key: [u8; 32],
     sender: Arc<dyn OtpSender>,
+    /// How long `sender` takes lately, for answers that deliver nothing.
+    pace: DeliveryPace,
     bus: Arc<dyn Bus>,
     policy: Policy,
 }
@@ -122,6 +133,7 @@ impl Auth {
                 store,
                 signer,
                 otp_key: keys.otp,
+                pace: DeliveryPace::new(sender.first_guess()),
                 sender,
                 bus,
                 policy,
@@ -138,18 +150,21 @@ impl Auth {
     }
 
     /// Sends a code to `phone_text`, or pretends to when the number may not
-    /// log in: the answer is the same either way, so it reveals nothing.
+    /// log in: the answer, its timing and later verify answers are the same
+    /// either way, so they reveal nothing.
     pub async fn send_otp(&self, phone_text: &str) -> Result<OtpSent> {
         let phone = parse_phone(phone_text)?;
-        let inner = &self.inner;
-        let policy = &inner.policy;
+        let policy = &self.inner.policy;
         let now = Timestamp::now();
-        let refusal = self.refusal(&phone)?;
-        let issued = otp::issue(&inner.otp_key, &phone, now, policy.otp_lifetime);
-        let record = if refusal.is_some() {
-            otp::blank(now)
-        } else {
-            issued.record.clone()
+        let (record, outgoing) = match self.refusal(&phone)? {
+            None => {
+                let issued = otp::issue(&self.inner.otp_key, &phone, now, policy.otp_lifetime);
+                (issued.record, Outgoing::Code(issued.code))
+            }
+            Some(refusal) => (
+                otp::decoy(now, policy.otp_lifetime),
+                Outgoing::Nothing(refusal),
+            ),
         };
         if let Err(error) = self.store_code(&phone, &record, now).await {
             if matches!(error, Error::RateLimited { .. }) {
@@ -157,25 +172,31 @@ impl Auth {
             }
             return Err(error);
         }
-        let sent = OtpSent {
+        match outgoing {
+            Outgoing::Code(code) => self.deliver(&phone, code, record).await?,
+            Outgoing::Nothing(refusal) => self.pretend_delivery(&phone, refusal).await,
+        }
+        Ok(OtpSent {
             expires_in: policy.otp_lifetime.as_secs(),
             retry_after: policy.otp_cooldown.as_secs(),
-        };
-        if let Some(refusal) = refusal {
-            tracing::info!(phone = %phone, reason = ?refusal, "no code sent: this number may not log in");
-            count_send("refused");
-            return Ok(sent);
-        }
+        })
+    }
+
+    /// Hands the code to the sender and answers once it is delivered; a code
+    /// that could not be delivered is withdrawn.
+    async fn deliver(&self, phone: &str, code: String, record: OtpRecord) -> Result<()> {
+        let inner = &self.inner;
         let message = OtpMessage {
-            phone: phone.clone(),
-            code: issued.code,
-            expires_at: issued.record.expires_at,
+            phone: phone.to_owned(),
+            code,
+            expires_at: record.expires_at,
         };
+        let started = Instant::now();
         if let Err(error) = inner.sender.send(&message).await {
             tracing::warn!(phone = %phone, %error, "code delivery failed; the code was withdrawn");
             // A code sent meanwhile replaced this one and stays.
             let withdraw = ops::SaveOtp {
-                phone: phone.clone(),
+                phone: phone.to_owned(),
                 read: Some(record),
                 changed: None,
             };
@@ -183,8 +204,17 @@ impl Auth {
             count_send("delivery_failed");
             return Err(Error::OtpDeliveryFailed);
         }
+        inner.pace.record(started.elapsed());
         count_send("sent");
-        Ok(sent)
+        Ok(())
+    }
+
+    /// Takes about as long as a delivery does lately, so a number that gets
+    /// no code cannot be told apart by the answer time.
+    async fn pretend_delivery(&self, phone: &str, refusal: Refusal) {
+        tracing::info!(phone = %phone, reason = ?refusal, "no code sent: this number may not log in");
+        count_send("refused");
+        tokio::time::sleep(self.inner.pace.pretend()).await;
     }
 
     /// Stores `record` as `phone`'s code unless the last one is younger
@@ -246,19 +276,23 @@ impl Auth {
         let refresh_token = tokens::new_refresh_token();
         let store = &self.inner.store;
         for _ in 0..ops::SWAP_ATTEMPTS {
-            let read = store.read()?.otp(&phone)?;
+            let reader = store.read()?;
+            let (read, tally) = (reader.otp(&phone)?, reader.wrong_codes(&phone)?);
+            let key = &self.inner.otp_key;
             let (verdict, updated) =
-                otp::verify(&self.inner.otp_key, &phone, read.as_ref(), code, now);
+                otp::verify(key, &phone, read.as_ref(), tally.as_ref(), code, now);
             let (Some(read), Some(updated)) = (read, updated) else {
                 return Err(verdict_error(verdict));
             };
             if verdict != Verdict::Accepted {
-                let save = ops::SaveOtp {
+                let count = ops::CountWrongCode {
                     phone: phone.clone(),
-                    read: Some(read),
-                    changed: Some(updated),
+                    read,
+                    changed: updated,
+                    tally: otp::counted(tally.as_ref(), now),
+                    tally_read: tally,
                 };
-                match store.apply(save).await? {
+                match store.apply(count).await? {
                     Swap::Done(()) => return Err(verdict_error(verdict)),
                     Swap::Changed => continue,
                 }

@@ -7,11 +7,20 @@ use rand::Rng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::store::OtpRecord;
+use crate::store::{OtpRecord, WrongCodesRecord};
 use crate::timestamp::Timestamp;
 
 /// Wrong codes allowed before the code locks.
 pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Wrong codes a number may take per window, across all its codes: plenty
+/// for typing mistakes, and guessing one code in a million at this pace
+/// takes years. The price: anyone who knows a number can use them up and
+/// keep its owner from logging in on a new device for a day.
+pub const MAX_WRONG_PER_WINDOW: u32 = 15;
+
+/// How long a number's wrong codes count against it.
+pub const WRONG_CODE_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// A code, the record that remembers it, and nothing else.
 pub struct Issued {
@@ -32,15 +41,16 @@ pub fn issue(key: &[u8; 32], phone: &str, now: Timestamp, lifetime: std::time::D
     Issued { code, record }
 }
 
-/// A record no code matches: it keeps the cooldown for a number that gets no
-/// code, so the answers cannot tell such numbers apart.
-pub fn blank(now: Timestamp) -> OtpRecord {
+/// A live code that no one knows, for a number that may not log in: its
+/// hash is random, so no code matches it, yet it expires and counts wrong
+/// attempts like a real one, and the answers cannot tell such numbers apart.
+pub fn decoy(now: Timestamp, lifetime: std::time::Duration) -> OtpRecord {
     OtpRecord {
         code_hash: rand::random(),
         issued_at: now,
-        expires_at: now,
-        failed_attempts: MAX_ATTEMPTS,
-        used: true,
+        expires_at: now.plus(lifetime),
+        failed_attempts: 0,
+        used: false,
     }
 }
 
@@ -69,12 +79,15 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Judges `code` against `record` and returns the record as it must be stored
-/// afterwards (attempts counted, or the code spent).
+/// Judges `code` against `record`, the live code of a number whose wrong
+/// codes so far are `tally`, and returns the record as it must be stored
+/// afterwards (attempts counted, or the code spent). A wrong code must also
+/// be counted in the tally (`counted`).
 pub fn verify(
     key: &[u8; 32],
     phone: &str,
     record: Option<&OtpRecord>,
+    tally: Option<&WrongCodesRecord>,
     code: &str,
     now: Timestamp,
 ) -> (Verdict, Option<OtpRecord>) {
@@ -84,7 +97,7 @@ pub fn verify(
     if record.used {
         return (Verdict::Unknown, None);
     }
-    if record.failed_attempts >= MAX_ATTEMPTS {
+    if record.failed_attempts >= MAX_ATTEMPTS || wrong_codes_left(tally, now) == 0 {
         return (Verdict::Locked, None);
     }
     if now >= record.expires_at {
@@ -97,13 +110,42 @@ pub fn verify(
         (Verdict::Accepted, Some(updated))
     } else {
         updated.failed_attempts += 1;
+        let code_left = MAX_ATTEMPTS - updated.failed_attempts;
+        let number_left = wrong_codes_left(Some(&counted(tally, now)), now);
         (
             Verdict::Wrong {
-                attempts_left: MAX_ATTEMPTS - updated.failed_attempts,
+                attempts_left: code_left.min(number_left),
             },
             Some(updated),
         )
     }
+}
+
+/// `tally` with one more wrong code at `now`; once its window has passed,
+/// a new window starts with this code.
+pub fn counted(tally: Option<&WrongCodesRecord>, now: Timestamp) -> WrongCodesRecord {
+    match tally {
+        Some(tally) if in_window(tally, now) => WrongCodesRecord {
+            window_start: tally.window_start,
+            count: tally.count.saturating_add(1),
+        },
+        _ => WrongCodesRecord {
+            window_start: now,
+            count: 1,
+        },
+    }
+}
+
+/// How many more wrong codes the number may take in its window.
+fn wrong_codes_left(tally: Option<&WrongCodesRecord>, now: Timestamp) -> u32 {
+    match tally {
+        Some(tally) if in_window(tally, now) => MAX_WRONG_PER_WINDOW.saturating_sub(tally.count),
+        _ => MAX_WRONG_PER_WINDOW,
+    }
+}
+
+fn in_window(tally: &WrongCodesRecord, now: Timestamp) -> bool {
+    now < tally.window_start.plus(WRONG_CODE_WINDOW)
 }
 
 /// Seconds until another code may be sent to this number, if it must wait.
@@ -145,9 +187,9 @@ mod tests {
     fn the_right_code_is_accepted_once() {
         let issued = fresh();
         let now = Timestamp::from_millis(1_001_000);
-        let (verdict, stored) = verify(&KEY, PHONE, Some(&issued.record), &issued.code, now);
+        let (verdict, stored) = verify(&KEY, PHONE, Some(&issued.record), None, &issued.code, now);
         assert_eq!(verdict, Verdict::Accepted);
-        let (again, _) = verify(&KEY, PHONE, stored.as_ref(), &issued.code, now);
+        let (again, _) = verify(&KEY, PHONE, stored.as_ref(), None, &issued.code, now);
         assert_eq!(again, Verdict::Unknown);
     }
 
@@ -159,6 +201,7 @@ mod tests {
             &KEY,
             "+6289999999999",
             Some(&issued.record),
+            None,
             &issued.code,
             now,
         );
@@ -176,7 +219,7 @@ mod tests {
         };
         let mut record = issued.record;
         for expected_left in (0..MAX_ATTEMPTS).rev() {
-            let (verdict, stored) = verify(&KEY, PHONE, Some(&record), wrong, now);
+            let (verdict, stored) = verify(&KEY, PHONE, Some(&record), None, wrong, now);
             assert_eq!(
                 verdict,
                 Verdict::Wrong {
@@ -185,7 +228,7 @@ mod tests {
             );
             record = stored.unwrap();
         }
-        let (verdict, _) = verify(&KEY, PHONE, Some(&record), &issued.code, now);
+        let (verdict, _) = verify(&KEY, PHONE, Some(&record), None, &issued.code, now);
         assert_eq!(verdict, Verdict::Locked);
     }
 
@@ -194,7 +237,7 @@ mod tests {
         let issued = fresh();
         let later = Timestamp::from_millis(1_000_000 + 300_000);
         assert_eq!(
-            verify(&KEY, PHONE, Some(&issued.record), &issued.code, later).0,
+            verify(&KEY, PHONE, Some(&issued.record), None, &issued.code, later).0,
             Verdict::Expired
         );
     }
@@ -234,18 +277,75 @@ mod tests {
     }
 
     #[test]
-    fn blank_records_match_no_code() {
-        let record = blank(Timestamp::from_millis(5));
+    fn a_decoy_counts_wrong_codes_like_a_real_code_and_matches_none() {
+        let now = Timestamp::from_millis(1_000_000);
+        let mut record = decoy(now, Duration::from_secs(300));
+        let later = Timestamp::from_millis(1_001_000);
+        for expected_left in (0..MAX_ATTEMPTS).rev() {
+            let code = format!("{expected_left:06}");
+            let (verdict, stored) = verify(&KEY, PHONE, Some(&record), None, &code, later);
+            assert_eq!(
+                verdict,
+                Verdict::Wrong {
+                    attempts_left: expected_left
+                }
+            );
+            record = stored.unwrap();
+        }
         assert_eq!(
-            verify(
-                &KEY,
-                PHONE,
-                Some(&record),
-                "123456",
-                Timestamp::from_millis(6)
-            )
-            .0,
-            Verdict::Unknown
+            verify(&KEY, PHONE, Some(&record), None, "123456", later).0,
+            Verdict::Locked
         );
+        let expired = decoy(now, Duration::from_secs(300));
+        let after = Timestamp::from_millis(1_000_000 + 300_000);
+        assert_eq!(
+            verify(&KEY, PHONE, Some(&expired), None, "123456", after).0,
+            Verdict::Expired
+        );
+    }
+
+    #[test]
+    fn fifteen_wrong_codes_in_a_window_lock_every_code_of_the_number_until_it_passes() {
+        let start = Timestamp::from_millis(1_000_000);
+        let mut tally = None;
+        for _ in 0..MAX_WRONG_PER_WINDOW - 1 {
+            tally = Some(counted(tally.as_ref(), start));
+        }
+        let issued = fresh();
+        let wrong = if issued.code == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        let now = Timestamp::from_millis(1_001_000);
+        let (verdict, _) = verify(
+            &KEY,
+            PHONE,
+            Some(&issued.record),
+            tally.as_ref(),
+            wrong,
+            now,
+        );
+        assert_eq!(
+            verdict,
+            Verdict::Wrong { attempts_left: 0 },
+            "the number's last"
+        );
+        tally = Some(counted(tally.as_ref(), now));
+        assert_eq!(tally.unwrap().count, MAX_WRONG_PER_WINDOW);
+        let right = verify(
+            &KEY,
+            PHONE,
+            Some(&issued.record),
+            tally.as_ref(),
+            &issued.code,
+            now,
+        );
+        assert_eq!(right.0, Verdict::Locked);
+        let next_day = start.plus(WRONG_CODE_WINDOW);
+        let record = issue(&KEY, PHONE, next_day, Duration::from_secs(300)).record;
+        let (verdict, _) = verify(&KEY, PHONE, Some(&record), tally.as_ref(), wrong, next_day);
+        assert_eq!(verdict, Verdict::Wrong { attempts_left: 4 });
+        assert_eq!(counted(tally.as_ref(), next_day).count, 1, "a new window");
     }
 }

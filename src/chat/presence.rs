@@ -16,7 +16,9 @@ use super::views::{StatusView, TypingView};
 use super::{ChatService, chat_of};
 
 impl ChatService {
-    /// Everyone who shares at least one chat with `user`.
+    /// Everyone who shares at least one chat with `user`: people who may
+    /// see their presence (`users::visibility`), so `user_status` goes to
+    /// them.
     fn contacts(&self, reader: &impl Query, user: UserId) -> Result<Vec<UserId>> {
         let mut contacts = Vec::new();
         for chat in reader.chats_of(user)? {

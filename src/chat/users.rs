@@ -1,4 +1,5 @@
-//! Profiles and finding people.
+//! Profiles and finding people, and the one rule of who sees a user's
+//! number and presence.
 
 use crate::auth::phone;
 use crate::error::{Error, Result};
@@ -6,29 +7,64 @@ use crate::id::UserId;
 use crate::store::{Query, Swap, UserRecord, ops};
 use crate::timestamp::Timestamp;
 
-use super::views::UserView;
+use super::views::{UserView, Visibility};
 use super::{ChatService, ProfilePatch};
 
 impl ChatService {
-    pub fn user(&self, id: UserId) -> Result<UserView> {
-        let user = self.store().read()?.user(id)?.ok_or(Error::NotFound)?;
-        Ok(UserView::new(&user, self.bus().is_online(id)))
+    /// `user` as `viewer` may see them. Every route and event that shows a
+    /// user builds it here.
+    pub fn view_of(&self, viewer: UserId, user: &UserRecord) -> Result<UserView> {
+        let visibility = self.visibility(viewer, user.id)?;
+        Ok(UserView::new(
+            user,
+            self.bus().is_online(user.id),
+            visibility,
+        ))
     }
 
-    /// The user with that phone number, normalised as at login.
-    pub fn lookup(&self, phone_text: &str) -> Result<UserView> {
+    /// A user's number and presence are shown to the user, to people who
+    /// share a chat with them, to whoever found them by their number, and
+    /// to admins; everyone else sees the profile only.
+    fn visibility(&self, viewer: UserId, user: UserId) -> Result<Visibility> {
+        if viewer == user || is_admin(viewer) {
+            return Ok(Visibility::Full);
+        }
+        let reader = self.store().read()?;
+        if share_a_chat(&reader, viewer, user)? || reader.found_by_lookup(viewer, user)? {
+            return Ok(Visibility::Full);
+        }
+        Ok(Visibility::ProfileOnly)
+    }
+
+    /// The caller's own profile.
+    pub fn profile(&self, user: UserId) -> Result<UserView> {
+        self.user(user, user)
+    }
+
+    pub fn user(&self, viewer: UserId, id: UserId) -> Result<UserView> {
+        let user = self.store().read()?.user(id)?.ok_or(Error::NotFound)?;
+        self.view_of(viewer, &user)
+    }
+
+    /// The user with that phone number, normalised as at login. Finding
+    /// them lets `viewer` see their number and presence from then on.
+    pub async fn lookup(&self, viewer: UserId, phone_text: &str) -> Result<UserView> {
         let phone = phone::normalize(phone_text).ok_or_else(|| {
             Error::validation(
                 "phoneNumber",
                 "must be an international phone number such as +6281234567890",
             )
         })?;
-        let user = self
-            .store()
-            .read()?
-            .user_by_phone(&phone)?
-            .ok_or(Error::NotFound)?;
-        Ok(UserView::new(&user, self.bus().is_online(user.id)))
+        let reader = self.store().read()?;
+        let user = reader.user_by_phone(&phone)?.ok_or(Error::NotFound)?;
+        if viewer != user.id && !reader.found_by_lookup(viewer, user.id)? {
+            let remember = ops::RememberLookup {
+                viewer,
+                user: user.id,
+            };
+            self.store().apply(remember).await?;
+        }
+        self.view_of(viewer, &user)
     }
 
     pub async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<UserView> {
@@ -46,7 +82,7 @@ impl ChatService {
             })
             .await?
             .ok_or(Error::NotFound)?;
-        Ok(UserView::new(&updated, self.bus().is_online(user)))
+        self.view_of(user, &updated)
     }
 
     /// Applies `change` to `user`'s record, deciding
@@ -73,4 +109,20 @@ impl ChatService {
         }
         Err(Error::Unavailable)
     }
+}
+
+/// Whether `viewer` administers this server. Roles are not stored yet, so no
+/// one does; the role check belongs here, and only here.
+fn is_admin(_viewer: UserId) -> bool {
+    false
+}
+
+/// Whether `a` and `b` take part in at least one chat together.
+fn share_a_chat(reader: &impl Query, a: UserId, b: UserId) -> Result<bool> {
+    // One range scan each; the chat index returns ids in sorted order.
+    let theirs = reader.chats_of(b)?;
+    Ok(reader
+        .chats_of(a)?
+        .iter()
+        .any(|chat| theirs.binary_search(chat).is_ok()))
 }

@@ -11,32 +11,46 @@ use crate::id::{ChatId, MessageId, UserId};
 use crate::store::{ChatRecord, MemberRecord, MessageRecord, UserRecord};
 use crate::timestamp::Timestamp;
 
+/// How much of a user a viewer may see; `chat::users` decides which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Everything, the number and presence included.
+    Full,
+    /// The profile only: `phoneNumber`, `isOnline` and `lastSeen` are `null`.
+    ProfileOnly,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = User)]
 pub struct UserView {
     pub id: UserId,
-    pub phone_number: String,
+    /// `null` unless the viewer may see it (SPEC Users).
+    pub phone_number: Option<String>,
     pub name: Option<String>,
     pub avatar: Option<String>,
     pub is_verified: bool,
-    pub is_online: bool,
+    /// `null` unless the viewer may see it, as `phoneNumber`.
+    pub is_online: Option<bool>,
     pub last_seen: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl UserView {
-    pub fn new(user: &UserRecord, is_online: bool) -> Self {
+    /// Only the rule in `chat::users` makes these, so no route or event can
+    /// show a user without asking it.
+    pub(super) fn new(user: &UserRecord, is_online: bool, visibility: Visibility) -> Self {
+        let full = visibility == Visibility::Full;
         Self {
             id: user.id,
-            phone_number: user.phone.clone(),
+            phone_number: full.then(|| user.phone.clone()),
             name: user.name.clone(),
             avatar: user.avatar.clone(),
             // Accounts only come into being through a verified code.
             is_verified: true,
-            is_online,
-            last_seen: user.last_seen,
+            is_online: full.then_some(is_online),
+            last_seen: user.last_seen.filter(|_| full),
             created_at: user.created_at,
             updated_at: user.updated_at,
         }

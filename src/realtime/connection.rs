@@ -259,7 +259,7 @@ impl Connection {
             }
             None => self.authenticate(principal),
         }
-        to_value(&json!({ "user": self.state.chat.user(principal.user)? }))
+        to_value(&json!({ "user": self.state.chat.profile(principal.user)? }))
     }
 
     /// Registers the socket with the hub as `principal`; the user comes

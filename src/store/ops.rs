@@ -15,7 +15,7 @@ use super::StoreError;
 use super::query::Query;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, RefreshRecord,
-    SessionRecord, UploadRecord, UserRecord,
+    SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
 };
 use super::tx::Tx;
 use crate::domain::{ChatKind, MessageKind};
@@ -342,6 +342,51 @@ impl Operation for SaveOtp {
     }
 }
 
+/// A wrong code: the code's attempts and the number's tally of wrong codes,
+/// counted together so neither can be skipped, if both are still the ones
+/// read.
+#[derive(Debug, Clone)]
+pub struct CountWrongCode {
+    pub phone: String,
+    pub read: OtpRecord,
+    pub changed: OtpRecord,
+    pub tally_read: Option<WrongCodesRecord>,
+    pub tally: WrongCodesRecord,
+}
+
+impl Operation for CountWrongCode {
+    type Output = Swap;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Swap, StoreError> {
+        if tx.otp(&self.phone)?.as_ref() != Some(&self.read)
+            || tx.wrong_codes(&self.phone)? != self.tally_read
+        {
+            return Ok(Swap::Changed);
+        }
+        tx.put_otp(&self.phone, &self.changed)?;
+        tx.put_wrong_codes(&self.phone, &self.tally)?;
+        Ok(Swap::Done(()))
+    }
+}
+
+/// Forgets a number's wrong codes, so its codes work again before its
+/// window passes (`clavox users unlock`).
+#[derive(Debug, Clone)]
+pub struct ForgetWrongCodes {
+    pub phone: String,
+}
+
+impl Operation for ForgetWrongCodes {
+    /// Whether the number had wrong codes to forget.
+    type Output = bool;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<bool, StoreError> {
+        let had = tx.wrong_codes(&self.phone)?.is_some();
+        tx.remove_wrong_codes(&self.phone)?;
+        Ok(had)
+    }
+}
+
 /// A login: the spent code stored, the account made if the number has none
 /// (`new_user`, used only then), and a new session for the account.
 #[derive(Debug, Clone)]
@@ -465,6 +510,22 @@ impl Operation for Invite {
                 invited_at: self.at,
             },
         )
+    }
+}
+
+/// Remembers that `viewer` found `user` by looking up their number, which
+/// lets the viewer see that number and the user's presence from then on.
+#[derive(Debug, Clone, Copy)]
+pub struct RememberLookup {
+    pub viewer: UserId,
+    pub user: UserId,
+}
+
+impl Operation for RememberLookup {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.put_lookup(self.viewer, self.user)
     }
 }
 

@@ -8,7 +8,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::StoreError;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -239,8 +239,20 @@ pub trait Query {
         self.access().record(tables::OTPS, phone.as_bytes())
     }
 
+    fn wrong_codes(&self, phone: &str) -> Result<Option<WrongCodesRecord>, StoreError> {
+        self.access().record(tables::WRONG_CODES, phone.as_bytes())
+    }
+
     fn invite(&self, phone: &str) -> Result<Option<InviteRecord>, StoreError> {
         self.access().record(tables::INVITES, phone.as_bytes())
+    }
+
+    /// Whether `viewer` once found `user` by looking up their number.
+    fn found_by_lookup(&self, viewer: UserId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::LOOKUPS, &tables::lookup(viewer, user))?
+            .is_some())
     }
 
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {

@@ -174,6 +174,18 @@ impl Record for OtpRecord {
     const VERSION: u8 = 1;
 }
 
+/// The wrong codes one number has taken in its current window, across all
+/// its codes. Kept apart from `OtpRecord` so a new code does not reset it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrongCodesRecord {
+    pub window_start: Timestamp,
+    pub count: u32,
+}
+
+impl Record for WrongCodesRecord {
+    const VERSION: u8 = 1;
+}
+
 /// One logged-in device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -368,6 +380,7 @@ mod tests {
                 let _ = MemberRecord::decode(&bytes);
                 let _ = MessageRecord::decode(&bytes);
                 let _ = OtpRecord::decode(&bytes);
+                let _ = WrongCodesRecord::decode(&bytes);
                 let _ = SessionRecord::decode(&bytes);
                 let _ = RefreshRecord::decode(&bytes);
                 let _ = UploadRecord::decode(&bytes);

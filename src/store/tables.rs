@@ -30,6 +30,8 @@ pub const MESSAGES: Table = TableDefinition::new("messages");
 pub const CLIENT_IDS: Table = TableDefinition::new("client_ids");
 /// E.164 phone number → `OtpRecord`.
 pub const OTPS: Table = TableDefinition::new("otps");
+/// E.164 phone number → `WrongCodesRecord`: wrong codes across all its codes.
+pub const WRONG_CODES: Table = TableDefinition::new("wrong_codes");
 /// session id → `SessionRecord`.
 pub const SESSIONS: Table = TableDefinition::new("sessions");
 /// user id ‖ session id → empty: the sessions of a user.
@@ -43,7 +45,10 @@ pub const INVITES: Table = TableDefinition::new("invites");
 /// upload id (16 bytes) → `UploadRecord`.
 pub const UPLOADS: Table = TableDefinition::new("uploads");
 
-pub const ALL: [Table; 16] = [
+/// viewer id ‖ user id → empty: the viewer found that user by their number.
+pub const LOOKUPS: Table = TableDefinition::new("lookups");
+
+pub const ALL: [Table; 18] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -55,11 +60,13 @@ pub const ALL: [Table; 16] = [
     MESSAGES,
     CLIENT_IDS,
     OTPS,
+    WRONG_CODES,
     SESSIONS,
     USER_SESSIONS,
     REFRESH_TOKENS,
     INVITES,
     UPLOADS,
+    LOOKUPS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
@@ -99,6 +106,10 @@ pub fn client_id(chat: ChatId, sender: UserId, client_id: &str) -> Vec<u8> {
     key.extend_from_slice(sender.as_bytes());
     key.extend_from_slice(client_id.as_bytes());
     key
+}
+
+pub fn lookup(viewer: UserId, user: UserId) -> [u8; 24] {
+    join(&[viewer.as_bytes(), user.as_bytes()])
 }
 
 pub fn user_session(user: UserId, session: SessionId) -> [u8; 24] {

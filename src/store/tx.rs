@@ -7,7 +7,7 @@ use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -117,8 +117,20 @@ impl<'a> Tx<'a> {
         self.delete(tables::OTPS, phone.as_bytes())
     }
 
+    pub fn put_wrong_codes(&self, phone: &str, tally: &WrongCodesRecord) -> Result<(), StoreError> {
+        self.put_record(tables::WRONG_CODES, phone.as_bytes(), tally)
+    }
+
+    pub fn remove_wrong_codes(&self, phone: &str) -> Result<(), StoreError> {
+        self.delete(tables::WRONG_CODES, phone.as_bytes())
+    }
+
     pub fn put_invite(&self, phone: &str, invite: &InviteRecord) -> Result<(), StoreError> {
         self.put_record(tables::INVITES, phone.as_bytes(), invite)
+    }
+
+    pub fn put_lookup(&self, viewer: UserId, user: UserId) -> Result<(), StoreError> {
+        self.put(tables::LOOKUPS, &tables::lookup(viewer, user), &[])
     }
 
     pub fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {

@@ -472,6 +472,99 @@ async fn closed_registration_sends_codes_to_existing_users_only() {
     assert_eq!(app.codes.count(&phone(200)), 0);
 }
 
+/// Five wrong codes for `number`: `attemptsLeft` 4 to 0, then `otp_locked`.
+async fn five_wrong_codes_then_locked(app: &TestApp, number: &str, wrong: &str) {
+    for left in (0..5).rev() {
+        let (status, body) = app.verify(number, wrong).await;
+        assert_eq!(
+            (status, body["code"].as_str(), &body["attemptsLeft"]),
+            (StatusCode::BAD_REQUEST, Some("invalid_otp"), &json!(left)),
+            "{number}"
+        );
+    }
+    let (status, body) = app.verify(number, wrong).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("otp_locked")),
+        "{number}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_number_answers_wrong_codes_exactly_as_an_allowed_one() {
+    let app = TestApp::spawn_with(&[("--registration", "invite")]).await;
+    let (guest, stranger) = (phone(230), phone(231));
+    app.admin(clavox::admin::Request::Invite {
+        phone: guest.clone(),
+    })
+    .await;
+    assert_eq!(app.send_otp(&guest).await.0, StatusCode::OK);
+    assert_eq!(app.send_otp(&stranger).await.0, StatusCode::OK);
+    assert_eq!(app.codes.count(&stranger), 0, "the stranger gets no code");
+    let wrong = other_than(&app.codes.last_code(&guest).unwrap());
+    five_wrong_codes_then_locked(&app, &guest, wrong).await;
+    five_wrong_codes_then_locked(&app, &stranger, wrong).await;
+}
+
+/// A code that is not `code`.
+fn other_than(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+/// Spends the 15 wrong codes `number` may take in a day over three codes,
+/// then sends a fresh code and checks that it is locked too; returns it.
+async fn lock_out(app: &TestApp, number: &str) -> String {
+    for _ in 0..3 {
+        assert_eq!(app.send_otp(number).await.0, StatusCode::OK);
+        let code = app.codes.last_code(number).unwrap();
+        five_wrong_codes_then_locked(app, number, other_than(&code)).await;
+    }
+    assert_eq!(app.send_otp(number).await.0, StatusCode::OK);
+    let code = app.codes.last_code(number).unwrap();
+    for attempt in [code.as_str(), other_than(&code), code.as_str()] {
+        let (status, body) = app.verify(number, attempt).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("otp_locked")),
+            "a fresh code of a number past 15 wrong codes"
+        );
+    }
+    code
+}
+
+#[tokio::test]
+async fn fifteen_wrong_codes_a_day_lock_the_number_until_an_admin_unlocks_it() {
+    let app = TestApp::spawn().await;
+    let number = phone(240);
+    let code = lock_out(&app, &number).await;
+    let dir = app.stop().await;
+    let unlock = std::process::Command::new(crate::support::process::BINARY)
+        .args(["users", "unlock", &number, "--data-dir"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(unlock.status.success(), "{unlock:?}");
+    let app = TestApp::spawn_in(dir, &[]).await;
+    let (status, body) = app.verify(&number, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn unlocking_through_the_running_server_lets_the_right_code_in_at_once() {
+    let app = TestApp::spawn().await;
+    let number = phone(241);
+    let code = lock_out(&app, &number).await;
+    let said = app
+        .admin(clavox::admin::Request::Unlock {
+            phone: number.clone(),
+        })
+        .await;
+    assert!(said[0].contains("unlocked"), "{said:?}");
+    let (status, body) = app.verify(&number, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[tokio::test]
 async fn allowed_prefixes_narrow_who_gets_a_code() {
     let app = TestApp::spawn_with(&[("--allowed-phone-prefixes", "+65,+6281299")]).await;

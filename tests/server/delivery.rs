@@ -146,3 +146,33 @@ async fn twilio_gets_the_messages_api_request_it_expects() {
     let code: String = text.chars().filter(char::is_ascii_digit).take(6).collect();
     assert_eq!(app.verify(&number, &code).await.0, StatusCode::OK, "{text}");
 }
+
+async fn timed_send(app: &TestApp, number: &str) -> Duration {
+    let started = Instant::now();
+    let (status, body) = app.send_otp(number).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_refused_number_answers_about_as_slowly_as_a_delivered_code() {
+    let (url, received) = stand_in(StatusCode::OK, Duration::from_millis(200)).await;
+    let app =
+        TestApp::spawn_delivering(&[("--otp-webhook-url", &url), ("--registration", "invite")])
+            .await;
+    let (guest, stranger) = (phone(1040), phone(1041));
+    app.admin(clavox::admin::Request::Invite {
+        phone: guest.clone(),
+    })
+    .await;
+    let before_any_delivery = timed_send(&app, &stranger).await;
+    let delivered = timed_send(&app, &guest).await;
+    let refused = timed_send(&app, &stranger).await;
+    assert_eq!(received.all().len(), 1, "only the guest got a code");
+    for waited in [before_any_delivery, delivered, refused] {
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(2),
+            "refused first {before_any_delivery:?}, delivered {delivered:?}, refused after {refused:?}"
+        );
+    }
+}

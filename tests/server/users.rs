@@ -1,9 +1,9 @@
 //! Profiles and finding people.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::support::{TestApp, phone};
+use crate::support::{Login, TestApp, phone};
 
 #[tokio::test]
 async fn a_profile_can_be_named_and_given_an_avatar() {
@@ -147,6 +147,7 @@ async fn users_are_fetched_by_id() {
     let app = TestApp::spawn().await;
     let target = app.login(&phone(330)).await;
     let me = app.login(&phone(331)).await;
+    app.private_chat(&me, &target).await;
     let (status, body) = app
         .get(&format!("/api/users/{}", target.id), &me.access)
         .await;
@@ -163,5 +164,74 @@ async fn users_are_fetched_by_id() {
     assert_eq!(
         app.get("/api/users/not-an-id", &me.access).await.0,
         StatusCode::NOT_FOUND
+    );
+}
+
+/// `target` as `viewer` sees them through `GET /api/users/:id`.
+async fn seen_by(app: &TestApp, viewer: &Login, target: &Login) -> Value {
+    let (status, body) = app
+        .get(&format!("/api/users/{}", target.id), &viewer.access)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Whether `user` shows the number and presence, or `null` for all three.
+fn shows_number_and_presence(user: &Value, number: &str) -> bool {
+    let hidden = ["phoneNumber", "isOnline", "lastSeen"]
+        .iter()
+        .all(|field| user.get(field) == Some(&Value::Null));
+    let shown = user["phoneNumber"] == number && user["isOnline"].is_boolean();
+    assert!(hidden != shown, "either all shown or all null: {user}");
+    shown
+}
+
+#[tokio::test]
+async fn strangers_see_no_number_or_presence_until_they_share_a_chat() {
+    let app = TestApp::spawn().await;
+    let ana = app.login(&phone(340)).await;
+    let budi = app.login(&phone(341)).await;
+    let _online = app.joined_ws(&ana).await;
+    let stranger = seen_by(&app, &budi, &ana).await;
+    assert!(!shows_number_and_presence(&stranger, &ana.phone));
+    assert_eq!(stranger["id"], ana.id, "the rest of the profile stays");
+    assert!(shows_number_and_presence(
+        &seen_by(&app, &ana, &ana).await,
+        &ana.phone
+    ));
+    let (_, own) = app.get("/api/users/profile", &ana.access).await;
+    assert!(shows_number_and_presence(&own, &ana.phone));
+
+    app.group(&ana, &[&budi], "Kopi").await;
+    let contact = seen_by(&app, &budi, &ana).await;
+    assert!(shows_number_and_presence(&contact, &ana.phone));
+    assert_eq!(contact["isOnline"], true);
+}
+
+#[tokio::test]
+async fn finding_someone_by_their_number_shows_it_from_then_on() {
+    let app = TestApp::spawn().await;
+    let ana = app.login(&phone(350)).await;
+    let budi = app.login(&phone(351)).await;
+    let citra = app.login(&phone(352)).await;
+    assert!(!shows_number_and_presence(
+        &seen_by(&app, &budi, &ana).await,
+        &ana.phone
+    ));
+    let (status, found) = app
+        .get(
+            &format!("/api/users/lookup?phoneNumber=%2B{}", &ana.phone[1..]),
+            &budi.access,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert!(shows_number_and_presence(&found, &ana.phone));
+    assert!(shows_number_and_presence(
+        &seen_by(&app, &budi, &ana).await,
+        &ana.phone
+    ));
+    assert!(
+        !shows_number_and_presence(&seen_by(&app, &citra, &ana).await, &ana.phone),
+        "only the one who looked the number up"
     );
 }

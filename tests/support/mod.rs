@@ -204,6 +204,23 @@ impl TestApp {
         self.dir.take().unwrap()
     }
 
+    /// Runs an admin command through the admin socket, as `clavox users ...`
+    /// does against a running server; waits for the socket, which the server
+    /// opens just after it starts.
+    pub async fn admin(&self, request: clavox::admin::Request) -> Vec<String> {
+        for _ in 0..100 {
+            if let Some(answer) = clavox::admin::ask(&self.data_dir(), &request)
+                .await
+                .unwrap()
+            {
+                assert!(answer.ok, "{request:?}: {:?}", answer.lines);
+                return answer.lines;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the admin socket never answered");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }

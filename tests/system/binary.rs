@@ -370,6 +370,8 @@ async fn user_commands_reach_the_running_server_and_disable_acts_at_once() {
     assert!(!ok && said.contains("no user"), "{said}");
     let (ok, _) = admin(dir.path(), &["users", "enable", &number]);
     assert!(ok);
+    let (ok, said) = admin(dir.path(), &["users", "unlock", &number]);
+    assert!(ok && said.contains("was not locked"), "{said}");
     let (token, _) = server.login(&client, &number).await;
     assert_eq!(
         client

@@ -8,7 +8,8 @@ const RETRY_MS = 30_000;
 const attempts = new Map(); // userId → time of the last fetch
 
 function want(userId) {
-  if (!userId || state.users.get(userId)?.phoneNumber) return;
+  // Fetched already: presence events alone leave no createdAt, and a number may be hidden (null).
+  if (!userId || state.users.get(userId)?.createdAt) return;
   const last = attempts.get(userId);
   if (last && Date.now() - last < RETRY_MS) return;
   attempts.set(userId, Date.now());
