@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::address::TrustedProxies;
+
 /// A value that must never reach a log line: `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -165,9 +167,15 @@ pub struct Config {
     #[arg(long, env = "MDNS", default_value = "true", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub mdns: bool,
 
-    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
+    /// Take the client address from `X-Forwarded-For` sent by one of TRUSTED_PROXIES.
     #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy: bool,
+
+    /// The reverse proxies whose `X-Forwarded-For` TRUST_PROXY believes:
+    /// addresses or CIDRs, comma-separated. From any other peer the header
+    /// is ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "127.0.0.1/8,::1")]
+    pub trusted_proxies: TrustedProxies,
 
     /// Most WebSocket and Socket.IO connections one client address may hold
     /// at once (0: no cap). Loopback clients (this machine: benchmarks, a

@@ -12,8 +12,10 @@
 //! - `bus`: what the rules publish to after commit; the hub is its in-process form
 //! - `store`: the database (redb), its single writer and its records
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
-//! - `error`, `id`, `timestamp`: shared vocabulary; `data_dir`: the data directory's file names
+//! - `error`, `id`, `timestamp`: shared vocabulary; `data_dir`: the data directory's file names;
+//!   `address`: trusted proxies, the client a request comes from, per-address keys
 
+pub mod address;
 pub mod admin;
 pub mod api;
 pub mod app;

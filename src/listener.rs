@@ -25,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::address::AddressKey;
+
 /// How the accept loop treats connections.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -148,8 +150,8 @@ async fn backoff(error: &std::io::Error) {
     }
 }
 
-/// How many things (connections, sockets) each address holds, with a cap.
-/// Loopback is exempt: it is this machine (a benchmark, a health check, a
+/// How many things (connections, sockets) each address holds, with a cap,
+/// counted per `AddressKey` (an IPv6 client by its /64). Loopback is exempt: it is this machine (a benchmark, a health check, a
 /// reverse proxy whose clients would otherwise share one quota). Cheap to
 /// clone.
 #[derive(Clone)]
@@ -157,12 +159,12 @@ pub struct AddressCounts {
     max: u32,
     // Claims and releases are a few instructions each under the lock, so a
     // std mutex is cheaper than anything asynchronous.
-    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    held: Arc<Mutex<HashMap<AddressKey, u32>>>,
 }
 
 /// One claimed place of an address. Dropping it gives the place back.
 pub struct Claim {
-    counts: Option<(AddressCounts, IpAddr)>,
+    counts: Option<(AddressCounts, AddressKey)>,
 }
 
 impl AddressCounts {
@@ -176,44 +178,47 @@ impl AddressCounts {
 
     /// A place for `ip`, or `None` when it already holds `max`.
     pub fn claim(&self, ip: IpAddr) -> Option<Claim> {
-        let ip = ip.to_canonical();
-        if self.max == 0 || ip.is_loopback() {
+        let Some(key) = self.counted(ip) else {
             return Some(Claim { counts: None });
-        }
+        };
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = held.entry(ip).or_default();
+        let count = held.entry(key).or_default();
         if *count >= self.max {
             return None;
         }
         *count += 1;
         Some(Claim {
-            counts: Some((self.clone(), ip)),
+            counts: Some((self.clone(), key)),
         })
     }
 
     /// Whether `ip` holds its whole share already.
     pub fn is_full(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        if self.max == 0 || ip.is_loopback() {
+        let Some(key) = self.counted(ip) else {
             return false;
-        }
+        };
         let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        held.get(&ip).is_some_and(|&count| count >= self.max)
+        held.get(&key).is_some_and(|&count| count >= self.max)
+    }
+
+    /// The key `ip` is counted under, or `None` when it is not counted.
+    fn counted(&self, ip: IpAddr) -> Option<AddressKey> {
+        (self.max != 0 && !ip.to_canonical().is_loopback()).then(|| AddressKey::of(ip))
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let Some((counts, ip)) = self.counts.take() else {
+        let Some((counts, key)) = self.counts.take() else {
             return;
         };
         let mut held = counts.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = held.get_mut(&ip) {
+        if let Some(count) = held.get_mut(&key) {
             *count -= 1;
             // Forget addresses that hold nothing, so the map stays as small
             // as the set of current clients.
             if *count == 0 {
-                held.remove(&ip);
+                held.remove(&key);
             }
         }
     }
@@ -249,6 +254,18 @@ mod tests {
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
         let _claims: Vec<_> = (0..10).map(|_| open.claim(ip).unwrap()).collect();
         assert!(!open.is_full(ip));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let counts = AddressCounts::new(2);
+        let _first = counts.claim("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let _second = counts
+            .claim("2001:db8:1:2:ffff::2".parse().unwrap())
+            .unwrap();
+        assert!(counts.is_full("2001:db8:1:2::99".parse().unwrap()));
+        assert!(counts.claim("2001:db8:1:2::3".parse().unwrap()).is_none());
+        assert!(counts.claim("2001:db8:1:3::1".parse().unwrap()).is_some());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 use crate::http::AppState;
-use crate::http::extract::{bearer_token, client_ip};
+use crate::http::extract::{bearer_token, is_local};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -128,13 +128,7 @@ fn status_label(status: StatusCode) -> String {
 /// else is told there is nothing here.
 async fn metrics(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    // A request relayed by a proxy on this machine comes from loopback too:
-    // unless the proxy is trusted to name the client, it is not local.
-    let relayed = !state.config.trust_proxy
-        && (parts.headers.contains_key("x-forwarded-for")
-            || parts.headers.contains_key("forwarded"));
-    let local =
-        !relayed && client_ip(&parts, state.config.trust_proxy).is_some_and(|ip| ip.is_loopback());
+    let local = is_local(&parts, &state.config);
     let token_ok = match (&state.config.metrics_token, bearer_token(&parts)) {
         (Some(expected), Some(given)) => {
             bool::from(expected.expose().as_bytes().ct_eq(given.as_bytes()))

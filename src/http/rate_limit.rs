@@ -7,9 +7,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::address::AddressKey;
+use crate::config::Config;
 use crate::error::Error;
 use crate::http::AppState;
 
@@ -79,11 +82,7 @@ pub async fn general(
     let (parts, body) = request.into_parts();
     let key = match bearer_token(&parts).and_then(|token| state.auth.token_user(token)) {
         Some(user) => format!("user:{user}"),
-        None => format!(
-            "ip:{}",
-            client_ip(&parts, state.config.trust_proxy)
-                .map_or_else(String::new, |ip| ip.to_string())
-        ),
+        None => format!("ip:{}", address_key(&parts, &state.config)),
     };
     state
         .limits
@@ -100,14 +99,19 @@ pub async fn otp_sends(
     next: Next,
 ) -> Result<Response, Error> {
     let (parts, body) = request.into_parts();
-    let key =
-        client_ip(&parts, state.config.trust_proxy).map_or_else(String::new, |ip| ip.to_string());
+    let key = address_key(&parts, &state.config);
     state
         .limits
         .otp_sends
         .check(&key, Instant::now())
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// The key a request's address counts under (`AddressKey`); empty for a
+/// request that did not come through the listener.
+fn address_key(parts: &Parts, config: &Config) -> String {
+    client_ip(parts, config).map_or_else(String::new, |ip| AddressKey::of(ip).to_string())
 }
 
 /// The limiters of one server.

@@ -370,3 +370,49 @@ async fn metrics_series_do_not_grow_with_the_methods_and_paths_clients_invent() 
         "unknown methods are counted as other"
     );
 }
+
+/// `GET /metrics` with `forwarded` as its `X-Forwarded-For`.
+fn metrics_forwarded_for(app: &TestApp, forwarded: &'static str) -> reqwest::RequestBuilder {
+    app.client
+        .get(app.url("/metrics"))
+        .header("x-forwarded-for", forwarded)
+}
+
+#[tokio::test]
+async fn metrics_stay_closed_to_a_loopback_forwarded_for_from_an_untrusted_peer() {
+    // Loopback is not a trusted proxy here, so its header is not believed.
+    let app = TestApp::spawn_with(&[
+        ("--trust-proxy", "true"),
+        ("--trusted-proxies", "10.0.0.0/8"),
+        ("--metrics-token", "let-me-see"),
+    ])
+    .await;
+    let refused = metrics_forwarded_for(&app, "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let with_token = metrics_forwarded_for(&app, "127.0.0.1")
+        .bearer_auth("let-me-see")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_stay_closed_to_a_loopback_address_a_client_writes_ahead_of_its_proxys() {
+    let app = TestApp::spawn_with(&[("--trust-proxy", "true")]).await;
+    // A proxy that appends: the client's forged address sits left of the
+    // address the proxy saw.
+    let refused = metrics_forwarded_for(&app, "127.0.0.1, 203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let local = metrics_forwarded_for(&app, "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), StatusCode::OK, "a client on this machine");
+}
