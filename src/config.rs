@@ -123,12 +123,12 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 600)]
     pub rate_limit_max_requests: u32,
 
-    /// Window of the `send-otp` limit, in milliseconds (or `15m`).
+    /// Window of the `send-otp` and `verify-otp` limits, in milliseconds (or `15m`).
     #[arg(long, env = "AUTH_RATE_LIMIT_WINDOW_MS", default_value = "900000", value_parser = parse_millis)]
     pub auth_rate_limit_window_ms: Duration,
 
-    /// `send-otp` calls per window per IP address.
-    #[arg(long, env = "AUTH_RATE_LIMIT_MAX", default_value_t = 5)]
+    /// `send-otp` calls per window per IP address (`verify-otp`: five times that).
+    #[arg(long, env = "AUTH_RATE_LIMIT_MAX", default_value_t = 20)]
     pub auth_rate_limit_max: u32,
 
     /// Deliver codes by POSTing JSON to this URL (your SMS or WhatsApp gateway).

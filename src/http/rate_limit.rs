@@ -98,12 +98,28 @@ pub async fn otp_sends(
     request: Request,
     next: Next,
 ) -> Result<Response, Error> {
+    per_address(&state.limits.otp_sends, &state.config, request, next).await
+}
+
+/// The `verify-otp` limit, per address, so that one address cannot guess
+/// codes across many numbers faster than their own attempt limits allow.
+pub async fn otp_verifies(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Error> {
+    per_address(&state.limits.otp_verifies, &state.config, request, next).await
+}
+
+async fn per_address(
+    limiter: &RateLimiter,
+    config: &Config,
+    request: Request,
+    next: Next,
+) -> Result<Response, Error> {
     let (parts, body) = request.into_parts();
-    let key = address_key(&parts, &state.config);
-    state
-        .limits
-        .otp_sends
-        .check(&key, Instant::now())
+    limiter
+        .check(&address_key(&parts, config), Instant::now())
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
@@ -114,10 +130,29 @@ fn address_key(parts: &Parts, config: &Config) -> String {
     client_ip(parts, config).map_or_else(String::new, |ip| AddressKey::of(ip).to_string())
 }
 
+/// Verifies an address may make per send it may make: a code mistyped once
+/// or twice, and a household signing in together, stay well inside.
+const VERIFIES_PER_SEND: u32 = 5;
+
 /// The limiters of one server.
 pub struct Limits {
     pub general: RateLimiter,
     pub otp_sends: RateLimiter,
+    pub otp_verifies: RateLimiter,
+}
+
+impl Limits {
+    pub fn new(config: &Config) -> Self {
+        let auth_window = config.auth_rate_limit_window_ms;
+        Self {
+            general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
+            otp_sends: RateLimiter::new(auth_window, config.auth_rate_limit_max),
+            otp_verifies: RateLimiter::new(
+                auth_window,
+                config.auth_rate_limit_max.saturating_mul(VERIFIES_PER_SEND),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
