@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::address::TrustedProxies;
+
 /// A value that must never reach a log line: `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -121,12 +123,12 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_MAX_REQUESTS", default_value_t = 600)]
     pub rate_limit_max_requests: u32,
 
-    /// Window of the `send-otp` limit, in milliseconds (or `15m`).
+    /// Window of the `send-otp` and `verify-otp` limits, in milliseconds (or `15m`).
     #[arg(long, env = "AUTH_RATE_LIMIT_WINDOW_MS", default_value = "900000", value_parser = parse_millis)]
     pub auth_rate_limit_window_ms: Duration,
 
-    /// `send-otp` calls per window per IP address.
-    #[arg(long, env = "AUTH_RATE_LIMIT_MAX", default_value_t = 5)]
+    /// `send-otp` calls per window per IP address (`verify-otp`: five times that).
+    #[arg(long, env = "AUTH_RATE_LIMIT_MAX", default_value_t = 20)]
     pub auth_rate_limit_max: u32,
 
     /// Deliver codes by POSTing JSON to this URL (your SMS or WhatsApp gateway).
@@ -165,9 +167,15 @@ pub struct Config {
     #[arg(long, env = "MDNS", default_value = "true", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub mdns: bool,
 
-    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
+    /// Take the client address from `X-Forwarded-For` sent by one of TRUSTED_PROXIES.
     #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy: bool,
+
+    /// The reverse proxies whose `X-Forwarded-For` TRUST_PROXY believes:
+    /// addresses or CIDRs, comma-separated. From any other peer the header
+    /// is ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "127.0.0.1/8,::1")]
+    pub trusted_proxies: TrustedProxies,
 
     /// Most WebSocket and Socket.IO connections one client address may hold
     /// at once (0: no cap). Loopback clients (this machine: benchmarks, a

@@ -13,8 +13,10 @@
 //! - `store`: the database (redb), its single writer and its records; `blobs`: attachment bytes
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
 //! - `domain`: chat and message kinds, the read-mark rule
-//! - `error`, `id`, `timestamp`, `token_bucket`: shared vocabulary; `data_dir`: the data directory's file names
+//! - `error`, `id`, `timestamp`, `token_bucket`: shared vocabulary; `data_dir`: the data directory's file names;
+//!   `address`: trusted proxies, the client a request comes from, per-address keys
 
+pub mod address;
 pub mod admin;
 pub mod api;
 pub mod app;

@@ -3,13 +3,17 @@
 //! client that opens a connection and sends its request head a byte at a
 //! time (slow-loris) is cut off instead of holding the connection forever.
 //! Shutdown stops accepting, lets requests in flight finish and waits for
-//! their connections; upgraded sockets are the hub's to close. Also
+//! their connections; upgraded sockets are the hub's to close. A socket,
+//! upgraded or not, closes by lingering (`LingeringClose`). Also
 //! `AddressCounts`, the per-address cap shared with the realtime gateway.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,10 +24,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+use crate::address::AddressKey;
 
 /// How the accept loop treats connections.
 #[derive(Debug, Clone)]
@@ -99,7 +106,10 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let connection = builder
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+        .serve_connection(
+            TokioIo::new(LingeringClose(Some(stream))),
+            TowerToHyperService::new(app),
+        )
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
@@ -113,6 +123,95 @@ async fn serve_connection(
     };
     if let Err(error) = result {
         tracing::debug!(%error, %peer, "connection ended with an error");
+    }
+}
+
+/// A connection's socket that closes by lingering: it sends its FIN, then
+/// reads and throws away what the client still sends, for a while, before it
+/// closes. A socket closed with unread bytes in it (the rest of a `/ws` frame
+/// too large to read) is reset instead, and a reset fails the client's
+/// writes and can lose it what the server wrote last, such as the close
+/// frame 1009.
+struct LingeringClose(Option<TcpStream>);
+
+/// The longest a closing connection lingers.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// The most a closing connection reads and throws away; past it, a client
+/// still sending is reset after all.
+const LINGER_BYTES: usize = 1024 * 1024;
+
+impl LingeringClose {
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        // Only `drop` takes the stream out, and nothing polls after it.
+        Pin::new(self.0.as_mut().expect("the stream is taken only on drop"))
+    }
+}
+
+impl Drop for LingeringClose {
+    fn drop(&mut self) {
+        let Some(stream) = self.0.take() else {
+            return;
+        };
+        // Without a runtime (it is shutting down) the socket just closes.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(stream));
+        }
+    }
+}
+
+async fn linger(mut stream: TcpStream) {
+    // The FIN first: the client learns at once that nothing more comes.
+    let _ = stream.shutdown().await;
+    let mut buffer = [0; 8 * 1024];
+    let mut discarded = 0;
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while discarded < LINGER_BYTES {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => discarded += read,
+            }
+        }
+    })
+    .await;
+}
+
+impl AsyncRead for LingeringClose {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().stream().poll_read(cx, buffer)
+    }
+}
+
+impl AsyncWrite for LingeringClose {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().stream().poll_write(cx, bytes)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buffers: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().stream().poll_write_vectored(cx, buffers)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.as_ref().is_some_and(TcpStream::is_write_vectored)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream().poll_shutdown(cx)
     }
 }
 
@@ -148,8 +247,8 @@ async fn backoff(error: &std::io::Error) {
     }
 }
 
-/// How many things (connections, sockets) each address holds, with a cap.
-/// Loopback is exempt: it is this machine (a benchmark, a health check, a
+/// How many things (connections, sockets) each address holds, with a cap,
+/// counted per `AddressKey` (an IPv6 client by its /64). Loopback is exempt: it is this machine (a benchmark, a health check, a
 /// reverse proxy whose clients would otherwise share one quota). Cheap to
 /// clone.
 #[derive(Clone)]
@@ -157,12 +256,12 @@ pub struct AddressCounts {
     max: u32,
     // Claims and releases are a few instructions each under the lock, so a
     // std mutex is cheaper than anything asynchronous.
-    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    held: Arc<Mutex<HashMap<AddressKey, u32>>>,
 }
 
 /// One claimed place of an address. Dropping it gives the place back.
 pub struct Claim {
-    counts: Option<(AddressCounts, IpAddr)>,
+    counts: Option<(AddressCounts, AddressKey)>,
 }
 
 impl AddressCounts {
@@ -176,44 +275,47 @@ impl AddressCounts {
 
     /// A place for `ip`, or `None` when it already holds `max`.
     pub fn claim(&self, ip: IpAddr) -> Option<Claim> {
-        let ip = ip.to_canonical();
-        if self.max == 0 || ip.is_loopback() {
+        let Some(key) = self.counted(ip) else {
             return Some(Claim { counts: None });
-        }
+        };
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = held.entry(ip).or_default();
+        let count = held.entry(key).or_default();
         if *count >= self.max {
             return None;
         }
         *count += 1;
         Some(Claim {
-            counts: Some((self.clone(), ip)),
+            counts: Some((self.clone(), key)),
         })
     }
 
     /// Whether `ip` holds its whole share already.
     pub fn is_full(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        if self.max == 0 || ip.is_loopback() {
+        let Some(key) = self.counted(ip) else {
             return false;
-        }
+        };
         let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        held.get(&ip).is_some_and(|&count| count >= self.max)
+        held.get(&key).is_some_and(|&count| count >= self.max)
+    }
+
+    /// The key `ip` is counted under, or `None` when it is not counted.
+    fn counted(&self, ip: IpAddr) -> Option<AddressKey> {
+        (self.max != 0 && !ip.to_canonical().is_loopback()).then(|| AddressKey::of(ip))
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let Some((counts, ip)) = self.counts.take() else {
+        let Some((counts, key)) = self.counts.take() else {
             return;
         };
         let mut held = counts.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = held.get_mut(&ip) {
+        if let Some(count) = held.get_mut(&key) {
             *count -= 1;
             // Forget addresses that hold nothing, so the map stays as small
             // as the set of current clients.
             if *count == 0 {
-                held.remove(&ip);
+                held.remove(&key);
             }
         }
     }
@@ -249,6 +351,18 @@ mod tests {
         let ip: IpAddr = "198.51.100.1".parse().unwrap();
         let _claims: Vec<_> = (0..10).map(|_| open.claim(ip).unwrap()).collect();
         assert!(!open.is_full(ip));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let counts = AddressCounts::new(2);
+        let _first = counts.claim("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let _second = counts
+            .claim("2001:db8:1:2:ffff::2".parse().unwrap())
+            .unwrap();
+        assert!(counts.is_full("2001:db8:1:2::99".parse().unwrap()));
+        assert!(counts.claim("2001:db8:1:2::3".parse().unwrap()).is_none());
+        assert!(counts.claim("2001:db8:1:3::1".parse().unwrap()).is_some());
     }
 
     #[test]

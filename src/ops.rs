@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 use crate::http::AppState;
-use crate::http::extract::{bearer_token, client_ip};
+use crate::http::extract::{bearer_token, is_local};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,35 +69,66 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Counts every request by route template (never by raw path, which would
-/// make one series per chat id), method and status.
+/// Counts every request by route, method and status. Each label comes from a
+/// closed set: a label a client could choose would be a new series, kept for
+/// the life of the process, for anyone to create without logging in.
 pub async fn count_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().to_string();
+    let route = route_label(request.extensions().get::<MatchedPath>());
+    let method = method_label(request.method());
     let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
+    // Nothing here serves a method outside HTTP's own; answering at once
+    // keeps the invented name away from every layer below.
+    let response = if method == OTHER {
+        Error::MethodNotAllowed.into_response()
+    } else {
+        next.run(request).await
+    };
+    let status = status_label(response.status());
     metrics::counter!("clavox_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
     metrics::histogram!("clavox_http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
 }
 
+/// The label of anything outside a closed set.
+const OTHER: &str = "other";
+
+/// The route template (never the raw path, which would make one series per
+/// chat id or per invented path), or `unmatched`.
+fn route_label(route: Option<&MatchedPath>) -> String {
+    route.map_or("unmatched", MatchedPath::as_str).to_owned()
+}
+
+/// The methods HTTP defines, by name; any other token is `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => OTHER,
+    }
+}
+
+/// A registered status by its code; any other by its class (`5xx`).
+fn status_label(status: StatusCode) -> String {
+    if status.canonical_reason().is_some() {
+        status.as_str().to_owned()
+    } else {
+        format!("{}xx", status.as_u16() / 100)
+    }
+}
+
 /// Loopback clients may read metrics; others need `METRICS_TOKEN`. Anyone
 /// else is told there is nothing here.
 async fn metrics(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    // A request relayed by a proxy on this machine comes from loopback too:
-    // unless the proxy is trusted to name the client, it is not local.
-    let relayed = !state.config.trust_proxy
-        && (parts.headers.contains_key("x-forwarded-for")
-            || parts.headers.contains_key("forwarded"));
-    let local =
-        !relayed && client_ip(&parts, state.config.trust_proxy).is_some_and(|ip| ip.is_loopback());
+    let local = is_local(&parts, &state.config);
     let token_ok = match (&state.config.metrics_token, bearer_token(&parts)) {
         (Some(expected), Some(given)) => {
             bool::from(expected.expose().as_bytes().ct_eq(given.as_bytes()))
@@ -115,4 +147,59 @@ async fn metrics(State(state): State<AppState>, request: Request) -> Response {
         handle.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_http_are_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        for invented in ["FOO", "get", "INVENTED1234", "PROPFIND"] {
+            let method = Method::from_bytes(invented.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), OTHER, "{invented}");
+        }
+    }
+
+    #[test]
+    fn unregistered_statuses_are_counted_by_class() {
+        assert_eq!(status_label(StatusCode::OK), "200");
+        assert_eq!(status_label(StatusCode::TOO_MANY_REQUESTS), "429");
+        assert_eq!(status_label(StatusCode::from_u16(599).unwrap()), "5xx");
+        assert_eq!(status_label(StatusCode::from_u16(999).unwrap()), "9xx");
+    }
+
+    #[test]
+    fn requests_no_route_matched_share_one_route_label() {
+        assert_eq!(route_label(None), "unmatched");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// However many statuses answers carry, they make at most the
+            /// registered codes plus one label per class.
+            #[test]
+            fn status_labels_are_a_registered_code_or_a_class(code in 100u16..1000) {
+                let status = StatusCode::from_u16(code).unwrap();
+                let label = status_label(status);
+                let registered = status.canonical_reason().is_some();
+                prop_assert_eq!(label == code.to_string(), registered);
+                prop_assert_eq!(label == format!("{}xx", code / 100), !registered);
+            }
+
+            #[test]
+            fn any_method_token_is_labelled_from_the_closed_set(token in "[A-Za-z!#$%&'*+.^_`|~0-9-]{1,24}") {
+                let method = Method::from_bytes(token.as_bytes()).unwrap();
+                let label = method_label(&method);
+                let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+                prop_assert!(known.contains(&label) || label == OTHER);
+                prop_assert_eq!(label == token, known.contains(&token.as_str()));
+            }
+        }
+    }
 }

@@ -30,7 +30,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 rate_limit::otp_sends,
             )),
         )
-        .route("/verify-otp", post(verify_otp))
+        .route(
+            "/verify-otp",
+            post(verify_otp).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                rate_limit::otp_verifies,
+            )),
+        )
         .route("/refresh-token", post(refresh_token))
         .route("/logout", post(logout))
         .route("/sessions", get(sessions))
@@ -98,7 +104,7 @@ pub(super) struct LoginBody {
     is_new_user: bool,
 }
 
-#[utoipa::path(post, path = "/api/auth/verify-otp", tag = "auth", request_body = VerifyBody, responses((status = 200, body = LoginBody), (status = 400, description = "Invalid input", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/auth/verify-otp", tag = "auth", request_body = VerifyBody, responses((status = 200, body = LoginBody), (status = 400, description = "Invalid input", body = ErrorBody), (status = 429, description = "Too many requests", body = ErrorBody)))]
 pub(super) async fn verify_otp(
     State(state): State<AppState>,
     Client(client): Client,

@@ -8,12 +8,12 @@ use std::str::FromStr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, FORWARDED, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{ClientInfo, Principal};
-use crate::config::JSON_BODY_LIMIT;
+use crate::config::{Config, JSON_BODY_LIMIT};
 use crate::error::Error;
 use crate::http::AppState;
 
@@ -148,25 +148,54 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// The client's address: the peer, or with `TRUST_PROXY` the first address
-/// in `X-Forwarded-For`.
-pub fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<IpAddr> {
-    if trust_proxy {
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok());
-        if let Some(ip) = forwarded
-            .and_then(|list| list.split(',').next())
-            .and_then(|first| first.trim().parse().ok())
-        {
-            return Some(ip);
-        }
+/// The client's address: the TCP peer, or, with `TRUST_PROXY` and a peer
+/// among `TRUSTED_PROXIES`, the client its `X-Forwarded-For` names
+/// (`TrustedProxies::client`). `None` only for a request that did not come
+/// through the listener.
+pub fn client_ip(parts: &Parts, config: &Config) -> Option<IpAddr> {
+    let peer = peer_ip(parts)?;
+    if !believes_forwarded_for(peer, config) {
+        return Some(peer);
     }
+    Some(config.trusted_proxies.client(peer, forwarded_for(parts)))
+}
+
+/// Whether `X-Forwarded-For` from `peer` is read at all.
+fn believes_forwarded_for(peer: IpAddr, config: &Config) -> bool {
+    config.trust_proxy && config.trusted_proxies.contains(peer)
+}
+
+/// Whether the request comes from this machine: its client is loopback, and
+/// no proxy named a client this server does not believe (a proxy on this
+/// machine relaying others is loopback too).
+pub fn is_local(parts: &Parts, config: &Config) -> bool {
+    let Some(peer) = peer_ip(parts) else {
+        return false;
+    };
+    // `Forwarded` is never read, so what it names is never believed.
+    let names_another = parts.headers.contains_key(FORWARDED)
+        || (parts.headers.contains_key(X_FORWARDED_FOR) && !believes_forwarded_for(peer, config));
+    !names_another && client_ip(parts, config).is_some_and(|ip| ip.to_canonical().is_loopback())
+}
+
+fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip())
+}
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// `X-Forwarded-For` hops from the right, over every such header in order; a
+/// value that is not text counts as one hop that is not an address.
+fn forwarded_for(parts: &Parts) -> impl Iterator<Item = &str> {
+    parts
+        .headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .rev()
+        .flat_map(|value| value.to_str().unwrap_or("").split(',').rev())
 }
 
 /// The client's address as `client_ip` reads it (`None` only for a request
@@ -180,7 +209,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, std::convert::Infallible> {
-        Ok(Self(client_ip(parts, state.config.trust_proxy)))
+        Ok(Self(client_ip(parts, &state.config)))
     }
 }
 
@@ -191,7 +220,7 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let ip = client_ip(parts, state.config.trust_proxy).map(|ip| ip.to_string());
+        let ip = client_ip(parts, &state.config).map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(USER_AGENT)

@@ -7,9 +7,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::address::AddressKey;
+use crate::config::Config;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::id::UserId;
@@ -86,11 +89,7 @@ pub async fn general(
     let (parts, body) = request.into_parts();
     let key = match bearer_token(&parts).and_then(|token| state.auth.token_user(token)) {
         Some(user) => format!("user:{user}"),
-        None => format!(
-            "ip:{}",
-            client_ip(&parts, state.config.trust_proxy)
-                .map_or_else(String::new, |ip| ip.to_string())
-        ),
+        None => format!("ip:{}", address_key(&parts, &state.config)),
     };
     state
         .limits
@@ -106,21 +105,47 @@ pub async fn otp_sends(
     request: Request,
     next: Next,
 ) -> Result<Response, Error> {
+    per_address(&state.limits.otp_sends, &state.config, request, next).await
+}
+
+/// The `verify-otp` limit, per address, so that one address cannot guess
+/// codes across many numbers faster than their own attempt limits allow.
+pub async fn otp_verifies(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Error> {
+    per_address(&state.limits.otp_verifies, &state.config, request, next).await
+}
+
+async fn per_address(
+    limiter: &RateLimiter,
+    config: &Config,
+    request: Request,
+    next: Next,
+) -> Result<Response, Error> {
     let (parts, body) = request.into_parts();
-    let key =
-        client_ip(&parts, state.config.trust_proxy).map_or_else(String::new, |ip| ip.to_string());
-    state
-        .limits
-        .otp_sends
-        .check(&key, Instant::now())
+    limiter
+        .check(&address_key(&parts, config), Instant::now())
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
+
+/// The key a request's address counts under (`AddressKey`); empty for a
+/// request that did not come through the listener.
+fn address_key(parts: &Parts, config: &Config) -> String {
+    client_ip(parts, config).map_or_else(String::new, |ip| AddressKey::of(ip).to_string())
+}
+
+/// Verifies an address may make per send it may make: a code mistyped once
+/// or twice, and a household signing in together, stay well inside.
+const VERIFIES_PER_SEND: u32 = 5;
 
 /// The limiters of one server.
 pub struct Limits {
     pub general: RateLimiter,
     pub otp_sends: RateLimiter,
+    pub otp_verifies: RateLimiter,
     /// Groups one user creates per hour, so no one can bury another user's
     /// chat list under groups they must leave by hand.
     pub groups_created: RateLimiter,
@@ -132,7 +157,23 @@ pub struct Limits {
 /// members added to existing groups.
 pub const GROUPS_PER_HOUR: u32 = 20;
 pub const MEMBERS_ADDED_PER_HOUR: u32 = 200;
-pub const HOUR: Duration = Duration::from_secs(3600);
+const HOUR: Duration = Duration::from_secs(3600);
+
+impl Limits {
+    pub fn new(config: &Config) -> Self {
+        let auth_window = config.auth_rate_limit_window_ms;
+        Self {
+            general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
+            otp_sends: RateLimiter::new(auth_window, config.auth_rate_limit_max),
+            otp_verifies: RateLimiter::new(
+                auth_window,
+                config.auth_rate_limit_max.saturating_mul(VERIFIES_PER_SEND),
+            ),
+            groups_created: RateLimiter::new(HOUR, GROUPS_PER_HOUR),
+            members_added: RateLimiter::new(HOUR, MEMBERS_ADDED_PER_HOUR),
+        }
+    }
+}
 
 /// Spends `count` of `user`'s allowance on `limiter`: `rate_limited` past it.
 pub fn spend(limiter: &RateLimiter, user: UserId, count: u32) -> Result<(), Error> {

@@ -15,7 +15,7 @@ use crate::listener::AddressCounts;
 use crate::store::{Store, StoreError};
 use crate::uploads::Uploads;
 
-use super::rate_limit::{GROUPS_PER_HOUR, HOUR, Limits, MEMBERS_ADDED_PER_HOUR, RateLimiter};
+use super::rate_limit::Limits;
 
 /// Everything a handler may need; cheap to clone (handles only).
 #[derive(Clone)]
@@ -51,23 +51,14 @@ impl AppState {
             Policy::from_config(&config),
         );
         let chat = ChatService::new(store.clone(), bus, config.message_rate);
-        let limits = Limits {
-            general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
-            otp_sends: RateLimiter::new(
-                config.auth_rate_limit_window_ms,
-                config.auth_rate_limit_max,
-            ),
-            groups_created: RateLimiter::new(HOUR, GROUPS_PER_HOUR),
-            members_added: RateLimiter::new(HOUR, MEMBERS_ADDED_PER_HOUR),
-        };
         Ok(Self {
             sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
+            limits: Arc::new(Limits::new(&config)),
             config: Arc::new(config),
             store,
             auth,
             chat,
             hub,
-            limits: Arc::new(limits),
             uploads,
             sockets: TaskTracker::new(),
         })

@@ -172,7 +172,7 @@ fn admit(state: &AppState, socket: &SocketRef, auth: Option<HandshakeAuth>) -> R
             Some(authenticate_socket(state, &token).map_err(Refusal)?)
         }
     };
-    let ip = client_ip(socket.req_parts(), state.config.trust_proxy);
+    let ip = client_ip(socket.req_parts(), &state.config);
     // Two handshakes may have raced past `refuse_over_cap`.
     let claim = claim_socket(state, ip).map_err(Refusal)?;
     connect(state, socket.clone(), principal, claim);

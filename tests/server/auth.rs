@@ -91,6 +91,62 @@ async fn sends_per_address_are_limited() {
     assert_eq!(app.codes.count(&phone(113)), 0);
 }
 
+/// `verify-otp` from the client at `address` (behind this machine's proxy).
+async fn verify_from(app: &TestApp, address: &str, phone: &str, code: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/verify-otp"))
+        .header("x-forwarded-for", address)
+        .json(&json!({ "phoneNumber": phone, "otp": code }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn verifies_per_address_are_limited_to_five_times_the_sends() {
+    let app =
+        TestApp::spawn_with(&[("--trust-proxy", "true"), ("--auth-rate-limit-max", "2")]).await;
+    let guesser = "198.51.100.70";
+    for n in 0..10 {
+        let response = verify_from(&app, guesser, &phone(140 + n), "000000").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "guess {n}");
+    }
+    let refused = verify_from(&app, guesser, &phone(150), "000000").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    assert!(
+        body["retryAfter"]
+            .as_u64()
+            .is_some_and(|seconds| seconds > 0)
+    );
+
+    // Another address is not affected.
+    let (status, _) = app.send_otp(&phone(151)).await;
+    assert_eq!(status, StatusCode::OK);
+    let code = app.codes.last_code(&phone(151)).unwrap();
+    let response = verify_from(&app, "198.51.100.71", &phone(151), &code).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[test]
+fn login_limits_default_to_what_spec_says() {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        config: clavox::config::Config,
+    }
+    let config = Serve::try_parse_from(["clavox"]).unwrap().config;
+    assert_eq!(config.auth_rate_limit_max, 20);
+    assert_eq!(
+        config.auth_rate_limit_window_ms,
+        std::time::Duration::from_secs(900)
+    );
+}
+
 #[tokio::test]
 async fn the_first_verify_creates_the_user_and_later_ones_log_in() {
     let app = TestApp::spawn().await;

@@ -325,3 +325,101 @@ async fn metrics_relayed_by_an_untrusted_local_proxy_are_hidden() {
     let direct = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(direct.status(), StatusCode::OK);
 }
+
+/// The request series in a scrape, one line each.
+fn request_series(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|line| line.starts_with("clavox_http_requests_total{"))
+        .collect()
+}
+
+/// `count` requests with methods and paths no one else uses, starting at `from`.
+async fn invent_methods_and_paths(app: &TestApp, from: usize, count: usize) {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(from..from + count)
+        .for_each_concurrent(16, |n| async move {
+            let method = Method::from_bytes(format!("INVENTED{n}").as_bytes()).unwrap();
+            let response = app
+                .client
+                .request(method, app.url("/healthz"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+            for path in [format!("/nowhere-{n}"), format!("/api/nowhere-{n}")] {
+                app.client.get(app.url(&path)).send().await.unwrap();
+            }
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_series_do_not_grow_with_the_methods_and_paths_clients_invent() {
+    let app = TestApp::spawn().await;
+    invent_methods_and_paths(&app, 0, 1000).await;
+    let first = scrape(&app).await;
+    invent_methods_and_paths(&app, 1000, 1000).await;
+    let second = scrape(&app).await;
+    // Other tests in this process add a few series of their own meanwhile;
+    // a series per invented method or path would add a thousand.
+    let grown = request_series(&second).len() - request_series(&first).len();
+    assert!(grown < 50, "{grown} new series");
+    assert!(
+        !second.contains("INVENTED"),
+        "methods come from a closed set"
+    );
+    assert!(
+        !second.contains("nowhere"),
+        "routes are templates, not paths"
+    );
+    assert!(
+        second.contains(r#"method="other""#),
+        "unknown methods are counted as other"
+    );
+}
+
+/// `GET /metrics` with `forwarded` as its `X-Forwarded-For`.
+fn metrics_forwarded_for(app: &TestApp, forwarded: &'static str) -> reqwest::RequestBuilder {
+    app.client
+        .get(app.url("/metrics"))
+        .header("x-forwarded-for", forwarded)
+}
+
+#[tokio::test]
+async fn metrics_stay_closed_to_a_loopback_forwarded_for_from_an_untrusted_peer() {
+    // Loopback is not a trusted proxy here, so its header is not believed.
+    let app = TestApp::spawn_with(&[
+        ("--trust-proxy", "true"),
+        ("--trusted-proxies", "10.0.0.0/8"),
+        ("--metrics-token", "let-me-see"),
+    ])
+    .await;
+    let refused = metrics_forwarded_for(&app, "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let with_token = metrics_forwarded_for(&app, "127.0.0.1")
+        .bearer_auth("let-me-see")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_stay_closed_to_a_loopback_address_a_client_writes_ahead_of_its_proxys() {
+    let app = TestApp::spawn_with(&[("--trust-proxy", "true")]).await;
+    // A proxy that appends: the client's forged address sits left of the
+    // address the proxy saw.
+    let refused = metrics_forwarded_for(&app, "127.0.0.1, 203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let local = metrics_forwarded_for(&app, "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), StatusCode::OK, "a client on this machine");
+}

@@ -50,6 +50,7 @@ fn an_invalid_setting_stops_the_start_with_one_clear_line() {
         ("JWT_EXPIRE", "soon", "jwt-expire"),
         ("FRONTEND_URL", "example.com", "FRONTEND_URL"),
         ("JWT_SECRET", "short", "JWT_SECRET"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33", "TRUSTED_PROXIES"),
     ] {
         let output = Command::new(BINARY)
             .arg("serve")
