@@ -116,14 +116,20 @@ export function duration(ms) {
 export function summary(message) {
   const caption = message.content?.trim();
   switch (message.type) {
-    case 'image': return `📷 ${caption || t('msg.photo')}`;
+    case 'image': return caption || t('msg.photo');
     case 'voice': {
       const ms = message.metadata?.durationMs;
-      return Number(ms) > 0 ? `🎤 ${t('msg.voice')} (${duration(ms)})` : `🎤 ${t('msg.voice')}`;
+      return Number(ms) > 0 ? `${t('msg.voice')} (${duration(ms)})` : t('msg.voice');
     }
-    case 'file': return `📎 ${caption || message.metadata?.name || t('msg.file')}`;
+    case 'file': return caption || message.metadata?.name || t('msg.file');
     default: return String(message.content || '').split('\n', 1)[0];
   }
+}
+
+// The app's own icon for a message's kind, shown before its summary (an
+// emoji would depend on the system's fonts); none for text.
+export function kindIcon(message) {
+  return { image: 'camera', voice: 'mic', file: 'file' }[message.type] ?? null;
 }
 
 // Only links that cannot run script: absolute http(s) URLs and this server's uploads.

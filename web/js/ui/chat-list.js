@@ -6,7 +6,7 @@ import { t, tn } from '../i18n.js';
 import * as store from '../store.js';
 import * as router from '../router.js';
 import * as people from '../people.js';
-import { listTime, summary } from '../format.js';
+import { kindIcon, listTime, summary } from '../format.js';
 import { errorText } from '../errors.js';
 import { loadChats } from '../sync.js';
 import { avatar } from './avatar.js';
@@ -20,9 +20,10 @@ function preview(chat) {
   const last = chat.lastMessage;
   if (!last) return { text: chat.type === 'group' ? t('list.groupCreated') : t('list.noMessages') };
   const body = summary(last);
-  if (last.senderId === store.state.me?.id) return { text: t('list.you', { text: body }) };
-  if (chat.type === 'group') return { text: `${people.firstName(last.senderId)}: ${body}` };
-  return { text: body };
+  const kind = kindIcon(last);
+  if (last.senderId === store.state.me?.id) return { text: t('list.you', { text: body }), kind };
+  if (chat.type === 'group') return { text: `${people.firstName(last.senderId)}: ${body}`, kind };
+  return { text: body, kind };
 }
 
 function openChat(event) {
@@ -34,7 +35,7 @@ function openChat(event) {
 
 function chatItem(chat, active) {
   const face = people.chatFace(chat);
-  const { text, typing } = preview(chat);
+  const { text, typing, kind } = preview(chat);
   const when = chat.lastMessage?.createdAt || chat.updatedAt;
   const unread = chat.unreadCount;
   return h('li', null,
@@ -52,7 +53,8 @@ function chatItem(chat, active) {
         h('span', { class: 'chat-item-name' }, people.chatTitle(chat)),
         h('time', { class: 'chat-item-time', datetime: when }, listTime(when))),
       h('span', { class: 'chat-item-row' },
-        h('span', { class: `chat-item-preview${typing ? ' is-typing' : ''}` }, text),
+        h('span', { class: `chat-item-preview${typing ? ' is-typing' : ''}` },
+          kind ? icon(kind, 'icon preview-kind') : null, text),
         unread ? h('span', { class: 'badge', 'data-testid': 'unread' }, unread > 99 ? '99+' : String(unread)) : null,
         unread ? h('span', { class: 'sr-only' }, tn('list.unread', unread)) : null))));
 }
