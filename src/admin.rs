@@ -29,11 +29,23 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 pub enum Request {
     Status,
     ListUsers,
-    Invite { phone: String },
-    Disable { phone: String },
-    Enable { phone: String },
-    Unlock { phone: String },
-    Backup { out: PathBuf },
+    Invite {
+        phone: String,
+    },
+    Disable {
+        phone: String,
+    },
+    Enable {
+        phone: String,
+    },
+    Unlock {
+        phone: String,
+    },
+    /// Over the admin socket the server sends the archive and the asking
+    /// process writes `out`; run directly, `out` is written here.
+    Backup {
+        out: PathBuf,
+    },
     Seed,
 }
 
@@ -42,17 +54,25 @@ pub enum Request {
 pub struct Response {
     pub ok: bool,
     pub lines: Vec<String>,
+    /// How many bytes of a file (a backup) follow this line on the socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_bytes: Option<u64>,
 }
 
 impl Response {
     fn ok(lines: Vec<String>) -> Self {
-        Self { ok: true, lines }
+        Self {
+            ok: true,
+            lines,
+            attached_bytes: None,
+        }
     }
 
     fn failed(problem: impl std::fmt::Display) -> Self {
         Self {
             ok: false,
             lines: vec![problem.to_string()],
+            attached_bytes: None,
         }
     }
 }
@@ -220,20 +240,60 @@ async fn answer(stream: UnixStream, context: &Context) -> std::io::Result<()> {
         .read_line(&mut line)
         .await?;
     let response = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Backup { .. }) => {
+            tracing::info!("admin command: backup, sent to the caller");
+            return send_backup(context, writer).await;
+        }
         Ok(request) => {
             tracing::info!(?request, "admin command");
             execute(context, request).await
         }
         Err(error) => Response::failed(format!("not an admin command: {error}")),
     };
-    let mut text = serde_json::to_string(&response).map_err(std::io::Error::other)?;
+    write_response(&mut writer, &response).await?;
+    writer.shutdown().await
+}
+
+async fn write_response(
+    writer: &mut (impl AsyncWriteExt + Unpin),
+    response: &Response,
+) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(response).map_err(std::io::Error::other)?;
     text.push('\n');
-    writer.write_all(text.as_bytes()).await?;
+    writer.write_all(text.as_bytes()).await
+}
+
+/// Stages a backup inside the data directory (the one place this server may
+/// surely write), then sends it to the caller, who writes it wherever they
+/// may: under systemd the server's own view of the filesystem is narrow.
+async fn send_backup(
+    context: &Context,
+    mut writer: tokio::net::unix::OwnedWriteHalf,
+) -> std::io::Result<()> {
+    let (store, data_dir) = (context.store.clone(), context.data_dir.clone());
+    let staged = tokio::task::spawn_blocking(move || backup::stage(&store, &data_dir, &data_dir))
+        .await
+        .map_err(std::io::Error::other)?;
+    let staged = match staged {
+        Ok(staged) => staged,
+        Err(error) => {
+            write_response(&mut writer, &Response::failed(error)).await?;
+            return writer.shutdown().await;
+        }
+    };
+    let mut archive = tokio::fs::File::open(staged.archive()).await?;
+    let response = Response {
+        attached_bytes: Some(staged.summary.bytes),
+        ..Response::ok(vec![staged.summary.to_string()])
+    };
+    write_response(&mut writer, &response).await?;
+    tokio::io::copy(&mut archive, &mut writer).await?;
     writer.shutdown().await
 }
 
 /// Sends `request` to the server running on `data_dir`; `None` when no
-/// server is listening there.
+/// server is listening there. A backup the server sends is written to the
+/// request's `out` by this process.
 pub async fn ask(data_dir: &Path, request: &Request) -> Result<Option<Response>, String> {
     let path = socket_path(data_dir);
     let Ok(stream) = UnixStream::connect(&path).await else {
@@ -247,11 +307,48 @@ pub async fn ask(data_dir: &Path, request: &Request) -> Result<Option<Response>,
         .await
         .map_err(|error| format!("cannot talk to the server: {error}"))?;
     let mut line = String::new();
-    BufReader::new(reader)
+    let mut reader = BufReader::new(reader);
+    reader
         .read_line(&mut line)
         .await
         .map_err(|error| format!("cannot read the server's answer: {error}"))?;
-    serde_json::from_str(&line).map(Some).map_err(|error| {
+    let response: Response = serde_json::from_str(&line).map_err(|error| {
         format!("the server's answer is not understood ({error}); is it the same version?")
-    })
+    })?;
+    match (request, response.attached_bytes) {
+        (Request::Backup { out }, Some(bytes)) if response.ok => {
+            receive_backup(&mut reader, bytes, out).await?;
+            let summary = response.lines.join(" ");
+            Ok(Some(Response::ok(vec![format!(
+                "backup written to {}: {summary}",
+                out.display()
+            )])))
+        }
+        _ => Ok(Some(response)),
+    }
+}
+
+/// Writes the `bytes` of a backup arriving on `reader` to `out`, whole or not at all.
+async fn receive_backup(
+    reader: &mut (impl tokio::io::AsyncRead + Unpin),
+    bytes: u64,
+    out: &Path,
+) -> Result<(), String> {
+    let receiving = backup::Receiving::begin(out).map_err(|error| error.to_string())?;
+    let mut file = tokio::fs::File::from_std(
+        receiving
+            .file
+            .try_clone()
+            .map_err(|error| error.to_string())?,
+    );
+    let copied = tokio::io::copy(&mut reader.take(bytes), &mut file)
+        .await
+        .map_err(|error| format!("cannot write {}: {error}", out.display()))?;
+    if copied != bytes {
+        return Err(format!(
+            "the server sent {copied} of the backup's {bytes} bytes; nothing was written"
+        ));
+    }
+    drop(file);
+    receiving.finish(out).map_err(|error| error.to_string())
 }

@@ -54,18 +54,89 @@ fn io(context: &str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError 
 /// filesystem), never at a guessable name that someone could have planted a
 /// file or symlink at beforehand.
 pub fn create(store: &Store, data_dir: &Path, out: &Path) -> Result<Summary, BackupError> {
-    let staging = fresh_dir_beside(out)?;
-    let result = write_archive(store, data_dir, out, &staging);
-    let _ = fs::remove_dir_all(&staging);
-    result
+    let staged = stage(store, data_dir, parent_of(out))?;
+    place(&staged.archive(), out)?;
+    Ok(staged.summary)
 }
 
-fn write_archive(
-    store: &Store,
-    data_dir: &Path,
-    out: &Path,
-    staging: &Path,
-) -> Result<Summary, BackupError> {
+/// A finished archive in a private directory of its own, removed with it.
+pub struct Staged {
+    dir: PathBuf,
+    pub summary: Summary,
+}
+
+impl Staged {
+    pub fn archive(&self) -> PathBuf {
+        self.dir.join(ARCHIVE_FILE)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Writes a backup of `data_dir` (served by `store`) into a fresh private
+/// directory inside `scratch`, for the caller to move or send on.
+pub fn stage(store: &Store, data_dir: &Path, scratch: &Path) -> Result<Staged, BackupError> {
+    let dir = fresh_dir_in(scratch)?;
+    let mut staged = Staged {
+        dir,
+        summary: Summary {
+            entries: 0,
+            uploads: 0,
+            bytes: 0,
+        },
+    };
+    staged.summary = write_archive(store, data_dir, &staged.dir)?;
+    Ok(staged)
+}
+
+/// Moves a finished archive to `out` durably: the rename, then the directory.
+fn place(archive: &Path, out: &Path) -> Result<(), BackupError> {
+    fs::rename(archive, out).map_err(io("cannot rename to", out))?;
+    let parent = parent_of(out);
+    fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io("cannot sync", parent))
+}
+
+/// An archive arriving from a running server (`clavox backup` over the
+/// admin socket), written by the receiving process itself: a private file
+/// in a fresh private directory beside `out`, renamed into place once whole.
+pub struct Receiving {
+    dir: PathBuf,
+    pub file: fs::File,
+}
+
+impl Receiving {
+    pub fn begin(out: &Path) -> Result<Self, BackupError> {
+        let dir = fresh_dir_in(parent_of(out))?;
+        match create_private_file(&dir.join(ARCHIVE_FILE)) {
+            Ok(file) => Ok(Self { dir, file }),
+            Err(error) => {
+                let _ = fs::remove_dir_all(&dir);
+                Err(error)
+            }
+        }
+    }
+
+    /// Makes what arrived durable and moves it to `out`.
+    pub fn finish(self, out: &Path) -> Result<(), BackupError> {
+        let archive = self.dir.join(ARCHIVE_FILE);
+        self.file.sync_all().map_err(io("cannot sync", &archive))?;
+        place(&archive, out)
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write_archive(store: &Store, data_dir: &Path, staging: &Path) -> Result<Summary, BackupError> {
     let database = staging.join(DATABASE_FILE);
     let (snapshot, entries) = store.snapshot_to(&database)?;
     let partial = staging.join(ARCHIVE_FILE);
@@ -97,12 +168,6 @@ fn write_archive(
         .metadata()
         .map_err(io("cannot measure", &partial))?
         .len();
-    fs::rename(&partial, out).map_err(io("cannot rename to", out))?;
-    // The rename itself must survive a crash.
-    let parent = parent_of(out);
-    fs::File::open(parent)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io("cannot sync", parent))?;
     Ok(Summary {
         entries,
         uploads: uploads.len(),
@@ -135,11 +200,11 @@ fn parent_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// A new private directory beside `out`, under a random name: creating it
+/// A new private directory in `parent`, under a random name: creating it
 /// fails rather than reuse anything already there.
-fn fresh_dir_beside(out: &Path) -> Result<PathBuf, BackupError> {
+fn fresh_dir_in(parent: &Path) -> Result<PathBuf, BackupError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let dir = parent_of(out).join(format!(
+    let dir = parent.join(format!(
         ".clavox-backup-{}",
         hex::encode(rand::random::<[u8; 6]>())
     ));
@@ -221,7 +286,9 @@ fn for_each_entry(
 /// else: a link, device or fifo, an absolute path or a `..` would let an
 /// archive reach or expose files outside the data directory.
 fn check_entry(name: &Path, kind: tar::EntryType) -> Result<(), String> {
-    if !kind.is_file() {
+    // A sparse entry is a regular file with holes (a database file often
+    // has some), which the archive stores compactly.
+    if !kind.is_file() && !kind.is_gnu_sparse() {
         return Err(format!(
             "is {}, and a Clavox backup holds only regular files",
             kind_name(kind)
@@ -272,6 +339,8 @@ mod tests {
     fn regular_files_at_the_names_a_backup_writes_are_accepted() {
         for name in [DATABASE_FILE, SECRET_FILE, UPLOAD] {
             assert_eq!(check_entry(Path::new(name), EntryType::Regular), Ok(()));
+            // Files with holes come as sparse entries.
+            assert_eq!(check_entry(Path::new(name), EntryType::GNUSparse), Ok(()));
         }
     }
 
@@ -284,7 +353,6 @@ mod tests {
             EntryType::Block,
             EntryType::Fifo,
             EntryType::Directory,
-            EntryType::GNUSparse,
         ] {
             for name in [DATABASE_FILE, SECRET_FILE, UPLOAD] {
                 assert!(

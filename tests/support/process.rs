@@ -31,8 +31,27 @@ impl Server {
     /// Starts the server with `working_dir` as its working directory (where
     /// it looks for `.env`).
     pub fn start_from(working_dir: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn(Command::new(BINARY), working_dir, data_dir, env)
+    }
+
+    /// Starts the server as the unprivileged user `nobody` (the test must
+    /// run as root), in `working_dir`.
+    pub fn start_as_nobody(working_dir: &Path, data_dir: &Path) -> Self {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(BINARY);
+        Self::spawn(command, working_dir, data_dir, &[])
+    }
+
+    fn spawn(
+        mut command: Command,
+        working_dir: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
-        let mut child = Command::new(BINARY)
+        let mut child = command
             .current_dir(working_dir)
             // A `.env` under test decides the log format, not the shell.
             .env_remove("LOG_FORMAT")

@@ -554,3 +554,95 @@ fn seed_and_migrate_work_on_a_data_directory_without_a_server() {
         "{said}"
     );
 }
+
+/// `clavox backup` against a running server writes the archive from the
+/// asking process: here the server runs as `nobody`, from another working
+/// directory, and the archive goes where only root may write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_a_running_server_is_written_by_the_asking_process() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CLAVOX_REQUIRE_ROOT").is_none(),
+            "CLAVOX_REQUIRE_ROOT is set but the tests do not run as root"
+        );
+        eprintln!("skipped: a server as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server_home, private) = (dir.path().join("server"), dir.path().join("private"));
+    let data = server_home.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&private).unwrap();
+    for path in [&server_home, &data] {
+        std::os::unix::fs::chown(path, Some(65534), Some(65534)).unwrap();
+    }
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut server = Server::start_as_nobody(&server_home, &data);
+    let client = reqwest::Client::new();
+    // An account, so the restore has something to show.
+    server.login(&client, &phone(4400)).await;
+
+    let out = private.join("backup.tar");
+    let output = Command::new(BINARY)
+        .current_dir(&private)
+        .args(["backup", "--out", "backup.tar", "--data-dir"])
+        .arg(&data)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("backup written to"), "{text}");
+    let metadata = std::fs::metadata(&out).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::mode(&metadata) & 0o777,
+        0o600
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".clavox-backup")
+        })
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the server's staging is gone: {leftovers:?}"
+    );
+    drop(server);
+
+    let restored = dir.path().join("restored");
+    let (ok, text) = admin_restore(&out, &restored);
+    assert!(ok, "{text}");
+    let (ok, users) = admin(&restored, &["users", "list"]);
+    assert!(
+        ok && users.contains(&phone(4400)),
+        "the account came back: {users}"
+    );
+}
+
+fn admin_restore(archive: &Path, data_dir: &Path) -> (bool, String) {
+    let output = Command::new(BINARY)
+        .args(["restore", "--from"])
+        .arg(archive)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
