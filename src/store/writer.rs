@@ -20,6 +20,10 @@ use super::tx::Tx;
 pub(super) const QUEUE_CAPACITY: usize = 8192;
 /// The most jobs in one transaction: bounds the latency a batch adds.
 const MAX_BATCH: usize = 1024;
+/// Committed batches that may wait for the fan-out thread; past that the
+/// writer waits too, so a fan-out that falls behind slows commits down
+/// instead of piling answers up in memory.
+const FAN_OUT_BACKLOG: usize = 16;
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
@@ -84,7 +88,7 @@ pub(super) fn spawn(
     file: Arc<DatabaseFile>,
     queue: mpsc::Receiver<Command>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let (finished, fan_out) = std::sync::mpsc::channel();
+    let (finished, fan_out) = std::sync::mpsc::sync_channel(FAN_OUT_BACKLOG);
     let fan_out = std::thread::Builder::new()
         .name("clavox-fanout".into())
         .spawn(move || {
@@ -113,7 +117,7 @@ fn answer(batch: Finished) {
 fn run(
     file: &DatabaseFile,
     mut queue: mpsc::Receiver<Command>,
-    finished: &std::sync::mpsc::Sender<Finished>,
+    finished: &std::sync::mpsc::SyncSender<Finished>,
 ) {
     let mut stopping = false;
     let mut broken = false;
