@@ -161,6 +161,11 @@ pub struct Config {
     #[arg(long, env = "UPLOAD_MAX_BYTES", default_value_t = 26_214_400)]
     pub upload_max_bytes: u64,
 
+    /// Bytes of uploads one user may keep; past it an upload is refused
+    /// (`403 quota_exceeded`) until some of theirs are removed.
+    #[arg(long, env = "UPLOAD_QUOTA_BYTES", default_value_t = 1_073_741_824)]
+    pub upload_quota_bytes: u64,
+
     /// Announce the server on the local network as clavox.local (mDNS, UDP 5353).
     #[arg(long, env = "MDNS", default_value = "true", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub mdns: bool,

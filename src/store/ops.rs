@@ -15,7 +15,7 @@ use super::StoreError;
 use super::query::Query;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, RefreshRecord,
-    SessionRecord, UploadRecord, UserRecord,
+    SessionRecord, UploadRecord, UsageRecord, UserRecord,
 };
 use super::tx::Tx;
 use crate::domain::{ChatKind, MessageKind};
@@ -468,17 +468,35 @@ impl Operation for Invite {
     }
 }
 
-/// Describes a file that was just placed among the uploads.
+/// Describes a file that was just placed among the uploads, if its owner's
+/// uploads still fit within `quota` bytes with it. Checked here, inside the
+/// batch, because uploads of one user may finish at the same moment.
 #[derive(Debug, Clone)]
 pub struct AddUpload {
     pub upload: UploadRecord,
+    pub quota: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Stored,
+    /// Nothing was stored: the file would take its owner past the quota.
+    OverQuota,
 }
 
 impl Operation for AddUpload {
-    type Output = ();
+    type Output = Added;
 
-    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        tx.put_upload(&self.upload)
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Added, StoreError> {
+        let owner = self.upload.owner;
+        let usage = tx.upload_usage(owner)?;
+        if self.upload.size > usage.left(self.quota) {
+            return Ok(Added::OverQuota);
+        }
+        tx.put_upload(&self.upload)?;
+        let bytes = usage.bytes + self.upload.size;
+        tx.put_upload_usage(owner, &UsageRecord { bytes })?;
+        Ok(Added::Stored)
     }
 }
 

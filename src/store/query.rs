@@ -8,7 +8,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::StoreError;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -277,6 +277,14 @@ pub trait Query {
             .iter()
             .map(|(_, value)| UploadRecord::decode(value))
             .collect()
+    }
+
+    /// The bytes of uploads `user` keeps (none yet: zero).
+    fn upload_usage(&self, user: UserId) -> Result<UsageRecord, StoreError> {
+        Ok(self
+            .access()
+            .record(tables::UPLOAD_USAGE, user.as_bytes())?
+            .unwrap_or_default())
     }
 
     fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {

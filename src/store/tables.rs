@@ -42,8 +42,10 @@ pub const INVITES: Table = TableDefinition::new("invites");
 
 /// upload id (16 bytes) → `UploadRecord`.
 pub const UPLOADS: Table = TableDefinition::new("uploads");
+/// user id → `UsageRecord`: the bytes of uploads each user keeps.
+pub const UPLOAD_USAGE: Table = TableDefinition::new("upload_usage");
 
-pub const ALL: [Table; 16] = [
+pub const ALL: [Table; 17] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -60,6 +62,7 @@ pub const ALL: [Table; 16] = [
     REFRESH_TOKENS,
     INVITES,
     UPLOADS,
+    UPLOAD_USAGE,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";

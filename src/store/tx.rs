@@ -7,7 +7,7 @@ use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -139,6 +139,10 @@ impl<'a> Tx<'a> {
 
     pub fn put_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
         self.put_record(tables::UPLOADS, &upload.id, upload)
+    }
+
+    pub fn put_upload_usage(&self, user: UserId, usage: &UsageRecord) -> Result<(), StoreError> {
+        self.put_record(tables::UPLOAD_USAGE, user.as_bytes(), usage)
     }
 
     pub fn put_refresh_token(

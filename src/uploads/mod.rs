@@ -2,7 +2,10 @@
 //! their description in the store. A file is streamed into a new blob while
 //! its size is checked, its SHA-256 computed and its first bytes sniffed, and
 //! the blob is placed only once all of it passed, so nothing is ever held
-//! whole in memory and a refused upload leaves nothing behind.
+//! whole in memory and a refused upload leaves nothing behind. Each user
+//! keeps at most `UPLOAD_QUOTA_BYTES`: checked against the declared size
+//! before any byte is written, while the body streams in, and finally by the
+//! store as it adds the record.
 
 pub mod sniff;
 
@@ -14,6 +17,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::blobs::{BlobId, Blobs, NewBlob};
+use crate::config::Config;
 use crate::data_dir::DataDir;
 use crate::error::{Error, Result};
 use crate::id::UserId;
@@ -29,7 +33,52 @@ pub struct Uploads {
 struct Inner {
     blobs: Blobs,
     store: Store,
+    settings: Settings,
+}
+
+/// The limits uploads are held to.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The largest file (`UPLOAD_MAX_BYTES`).
+    pub max_bytes: u64,
+    /// The bytes of uploads one user may keep (`UPLOAD_QUOTA_BYTES`).
+    pub quota_bytes: u64,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_bytes: config.upload_max_bytes,
+            quota_bytes: config.upload_quota_bytes,
+        }
+    }
+}
+
+/// How many bytes one upload may still bring in.
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
     max_bytes: u64,
+    quota_bytes: u64,
+    /// What the owner's quota leaves.
+    quota_left: u64,
+}
+
+impl Allowance {
+    /// Refuses a file of `size` bytes: too large for any upload (`413`), or
+    /// for what the owner's quota leaves (`403`).
+    fn check(&self, size: u64) -> Result<()> {
+        if size > self.max_bytes {
+            return Err(Error::PayloadTooLarge {
+                limit: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
+            });
+        }
+        if size > self.quota_left {
+            return Err(Error::QuotaExceeded {
+                quota: self.quota_bytes,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// What the client says about a file it uploads.
@@ -44,7 +93,7 @@ pub struct Incoming<'a> {
 impl Uploads {
     /// Prepares `uploads/` in `data_dir`, removing any partial file a crash
     /// left behind (it was never acknowledged).
-    pub fn open(data_dir: &Path, store: Store, max_bytes: u64) -> Result<Self, StoreError> {
+    pub fn open(data_dir: &Path, store: Store, settings: Settings) -> Result<Self, StoreError> {
         let dir = DataDir::new(data_dir).uploads();
         let blobs = Blobs::open(&dir).map_err(|error| StoreError::Io {
             context: format!("preparing {}", dir.display()),
@@ -54,22 +103,20 @@ impl Uploads {
             inner: Arc::new(Inner {
                 blobs,
                 store,
-                max_bytes,
+                settings,
             }),
         })
     }
 
     pub fn max_bytes(&self) -> u64 {
-        self.inner.max_bytes
+        self.inner.settings.max_bytes
     }
 
     /// Stores `body` as a new upload; answers once it is on disk.
     pub async fn receive(&self, incoming: Incoming<'_>, body: Body) -> Result<UploadRecord> {
-        let max_bytes = self.inner.max_bytes;
-        if incoming.declared_size.is_some_and(|size| size > max_bytes) {
-            return Err(Error::PayloadTooLarge {
-                limit: usize::try_from(max_bytes).unwrap_or(usize::MAX),
-            });
+        let allowance = self.allowance(incoming.owner)?;
+        if let Some(size) = incoming.declared_size {
+            allowance.check(size)?;
         }
         let id: BlobId = rand::random();
         let content_type = content_type(incoming.content_type);
@@ -79,8 +126,8 @@ impl Uploads {
             .create(&id)
             .await
             .map_err(|error| io_error(&error))?;
-        let (size, sha256, dimensions) = match self.stream_to(&mut blob, &content_type, body).await
-        {
+        let streamed = Self::stream_to(&mut blob, allowance, &content_type, body).await;
+        let (size, sha256, dimensions) = match streamed {
             Ok(received) => received,
             Err(error) => {
                 blob.discard().await;
@@ -100,24 +147,42 @@ impl Uploads {
         };
         let add = ops::AddUpload {
             upload: record.clone(),
+            quota: allowance.quota_bytes,
         };
-        if let Err(error) = self.inner.store.apply(add).await {
-            let _ = self.inner.blobs.remove(&id).await;
-            return Err(error.into());
-        }
-        Ok(record)
+        let refused = match self.inner.store.apply(add).await {
+            Ok(ops::Added::Stored) => return Ok(record),
+            Ok(ops::Added::OverQuota) => Error::QuotaExceeded {
+                quota: allowance.quota_bytes,
+            },
+            Err(error) => error.into(),
+        };
+        let _ = self.inner.blobs.remove(&id).await;
+        Err(refused)
+    }
+
+    /// What a new upload of `owner` may bring in, as of the last commit.
+    fn allowance(&self, owner: UserId) -> Result<Allowance> {
+        let Settings {
+            max_bytes,
+            quota_bytes,
+        } = self.inner.settings;
+        let usage = self.inner.store.read()?.upload_usage(owner)?;
+        Ok(Allowance {
+            max_bytes,
+            quota_bytes,
+            quota_left: usage.left(quota_bytes),
+        })
     }
 
     /// Writes the body into `blob`, returning its size, digest and, for
-    /// images, dimensions. Refuses bodies over the limit and images whose
-    /// bytes are not of their declared type.
+    /// images, dimensions. Refuses bodies past the `allowance` and images
+    /// whose bytes are not of their declared type.
     async fn stream_to(
-        &self,
         blob: &mut NewBlob,
+        allowance: Allowance,
         content_type: &str,
         body: Body,
     ) -> Result<(u64, [u8; 32], Option<(u32, u32)>)> {
-        let max_bytes = self.inner.max_bytes;
         let mut digest = Sha256::new();
         let mut head = Vec::new();
         let mut size = 0u64;
@@ -126,11 +191,7 @@ impl Uploads {
             let chunk = chunk
                 .map_err(|_| Error::BadRequest("the upload was interrupted; send it again"))?;
             size += chunk.len() as u64;
-            if size > max_bytes {
-                return Err(Error::PayloadTooLarge {
-                    limit: usize::try_from(max_bytes).unwrap_or(usize::MAX),
-                });
-            }
+            allowance.check(size)?;
             if head.len() < sniff::HEAD_BYTES {
                 let wanted = (sniff::HEAD_BYTES - head.len()).min(chunk.len());
                 head.extend_from_slice(&chunk[..wanted]);

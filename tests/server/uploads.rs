@@ -262,3 +262,88 @@ async fn uploading_needs_a_login_and_unknown_ids_are_not_found() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// `n` chunks of 100 bytes, streamed without a length.
+fn hundreds(n: usize) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::iter((0..n).map(|_| Ok::<_, std::io::Error>(vec![1u8; 100])))
+}
+
+#[tokio::test]
+async fn uploads_past_the_quota_are_refused_keep_nothing_and_leave_others_alone() {
+    let app = TestApp::spawn_with(&[("--upload-quota-bytes", "1000")]).await;
+    let (ana, budi) = (app.login(&phone(950)).await, app.login(&phone(951)).await);
+    let (status, _) = upload(
+        &app,
+        &ana,
+        "a.bin",
+        "application/octet-stream",
+        vec![1; 600],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = stored_files(&app);
+    let (status, body) = upload(
+        &app,
+        &ana,
+        "b.bin",
+        "application/octet-stream",
+        vec![1; 401],
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("quota_exceeded"))
+    );
+    // Streamed without a length, the quota still holds mid-stream.
+    let response = app.upload_stream(&ana.access, "c.bin", hundreds(5)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stored_files(&app), before, "a refused upload keeps nothing");
+    let (status, _) = upload(
+        &app,
+        &ana,
+        "d.bin",
+        "application/octet-stream",
+        vec![1; 400],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "exactly the quota fits");
+    let (status, _) = upload(
+        &app,
+        &budi,
+        "e.bin",
+        "application/octet-stream",
+        vec![1; 1000],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "each user has a quota of their own"
+    );
+}
+
+#[tokio::test]
+async fn uploads_at_once_never_take_a_user_past_the_quota() {
+    let app = TestApp::spawn_with(&[("--upload-quota-bytes", "1000")]).await;
+    let ana = app.login(&phone(955)).await;
+    // Each fits on its own, so only the store's own check can refuse some.
+    let names: Vec<String> = (0..6).map(|n| format!("{n}.bin")).collect();
+    let uploads = names
+        .iter()
+        .map(|name| app.upload_stream(&ana.access, name, hundreds(3)));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(uploads)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::FORBIDDEN)
+        .count();
+    assert_eq!((created, refused), (3, 3), "{statuses:?}");
+    assert_eq!(stored_files(&app), 3);
+}
