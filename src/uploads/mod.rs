@@ -3,14 +3,16 @@
 //! its size is checked, its SHA-256 computed and its first bytes sniffed, and
 //! the blob is placed only once all of it passed, so nothing is ever held
 //! whole in memory and a refused upload leaves nothing behind. Each user
-//! keeps at most `UPLOAD_QUOTA_BYTES`: checked against the declared size
-//! before any byte is written, while the body streams in, and finally by the
-//! store as it adds the record.
+//! starts at most `UPLOADS_PER_HOUR` uploads and keeps at most
+//! `UPLOAD_QUOTA_BYTES`: checked against the declared size before any byte
+//! is written, while the body streams in, and finally by the store as it
+//! adds the record.
 
 pub mod sniff;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use futures_util::StreamExt;
@@ -23,6 +25,10 @@ use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::store::{Query, Store, StoreError, UploadRecord, ops};
 use crate::timestamp::Timestamp;
+use crate::token_bucket::Buckets;
+
+/// Uploads one user may start per hour (SPEC), in a burst or spread out.
+pub const UPLOADS_PER_HOUR: u32 = 100;
 
 /// The uploads of one server; cheap to clone.
 #[derive(Clone)]
@@ -34,6 +40,8 @@ struct Inner {
     blobs: Blobs,
     store: Store,
     settings: Settings,
+    /// Each user's budget of uploads.
+    starts: Buckets<UserId>,
 }
 
 /// The limits uploads are held to.
@@ -104,6 +112,7 @@ impl Uploads {
                 blobs,
                 store,
                 settings,
+                starts: Buckets::per_period(UPLOADS_PER_HOUR, Duration::from_secs(3600)),
             }),
         })
     }
@@ -114,6 +123,7 @@ impl Uploads {
 
     /// Stores `body` as a new upload; answers once it is on disk.
     pub async fn receive(&self, incoming: Incoming<'_>, body: Body) -> Result<UploadRecord> {
+        self.spend_budget(incoming.owner)?;
         let allowance = self.allowance(incoming.owner)?;
         if let Some(size) = incoming.declared_size {
             allowance.check(size)?;
@@ -158,6 +168,18 @@ impl Uploads {
         };
         let _ = self.inner.blobs.remove(&id).await;
         Err(refused)
+    }
+
+    /// Counts an upload against `owner`'s budget. Every attempt counts, a
+    /// refused one too, so refusals cannot be repeated for free.
+    fn spend_budget(&self, owner: UserId) -> Result<()> {
+        self.inner
+            .starts
+            .take(owner, Instant::now())
+            .map_err(|wait| Error::RateLimited {
+                // Rounded up: a client that waits this long is not refused again.
+                retry_after: u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX),
+            })
     }
 
     /// What a new upload of `owner` may bring in, as of the last commit.

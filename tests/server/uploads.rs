@@ -347,3 +347,41 @@ async fn uploads_at_once_never_take_a_user_past_the_quota() {
     assert_eq!((created, refused), (3, 3), "{statuses:?}");
     assert_eq!(stored_files(&app), 3);
 }
+
+#[tokio::test]
+async fn a_hundred_uploads_an_hour_pass_and_the_next_is_told_when_to_retry() {
+    let app = TestApp::spawn().await;
+    let (ana, budi) = (app.login(&phone(960)).await, app.login(&phone(961)).await);
+    for n in 0..100 {
+        let (status, body) =
+            upload(&app, &ana, &format!("{n}.txt"), "text/plain", vec![b'x']).await;
+        assert_eq!(status, StatusCode::CREATED, "upload {n}: {body}");
+    }
+    let before = stored_files(&app);
+    let response = app
+        .client
+        .post(app.url("/api/uploads?name=101.txt"))
+        .bearer_auth(&ana.access)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // One more upload is allowed every 36 s (an hour over 100).
+    assert!((1..=36).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    assert_eq!(stored_files(&app), before);
+    let (status, _) = upload(&app, &budi, "mine.txt", "text/plain", vec![b'x']).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "each user has a budget of their own"
+    );
+}
