@@ -166,6 +166,11 @@ pub struct Config {
     #[arg(long, env = "UPLOAD_QUOTA_BYTES", default_value_t = 1_073_741_824)]
     pub upload_quota_bytes: u64,
 
+    /// How long an upload that no message or avatar names is kept. SPEC
+    /// fixes it at 24 h; shorter only so tests can watch the sweep.
+    #[arg(long, env = "UPLOAD_SWEEP_AFTER", default_value = "24h", value_parser = parse_duration, hide = true)]
+    pub upload_sweep_after: Duration,
+
     /// Announce the server on the local network as clavox.local (mDNS, UDP 5353).
     #[arg(long, env = "MDNS", default_value = "true", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub mdns: bool,
@@ -232,6 +237,7 @@ impl Config {
             ("HEADER_TIMEOUT", self.header_timeout),
             ("BODY_TIMEOUT", self.body_timeout),
             ("SOCKET_AUTH_TIMEOUT", self.socket_auth_timeout),
+            ("UPLOAD_SWEEP_AFTER", self.upload_sweep_after),
         ];
         for (name, value) in positive {
             if value.is_zero() {

@@ -385,3 +385,74 @@ async fn a_hundred_uploads_an_hour_pass_and_the_next_is_told_when_to_retry() {
         "each user has a budget of their own"
     );
 }
+
+/// Waits (up to 20 s) until `url` answers `404`; whether it did.
+async fn disappears(app: &TestApp, url: &str) -> bool {
+    for _ in 0..100 {
+        let response = app.client.get(app.url(url)).send().await.unwrap();
+        if response.status() == StatusCode::NOT_FOUND {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_upload_nothing_names_is_swept_while_sent_ones_and_avatars_stay() {
+    let app = TestApp::spawn_with(&[
+        ("--upload-sweep-after", "2s"),
+        ("--upload-quota-bytes", "1000"),
+    ])
+    .await;
+    let (ana, budi) = (app.login(&phone(970)).await, app.login(&phone(971)).await);
+    let chat = app.private_chat(&ana, &budi).await;
+    let octets = "application/octet-stream";
+    let (_, sent) = upload(&app, &ana, "sent.bin", octets, vec![1; 100]).await;
+    let metadata = json!({ "url": sent["url"], "name": "sent.bin" });
+    let (status, message) = app
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            &ana.access,
+            json!({ "type": "file", "metadata": metadata }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    let (_, avatar) = upload(&app, &ana, "me.png", "image/png", png()).await;
+    let (status, profile) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/users/profile",
+            Some(&ana.access),
+            Some(json!({ "avatar": avatar["url"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    let group = app.group(&ana, &[&budi], "Family").await;
+    let (_, group_avatar) = upload(&app, &ana, "us.png", "image/png", png()).await;
+    let (status, changed) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/chats/{group}"),
+            Some(&ana.access),
+            Some(json!({ "avatar": group_avatar["url"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (_, unsent) = upload(&app, &ana, "unsent.bin", octets, vec![1; 400]).await;
+    let unsent_url = unsent["url"].as_str().unwrap();
+
+    assert!(disappears(&app, unsent_url).await, "an unsent upload goes");
+    for kept in [&sent, &avatar, &group_avatar] {
+        let response = app
+            .client
+            .get(app.url(kept["url"].as_str().unwrap()))
+            .send()
+            .await;
+        assert_eq!(response.unwrap().status(), StatusCode::OK, "{kept}");
+    }
+    assert_eq!(stored_files(&app), 3, "its file went with it");
+    // Its bytes no longer count against the quota.
+    let (status, body) = upload(&app, &ana, "again.bin", octets, vec![1; 400]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
