@@ -18,6 +18,14 @@ use crate::data_dir::PARTIAL_UPLOADS;
 /// A blob's name: 128 random bits.
 pub type BlobId = [u8; 16];
 
+/// The space of the disk that holds the blobs, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// What this (unprivileged) process may still write.
+    pub free: u64,
+    pub total: u64,
+}
+
 /// The blob directory of one server.
 #[derive(Debug, Clone)]
 pub struct Blobs {
@@ -68,6 +76,14 @@ impl Blobs {
     /// Removes the blob `id` (a placed blob whose record could not be stored).
     pub async fn remove(&self, id: &BlobId) -> io::Result<()> {
         tokio::fs::remove_file(self.path(id)).await
+    }
+
+    pub fn disk_space(&self) -> io::Result<DiskSpace> {
+        let stats = rustix::fs::statvfs(&self.dir)?;
+        Ok(DiskSpace {
+            free: stats.f_bavail.saturating_mul(stats.f_frsize),
+            total: stats.f_blocks.saturating_mul(stats.f_frsize),
+        })
     }
 
     /// The placed blobs last written before `cutoff`.

@@ -6,8 +6,9 @@
 //! starts at most `UPLOADS_PER_HOUR` uploads and keeps at most
 //! `UPLOAD_QUOTA_BYTES`: checked against the declared size before any byte
 //! is written, while the body streams in, and finally by the store as it
-//! adds the record. An upload that no message or avatar names within a day
-//! is swept away, by a task that runs with the server.
+//! adds the record. Uploads stop while the disk still has ample room, which
+//! is kept for messages. An upload that no message or avatar names within a
+//! day is swept away, by a task that runs with the server.
 
 pub mod sniff;
 
@@ -20,7 +21,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::blobs::{BlobId, Blobs, NewBlob};
+use crate::blobs::{BlobId, Blobs, DiskSpace, NewBlob};
 use crate::config::Config;
 use crate::data_dir::DataDir;
 use crate::error::{Error, Result};
@@ -146,11 +147,7 @@ impl Uploads {
 
     /// Stores `body` as a new upload; answers once it is on disk.
     pub async fn receive(&self, incoming: Incoming<'_>, body: Body) -> Result<UploadRecord> {
-        self.spend_budget(incoming.owner)?;
-        let allowance = self.allowance(incoming.owner)?;
-        if let Some(size) = incoming.declared_size {
-            allowance.check(size)?;
-        }
+        let allowance = self.admit(&incoming)?;
         let id: BlobId = rand::random();
         let content_type = content_type(incoming.content_type);
         let mut blob = self
@@ -191,6 +188,23 @@ impl Uploads {
         };
         let _ = self.inner.blobs.remove(&id).await;
         Err(refused)
+    }
+
+    /// Decides whether an upload may start, before a byte of it is read:
+    /// within its owner's budget, quota and the file size limit (as far as
+    /// its declared size tells), and with room left on the disk.
+    fn admit(&self, incoming: &Incoming<'_>) -> Result<Allowance> {
+        self.spend_budget(incoming.owner)?;
+        let allowance = self.allowance(incoming.owner)?;
+        let declared = incoming.declared_size.unwrap_or(0);
+        allowance.check(declared)?;
+        // Unreadable disk statistics refuse nothing: a write that then
+        // fails for want of space is answered 507 all the same.
+        let space = self.inner.blobs.disk_space();
+        if space.is_ok_and(|space| !leaves_room(space, declared)) {
+            return Err(Error::StorageFull);
+        }
+        Ok(allowance)
     }
 
     /// Counts an upload against `owner`'s budget. Every attempt counts, a
@@ -361,6 +375,23 @@ fn io_error(error: &std::io::Error) -> Error {
     }
 }
 
+/// The least free space uploads leave for messages. The writer refuses
+/// batches only within 4 MiB of a full disk (`store::file`); uploads stop
+/// far earlier, so that once attachments are refused messages, a few hundred
+/// bytes each, still have room for a long time: 64 MiB is room for about a
+/// hundred thousand of them, and two 25 MiB uploads that pass this check at
+/// the same moment still land above the writer's reserve. On a large disk
+/// 1 % of it, as a file system nearly full slows down and fragments long
+/// before it runs out.
+const MESSAGE_ROOM_MIN: u64 = 64 * 1024 * 1024;
+
+/// Whether an upload of `incoming` bytes leaves the free space uploads keep
+/// for messages.
+fn leaves_room(space: DiskSpace, incoming: u64) -> bool {
+    let reserve = MESSAGE_ROOM_MIN.max(space.total / 100);
+    space.free.saturating_sub(incoming) >= reserve
+}
+
 /// A normalised media type (`type/subtype`, lower case), or
 /// `application/octet-stream` for anything unusable.
 fn content_type(header: Option<&str>) -> String {
@@ -398,6 +429,39 @@ fn file_name(name: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uploads_stop_well_before_the_disk_is_full() {
+        const MIB: u64 = 1024 * 1024;
+        const GIB: u64 = 1024 * MIB;
+        // On a small disk the floor holds: 64 MiB stay free.
+        let small = DiskSpace {
+            free: 100 * MIB,
+            total: 4 * GIB,
+        };
+        assert!(leaves_room(small, 36 * MIB));
+        assert!(!leaves_room(small, 36 * MIB + 1));
+        // On a large one, 1 % of it.
+        let large = DiskSpace {
+            free: 30 * GIB,
+            total: 2048 * GIB,
+        };
+        assert!(leaves_room(large, 9 * GIB));
+        assert!(!leaves_room(large, 10 * GIB));
+        // Far above the writer's own 4 MiB, even for an empty upload.
+        let nearly_full = DiskSpace {
+            free: 60 * MIB,
+            total: 4 * GIB,
+        };
+        assert!(!leaves_room(nearly_full, 0));
+        assert!(!leaves_room(
+            DiskSpace {
+                free: 1,
+                total: 8 * GIB
+            },
+            2
+        ));
+    }
 
     #[test]
     fn media_types_are_normalised() {
