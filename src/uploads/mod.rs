@@ -11,6 +11,9 @@
 //! day is swept away, by a task that runs with the server.
 
 pub mod sniff;
+mod sweep;
+
+pub use sweep::Sweep;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +22,6 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 
 use crate::blobs::{BlobId, Blobs, DiskSpace, NewBlob};
 use crate::config::Config;
@@ -66,24 +68,6 @@ impl Settings {
             sweep_after: config.upload_sweep_after,
         }
     }
-}
-
-/// The longest wait between two sweeps: an upload outlives its time by at
-/// most this much.
-const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
-/// The first sweep after start-up: soon, so a server that restarts often
-/// still sweeps, yet out of the way of the start itself.
-const FIRST_SWEEP_AFTER: Duration = Duration::from_secs(30);
-/// Uploads removed per write, so one sweep never holds the writer for long.
-const SWEEP_BATCH: usize = 256;
-
-/// What one sweep removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Sweep {
-    /// Uploads that nothing named: record, usage and blob.
-    pub uploads: usize,
-    /// Blobs without a record, left by a crash or a failed removal.
-    pub orphans: usize,
 }
 
 /// How many bytes one upload may still bring in.
@@ -175,15 +159,20 @@ impl Uploads {
             dimensions,
             created_at: Timestamp::now(),
         };
+        self.describe(record, allowance.quota_bytes).await
+    }
+
+    /// Stores the record of a placed blob, if its owner's uploads still fit
+    /// within `quota` with it; otherwise the blob goes.
+    async fn describe(&self, record: UploadRecord, quota: u64) -> Result<UploadRecord> {
+        let id = record.id;
         let add = ops::AddUpload {
             upload: record.clone(),
-            quota: allowance.quota_bytes,
+            quota,
         };
         let refused = match self.inner.store.apply(add).await {
             Ok(ops::Added::Stored) => return Ok(record),
-            Ok(ops::Added::OverQuota) => Error::QuotaExceeded {
-                quota: allowance.quota_bytes,
-            },
+            Ok(ops::Added::OverQuota) => Error::QuotaExceeded { quota },
             Err(error) => error.into(),
         };
         let _ = self.inner.blobs.remove(&id).await;
@@ -273,80 +262,6 @@ impl Uploads {
             digest.finalize().into(),
             sniff::dimensions(content_type, &head),
         ))
-    }
-
-    /// Sweeps once shortly after start, then every `SWEEP_EVERY` (or every
-    /// `sweep_after`, when that is shorter), until `shutdown` fires.
-    pub async fn run_sweeper(self, shutdown: CancellationToken) {
-        let every = SWEEP_EVERY.min(self.inner.settings.sweep_after);
-        let mut wait = FIRST_SWEEP_AFTER.min(every);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-            let before = Timestamp::now().minus(self.inner.settings.sweep_after);
-            match self.sweep(before).await {
-                Ok(Sweep {
-                    uploads: 0,
-                    orphans: 0,
-                }) => {}
-                Ok(Sweep { uploads, orphans }) => {
-                    tracing::info!(uploads, orphans, "removed uploads that nothing names");
-                }
-                Err(error) => tracing::warn!(%error, "sweeping uploads failed; trying again later"),
-            }
-            wait = every;
-        }
-    }
-
-    /// Removes the uploads stored before `before` that no message or avatar
-    /// ever named, and the blobs last written before then that no upload
-    /// record names.
-    pub async fn sweep(&self, before: Timestamp) -> Result<Sweep, StoreError> {
-        let mut swept = Sweep::default();
-        loop {
-            let batch = ops::SweepUploads {
-                before,
-                limit: SWEEP_BATCH,
-            };
-            let ops::Swept { removed, more } = self.inner.store.apply(batch).await?;
-            // Records first, then blobs: a crash in between leaves only a
-            // blob without a record, which the orphan pass below removes.
-            for id in &removed {
-                let _ = self.inner.blobs.remove(id).await;
-            }
-            swept.uploads += removed.len();
-            if !more {
-                break;
-            }
-        }
-        swept.orphans = self.sweep_orphans(before).await?;
-        Ok(swept)
-    }
-
-    /// Removes blobs written before `before` that no record names. The
-    /// snapshot is read after the listing, and a blob is placed before its
-    /// record is stored, so a blob whose upload is still finishing is never
-    /// old enough to be taken.
-    async fn sweep_orphans(&self, before: Timestamp) -> Result<usize, StoreError> {
-        let old = self
-            .inner
-            .blobs
-            .written_before(before.system_time())
-            .await
-            .map_err(|error| StoreError::Io {
-                context: "listing uploads".into(),
-                message: error.to_string(),
-            })?;
-        let reader = self.inner.store.read()?;
-        let mut removed = 0;
-        for id in old {
-            if reader.upload_by_id(&id)?.is_none() && self.inner.blobs.remove(&id).await.is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 
     /// An upload's description and its file, opened for reading.
@@ -473,40 +388,6 @@ mod tests {
             "application/octet-stream"
         );
         assert_eq!(content_type(None), "application/octet-stream");
-    }
-
-    #[tokio::test]
-    async fn a_sweep_removes_old_blobs_that_no_record_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let settings = Settings {
-            max_bytes: 100,
-            quota_bytes: 100,
-            sweep_after: Duration::from_secs(3600),
-        };
-        let uploads = Uploads::open(dir.path(), store, settings).unwrap();
-        let blobs = DataDir::new(dir.path()).uploads();
-        // As a crash between removing a record and its blob leaves them.
-        let (old, young) = (
-            blobs.join(hex::encode([1; 16])),
-            blobs.join(hex::encode([2; 16])),
-        );
-        for path in [&old, &young] {
-            std::fs::write(path, b"x").unwrap();
-        }
-        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
-        let file = std::fs::File::options().write(true).open(&old).unwrap();
-        file.set_modified(two_hours_ago).unwrap();
-        let before = Timestamp::now().minus(settings.sweep_after);
-        let swept = uploads.sweep(before).await.unwrap();
-        assert_eq!(
-            swept,
-            Sweep {
-                uploads: 0,
-                orphans: 1
-            }
-        );
-        assert!(!old.exists() && young.exists());
     }
 
     #[test]
