@@ -119,6 +119,7 @@ pub async fn serve(
     let admin = admin::listen(admin, hub.shutdown_signal())
         .inspect_err(|error| tracing::warn!(%error, "admin socket unavailable; admin commands cannot reach this server"))
         .ok();
+    let sweeper = tokio::spawn(state.uploads.clone().run_sweeper(hub.shutdown_signal()));
     let settings = listener::Settings {
         header_timeout: state.config.header_timeout,
         // Behind a trusted proxy every peer is the proxy: no per-peer cap.
@@ -137,6 +138,8 @@ pub async fn serve(
     if let Some(admin) = admin {
         let _ = admin.await;
     }
+    // A sweep under way finishes its writes before the store closes.
+    let _ = sweeper.await;
     sockets.close();
     if tokio::time::timeout(SOCKET_DRAIN, sockets.wait())
         .await

@@ -9,6 +9,7 @@
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use tokio::io::AsyncWriteExt;
 
@@ -16,6 +17,14 @@ use crate::data_dir::PARTIAL_UPLOADS;
 
 /// A blob's name: 128 random bits.
 pub type BlobId = [u8; 16];
+
+/// The space of the disk that holds the blobs, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// What this (unprivileged) process may still write.
+    pub free: u64,
+    pub total: u64,
+}
 
 /// The blob directory of one server.
 #[derive(Debug, Clone)]
@@ -67,6 +76,31 @@ impl Blobs {
     /// Removes the blob `id` (a placed blob whose record could not be stored).
     pub async fn remove(&self, id: &BlobId) -> io::Result<()> {
         tokio::fs::remove_file(self.path(id)).await
+    }
+
+    pub fn disk_space(&self) -> io::Result<DiskSpace> {
+        let stats = rustix::fs::statvfs(&self.dir)?;
+        Ok(DiskSpace {
+            free: stats.f_bavail.saturating_mul(stats.f_frsize),
+            total: stats.f_blocks.saturating_mul(stats.f_frsize),
+        })
+    }
+
+    /// The placed blobs last written before `cutoff`.
+    pub async fn written_before(&self, cutoff: SystemTime) -> io::Result<Vec<BlobId>> {
+        let mut found = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let mut id: BlobId = [0; 16];
+            let name = entry.file_name();
+            let is_blob = name
+                .to_str()
+                .is_some_and(|name| hex::decode_to_slice(name, &mut id).is_ok());
+            if is_blob && entry.metadata().await?.modified()? < cutoff {
+                found.push(id);
+            }
+        }
+        Ok(found)
     }
 
     fn path(&self, id: &BlobId) -> PathBuf {
@@ -146,5 +180,19 @@ mod tests {
         assert_eq!(partial, 0, "a crash's partial blob is gone after open");
         blobs.remove(&id).await.unwrap();
         assert!(blobs.read(&id).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn blobs_are_listed_by_when_they_were_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let mut blob = blobs.create(&[9; 16]).await.unwrap();
+        blob.write(b"old").await.unwrap();
+        blob.place().await.unwrap();
+        std::fs::write(dir.path().join("not-a-blob"), b"x").unwrap();
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        assert_eq!(blobs.written_before(later).await.unwrap(), vec![[9; 16]]);
+        let earlier = SystemTime::now() - std::time::Duration::from_secs(60);
+        assert!(blobs.written_before(earlier).await.unwrap().is_empty());
     }
 }

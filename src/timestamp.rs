@@ -40,6 +40,18 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    #[must_use]
+    pub fn minus(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(millis))
+    }
+
+    /// The same moment as a `SystemTime` (file times); the epoch for any
+    /// moment before it.
+    pub fn system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(self.0).unwrap_or(0))
+    }
+
     /// Time left until `later`, zero if it has passed.
     pub fn until(self, later: Self) -> Duration {
         Duration::from_millis(u64::try_from(later.0 - self.0).unwrap_or(0))

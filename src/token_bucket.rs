@@ -1,7 +1,8 @@
 //! Budgets for what clients send: a bucket of `burst` tokens refilled at
-//! `rate` per second. Events spend a token each; an empty bucket refuses.
-//! Used per socket (events) and per user (messages, over every socket and
-//! REST together).
+//! `rate` per second (or `count` tokens refilled over a `period`, for budgets
+//! slower than one a second). Events spend a token each; an empty bucket
+//! refuses. Used per socket (events) and per user (messages, over every
+//! socket and REST together; uploads).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -19,10 +20,21 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket. A `rate` of 0 means no budget at all: every take passes.
     pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        Self::full(f64::from(rate), f64::from(burst), now)
+    }
+
+    /// A full bucket of `count` tokens that refills `count` over each
+    /// `period`, a fraction of a token per second. A `count` or `period` of
+    /// 0 means no budget at all: every take passes.
+    pub fn per_period(count: u32, period: Duration, now: Instant) -> Self {
+        Self::full(rate_over(count, period), f64::from(count), now)
+    }
+
+    fn full(rate: f64, burst: f64, now: Instant) -> Self {
         Self {
-            rate: f64::from(rate),
-            burst: f64::from(burst),
-            tokens: f64::from(burst),
+            rate,
+            burst,
+            tokens: burst,
             refilled_at: now,
         }
     }
@@ -53,11 +65,19 @@ impl TokenBucket {
     }
 }
 
+/// Tokens per second that refill `count` over `period`; 0 for no budget.
+fn rate_over(count: u32, period: Duration) -> f64 {
+    if period.is_zero() {
+        return 0.0;
+    }
+    f64::from(count) / period.as_secs_f64()
+}
+
 /// One bucket per key (a user), created full on first use and forgotten
 /// once full again, so the map holds only keys that spent recently.
 pub struct Buckets<K> {
-    rate: u32,
-    burst: u32,
+    rate: f64,
+    burst: f64,
     buckets: Mutex<HashMap<K, TokenBucket>>,
 }
 
@@ -65,7 +85,18 @@ pub struct Buckets<K> {
 const SWEEP_AT: usize = 4096;
 
 impl<K: Eq + Hash + Copy> Buckets<K> {
+    /// Buckets of `burst` tokens refilled at `rate` per second (0: no budget).
     pub fn new(rate: u32, burst: u32) -> Self {
+        Self::with(f64::from(rate), f64::from(burst))
+    }
+
+    /// Buckets of `count` tokens refilled over each `period`, as
+    /// `TokenBucket::per_period`.
+    pub fn per_period(count: u32, period: Duration) -> Self {
+        Self::with(rate_over(count, period), f64::from(count))
+    }
+
+    fn with(rate: f64, burst: f64) -> Self {
         Self {
             rate,
             burst,
@@ -75,7 +106,7 @@ impl<K: Eq + Hash + Copy> Buckets<K> {
 
     /// Spends one of `key`'s tokens; `Err` with how long until one is there.
     pub fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
-        if self.rate == 0 {
+        if self.rate == 0.0 {
             return Ok(());
         }
         let mut buckets = self
@@ -87,7 +118,7 @@ impl<K: Eq + Hash + Copy> Buckets<K> {
         }
         buckets
             .entry(key)
-            .or_insert_with(|| TokenBucket::new(self.rate, self.burst, now))
+            .or_insert_with(|| TokenBucket::full(self.rate, self.burst, now))
             .take(now)
     }
 }
@@ -115,6 +146,33 @@ mod tests {
         let now = Instant::now();
         let mut bucket = TokenBucket::new(0, 0, now);
         assert!((0..1000).all(|_| bucket.take(now).is_ok()));
+    }
+
+    #[test]
+    fn a_count_per_period_refills_a_fraction_of_a_token_each_second() {
+        let start = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let mut bucket = TokenBucket::per_period(100, hour, start);
+        for _ in 0..100 {
+            bucket.take(start).unwrap();
+        }
+        let wait = bucket.take(start).unwrap_err();
+        assert_eq!(wait.as_millis(), 36_000, "an hour over 100 tokens");
+        assert!(bucket.take(start + Duration::from_secs(35)).is_err());
+        bucket.take(start + Duration::from_secs(37)).unwrap();
+
+        let buckets = Buckets::per_period(2, Duration::from_secs(60));
+        buckets.take(1, start).unwrap();
+        buckets.take(1, start).unwrap();
+        let wait = buckets.take(1, start).unwrap_err();
+        assert_eq!(wait.as_secs(), 30);
+        buckets.take(2, start).unwrap();
+        assert!(TokenBucket::per_period(0, hour, start).take(start).is_ok());
+        assert!(
+            Buckets::per_period(5, Duration::ZERO)
+                .take(1, start)
+                .is_ok()
+        );
     }
 
     #[test]

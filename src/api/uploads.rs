@@ -67,7 +67,7 @@ impl From<&UploadRecord> for UploadView {
     }
 }
 
-#[utoipa::path(post, path = "/api/uploads", tag = "uploads", security(("bearer" = [])), params(UploadQuery), request_body(content = Vec<u8>, content_type = "*/*", description = "The raw file, with its Content-Type"), responses((status = 201, body = UploadView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/uploads", tag = "uploads", security(("bearer" = [])), params(UploadQuery), request_body(content = Vec<u8>, content_type = "*/*", description = "The raw file, with its Content-Type"), responses((status = 201, body = UploadView), (status = 400, description = "Invalid input", body = ErrorBody), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 403, description = "The uploader's quota is used up (quota_exceeded)", body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, description = "Over 100 uploads in an hour (rate_limited, with Retry-After)", body = ErrorBody), (status = 507, description = "The disk keeps its last space for messages (storage_full)", body = ErrorBody)))]
 pub(super) async fn upload(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,

@@ -57,6 +57,7 @@ pub async fn set_disabled(
         let save = ops::SaveUser {
             read,
             changed: changed.clone(),
+            names_upload: None,
         };
         if store.apply(save).await? == Swap::Done(()) {
             if disabled {

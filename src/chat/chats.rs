@@ -13,7 +13,7 @@ use crate::timestamp::Timestamp;
 
 use super::validate::{self, AllValid};
 use super::views::{ChatView, MessageView};
-use super::{ChatService, GROUP_MAX, chat_of};
+use super::{ChatService, GROUP_MAX, chat_of, newly_named_upload};
 
 /// Reads `"field": null` as `Some(None)` and a missing field as `None`.
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
@@ -361,6 +361,7 @@ impl ChatService {
             let Membership { joined, left } = change(&reader, &mut changed)?;
             changed.updated_at = Timestamp::now();
             let save = ops::SaveGroup {
+                names_upload: newly_named_upload(read.avatar.as_deref(), changed.avatar.as_deref()),
                 read,
                 changed: changed.clone(),
                 joined,

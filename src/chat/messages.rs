@@ -36,6 +36,8 @@ pub struct ValidMessage {
     /// Compact JSON.
     pub metadata: Option<String>,
     pub client_id: Option<String>,
+    /// The upload the metadata names, if any.
+    pub upload: Option<[u8; 16]>,
 }
 
 impl ValidMessage {
@@ -60,6 +62,7 @@ impl ValidMessage {
             content,
             metadata,
             client_id,
+            upload: validate::attached_upload(input.metadata.as_ref()),
         })
     }
 }
@@ -241,6 +244,7 @@ impl ChatService {
             content,
             metadata,
             client_id,
+            upload,
         } = ValidMessage::parse(&input, find_upload)?;
         let bus = std::sync::Arc::clone(self.bus());
         let send = ops::SendMessage {
@@ -250,6 +254,7 @@ impl ChatService {
             content,
             metadata,
             client_id,
+            upload,
             at: Timestamp::now(),
         };
         let stored = self
@@ -279,6 +284,8 @@ impl ChatService {
                     Ok((MessageView::new(&message, &members), Sent::Duplicate))
                 }
                 ops::Sent::NotMember => Err(Error::NotFound),
+                // Swept (unnamed for a day) since the metadata was checked.
+                ops::Sent::NoSuchUpload => Err(Error::validation("metadata.url", "no such upload")),
             }
         })
     }

@@ -68,6 +68,15 @@ impl ChatService {
     }
 }
 
+/// The upload an avatar names once changed from `read` to `changed`, when
+/// it is a new one: the store then keeps that upload for good.
+fn newly_named_upload(read: Option<&str>, changed: Option<&str>) -> Option<[u8; 16]> {
+    if read == changed {
+        return None;
+    }
+    validate::upload_key(changed?)
+}
+
 /// The chat, if `user` takes part in it. A chat the caller is not in is
 /// `not_found`, exactly like one that does not exist.
 fn chat_of(reader: &impl Query, chat: ChatId, user: UserId) -> Result<ChatRecord> {

@@ -8,7 +8,7 @@ use crate::store::{Query, Swap, UserRecord, ops};
 use crate::timestamp::Timestamp;
 
 use super::views::{UserView, Visibility};
-use super::{ChatService, ProfilePatch};
+use super::{ChatService, ProfilePatch, newly_named_upload};
 
 impl ChatService {
     /// `user` as `viewer` may see them. Every route and event that shows a
@@ -100,6 +100,7 @@ impl ChatService {
             let mut changed = read.clone();
             change(&mut changed);
             let save = ops::SaveUser {
+                names_upload: newly_named_upload(read.avatar.as_deref(), changed.avatar.as_deref()),
                 read,
                 changed: changed.clone(),
             };

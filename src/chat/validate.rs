@@ -127,6 +127,18 @@ pub fn upload_id(text: &str) -> Option<&str> {
     (id.len() == 32 && id.bytes().all(is_lower_hex)).then_some(id)
 }
 
+/// The stored id of the upload `text` names (`/api/uploads/<id>`), if any.
+pub fn upload_key(text: &str) -> Option<[u8; 16]> {
+    let mut key = [0; 16];
+    hex::decode_to_slice(upload_id(text)?, &mut key).ok()?;
+    Some(key)
+}
+
+/// The upload an attachment's `metadata.url` names, if any.
+pub fn attached_upload(metadata: Option<&Value>) -> Option<[u8; 16]> {
+    upload_key(metadata?.get("url")?.as_str()?)
+}
+
 pub fn message_kind(text: Option<&str>) -> Result<MessageKind, Error> {
     match text.unwrap_or("text") {
         "text" => Ok(MessageKind::Text),

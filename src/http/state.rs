@@ -13,7 +13,7 @@ use crate::chat::ChatService;
 use crate::config::Config;
 use crate::listener::AddressCounts;
 use crate::store::{Store, StoreError};
-use crate::uploads::Uploads;
+use crate::uploads::{self, Uploads};
 
 use super::rate_limit::Limits;
 
@@ -42,7 +42,11 @@ impl AppState {
     ) -> Result<Self, StoreError> {
         let hub = Hub::new();
         let bus = Arc::new(hub.clone());
-        let uploads = Uploads::open(&config.data_dir, store.clone(), config.upload_max_bytes)?;
+        let uploads = Uploads::open(
+            &config.data_dir,
+            store.clone(),
+            uploads::Settings::from_config(&config),
+        )?;
         let auth = Auth::new(
             store.clone(),
             keys,

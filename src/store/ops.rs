@@ -4,18 +4,20 @@
 //! write, and says what became of it in its own outcome type; a storage
 //! failure fails the whole batch instead.
 //!
-//! Two kinds live here. Appends whose order only the writer can decide
-//! (`SendMessage`, `MarkRead`, `CreateChat`) run their data rules in the
-//! batch: the next `seq`, `clientId` idempotency, read marks that only move
-//! forward. Every other change is a compare-and-set: the rules above read a
-//! snapshot, decide, and send the record they read beside the one they want;
-//! `Changed` tells them someone else wrote first, and they decide again.
+//! Two kinds live here. Writes whose outcome only the writer can decide
+//! (`SendMessage`, `MarkRead`, `CreateChat`, `AddUpload`, `SweepUploads`)
+//! run their data rules in the batch: the next `seq`, `clientId`
+//! idempotency, read marks that only move forward, a user's upload quota,
+//! and an upload named by a message before a sweep can take it. Every other
+//! change is a compare-and-set: the rules above read a snapshot, decide, and
+//! send the record they read beside the one they want; `Changed` tells them
+//! someone else wrote first, and they decide again.
 
 use super::StoreError;
 use super::query::Query;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, RefreshRecord,
-    SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
+    SessionRecord, UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
 use super::tx::Tx;
 use crate::domain::{ChatKind, MessageKind};
@@ -59,6 +61,16 @@ fn read_mark_of(tx: &Tx<'_>, chat: ChatId, user: UserId) -> Result<MemberRecord,
         .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))
 }
 
+/// Marks the upload `id` as named (by a message or an avatar), so it is
+/// never swept; `false` when there is no such upload (any more).
+fn name_upload(tx: &Tx<'_>, id: &[u8; 16]) -> Result<bool, StoreError> {
+    let Some(upload) = tx.upload_by_id(id)? else {
+        return Ok(false);
+    };
+    tx.remove_unnamed_upload(upload.created_at, id)?;
+    Ok(true)
+}
+
 /// A new message at the end of a chat, unless its `clientId` made one already.
 #[derive(Debug, Clone)]
 pub struct SendMessage {
@@ -68,6 +80,9 @@ pub struct SendMessage {
     pub content: String,
     pub metadata: Option<String>,
     pub client_id: Option<String>,
+    /// The upload `metadata.url` names, if any. It must still exist here,
+    /// in the batch: a sweep may have removed it since it was checked.
+    pub upload: Option<[u8; 16]>,
     pub at: Timestamp,
 }
 
@@ -84,6 +99,8 @@ pub enum Sent {
     },
     /// The sender is not in the chat (or it does not exist).
     NotMember,
+    /// The upload the message names is gone: nothing was stored.
+    NoSuchUpload,
 }
 
 impl Operation for SendMessage {
@@ -101,6 +118,11 @@ impl Operation for SendMessage {
                 .ok_or_else(|| StoreError::Corrupt("client id points at no message".into()))?;
             let members = tx.members(self.chat)?;
             return Ok(Sent::Duplicate { message, members });
+        }
+        if let Some(upload) = &self.upload
+            && !name_upload(tx, upload)?
+        {
+            return Ok(Sent::NoSuchUpload);
         }
         let mut head = head_of(tx, &record)?;
         let mut member = read_mark_of(tx, self.chat, self.sender)?;
@@ -246,6 +268,8 @@ pub struct SaveGroup {
     pub changed: ChatRecord,
     pub joined: Vec<UserId>,
     pub left: Vec<UserId>,
+    /// The upload a new avatar names, if any: named from now on.
+    pub names_upload: Option<[u8; 16]>,
 }
 
 impl Operation for SaveGroup {
@@ -269,6 +293,9 @@ impl Operation for SaveGroup {
         for &user in &self.left {
             tx.remove_member(self.changed.id, user)?;
         }
+        if let Some(upload) = &self.names_upload {
+            name_upload(tx, upload)?;
+        }
         tx.put_chat(&self.changed)?;
         Ok(Swap::Done(()))
     }
@@ -280,6 +307,8 @@ impl Operation for SaveGroup {
 pub struct SaveUser {
     pub read: UserRecord,
     pub changed: UserRecord,
+    /// The upload a new avatar names, if any: named from now on.
+    pub names_upload: Option<[u8; 16]>,
 }
 
 impl Operation for SaveUser {
@@ -293,6 +322,9 @@ impl Operation for SaveUser {
             for session in tx.sessions_of(self.changed.id)? {
                 tx.remove_session(self.changed.id, session.id)?;
             }
+        }
+        if let Some(upload) = &self.names_upload {
+            name_upload(tx, upload)?;
         }
         tx.put_user(&self.changed)?;
         Ok(Swap::Done(()))
@@ -529,17 +561,78 @@ impl Operation for RememberLookup {
     }
 }
 
-/// Describes a file that was just placed among the uploads.
+/// Describes a file that was just placed among the uploads, if its owner's
+/// uploads still fit within `quota` bytes with it. Checked here, inside the
+/// batch, because uploads of one user may finish at the same moment.
 #[derive(Debug, Clone)]
 pub struct AddUpload {
     pub upload: UploadRecord,
+    pub quota: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Stored,
+    /// Nothing was stored: the file would take its owner past the quota.
+    OverQuota,
 }
 
 impl Operation for AddUpload {
-    type Output = ();
+    type Output = Added;
 
-    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        tx.put_upload(&self.upload)
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Added, StoreError> {
+        let owner = self.upload.owner;
+        let usage = tx.upload_usage(owner)?;
+        if self.upload.size > usage.left(self.quota) {
+            return Ok(Added::OverQuota);
+        }
+        tx.put_upload(&self.upload)?;
+        let bytes = usage.bytes + self.upload.size;
+        tx.put_upload_usage(owner, &UsageRecord { bytes })?;
+        Ok(Added::Stored)
+    }
+}
+
+/// Removes up to `limit` uploads that nothing ever named and that were
+/// stored before `before`: their records, and their bytes from their owners'
+/// usage. Their blobs are the caller's to remove once this is committed; a
+/// crash in between leaves only blobs that no record names, never a record
+/// (or a message) naming a missing file.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepUploads {
+    pub before: Timestamp,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Swept {
+    /// The ids of the uploads removed, whose blobs are to go too.
+    pub removed: Vec<[u8; 16]>,
+    /// Whether `limit` was reached: more may be waiting.
+    pub more: bool,
+}
+
+impl Operation for SweepUploads {
+    type Output = Swept;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Swept, StoreError> {
+        let unnamed = tx.unnamed_uploads(self.before, self.limit)?;
+        let mut swept = Swept {
+            removed: Vec::with_capacity(unnamed.len()),
+            more: unnamed.len() == self.limit,
+        };
+        for (at, id) in unnamed {
+            let Some(upload) = tx.upload_by_id(&id)? else {
+                tx.remove_unnamed_upload(at, &id)?;
+                continue;
+            };
+            tx.remove_upload(&upload)?;
+            let usage = tx.upload_usage(upload.owner)?;
+            let bytes = usage.bytes.saturating_sub(upload.size);
+            tx.put_upload_usage(upload.owner, &UsageRecord { bytes })?;
+            swept.removed.push(id);
+        }
+        Ok(swept)
     }
 }
 
@@ -611,8 +704,77 @@ mod tests {
             content: "halo".into(),
             metadata: None,
             client_id: client_id.map(Into::into),
+            upload: None,
             at: Timestamp::now(),
         }
+    }
+
+    fn upload(owner: UserId, size: u64, at: Timestamp) -> AddUpload {
+        AddUpload {
+            upload: UploadRecord {
+                id: rand::random(),
+                owner,
+                name: "file".into(),
+                content_type: "application/octet-stream".into(),
+                size,
+                sha256: [0; 32],
+                dimensions: None,
+                created_at: at,
+            },
+            quota: 1000,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sweep_takes_only_old_uploads_nothing_named_and_sends_cannot_name_them_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (chat, ana, _) = chat_of_two(&store).await;
+        let (old, now) = (Timestamp::from_millis(1_000), Timestamp::now());
+        let (named, unnamed, fresh) = (
+            upload(ana, 1, old),
+            upload(ana, 20, old),
+            upload(ana, 300, now),
+        );
+        let (named_id, unnamed_id) = (named.upload.id, unnamed.upload.id);
+        for add in [named, unnamed, fresh] {
+            assert_eq!(store.apply(add).await.unwrap(), Added::Stored);
+        }
+        assert_eq!(
+            store.apply(upload(ana, 680, now)).await.unwrap(),
+            Added::OverQuota
+        );
+        let naming = |id| SendMessage {
+            upload: Some(id),
+            ..text(chat, ana, None)
+        };
+        assert!(matches!(
+            store.apply(naming(named_id)).await.unwrap(),
+            Sent::Stored { .. }
+        ));
+
+        let sweep = |limit| SweepUploads {
+            before: old.plus(std::time::Duration::from_millis(1)),
+            limit,
+        };
+        let swept = store.apply(sweep(1)).await.unwrap();
+        assert_eq!((swept.removed, swept.more), (vec![unnamed_id], true));
+        let swept = store.apply(sweep(1)).await.unwrap();
+        assert_eq!((swept.removed, swept.more), (vec![], false));
+        assert_eq!(store.read().unwrap().upload_usage(ana).unwrap().bytes, 301);
+
+        let refused = store.apply(naming(unnamed_id)).await.unwrap();
+        assert!(matches!(refused, Sent::NoSuchUpload));
+        assert_eq!(
+            store
+                .read()
+                .unwrap()
+                .chat_head(chat)
+                .unwrap()
+                .unwrap()
+                .last_seq,
+            1
+        );
     }
 
     #[tokio::test]
@@ -632,6 +794,7 @@ mod tests {
         let save = |changed: &UserRecord| SaveUser {
             read: read.clone(),
             changed: changed.clone(),
+            names_upload: None,
         };
         assert_eq!(store.apply(save(&first)).await.unwrap(), Swap::Done(()));
         assert_eq!(store.apply(save(&second)).await.unwrap(), Swap::Changed);
@@ -646,7 +809,7 @@ mod tests {
         let (chat, ana, budi) = chat_of_two(&store).await;
         let seq = |sent: Sent| match sent {
             Sent::Stored { message, .. } | Sent::Duplicate { message, .. } => message.seq,
-            Sent::NotMember => 0,
+            Sent::NotMember | Sent::NoSuchUpload => 0,
         };
         assert_eq!(
             seq(store.apply(text(chat, ana, Some("a"))).await.unwrap()),

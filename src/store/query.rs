@@ -8,10 +8,11 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::StoreError;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
+use crate::timestamp::Timestamp;
 
 /// Raw key-value pairs read from a table.
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -278,7 +279,29 @@ pub trait Query {
         if hex::decode_to_slice(id, &mut key).is_err() {
             return Ok(None);
         }
-        self.access().record(tables::UPLOADS, &key)
+        self.upload_by_id(&key)
+    }
+
+    fn upload_by_id(&self, id: &[u8; 16]) -> Result<Option<UploadRecord>, StoreError> {
+        self.access().record(tables::UPLOADS, id)
+    }
+
+    /// Up to `limit` uploads that nothing has named and that were stored
+    /// before `before`, oldest first: their times and ids.
+    fn unnamed_uploads(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, [u8; 16])>, StoreError> {
+        let end = tables::unnamed_upload(before, &[0; 16]);
+        let entries =
+            self.access()
+                .scan(tables::UNNAMED_UPLOADS, &[], Bound::Excluded(&end), limit)?;
+        entries
+            .iter()
+            .map(|(key, _)| tables::unnamed_upload_parts(key))
+            .collect::<Option<_>>()
+            .ok_or_else(|| StoreError::Corrupt("unnamed upload index".into()))
     }
 
     /// Every upload, oldest first.
@@ -289,6 +312,14 @@ pub trait Query {
             .iter()
             .map(|(_, value)| UploadRecord::decode(value))
             .collect()
+    }
+
+    /// The bytes of uploads `user` keeps (none yet: zero).
+    fn upload_usage(&self, user: UserId) -> Result<UsageRecord, StoreError> {
+        Ok(self
+            .access()
+            .record(tables::UPLOAD_USAGE, user.as_bytes())?
+            .unwrap_or_default())
     }
 
     fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {

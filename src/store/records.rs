@@ -242,6 +242,24 @@ impl UploadRecord {
     }
 }
 
+/// The bytes of uploads one user keeps. The operations that add and remove
+/// uploads keep it in step, so checking the quota is one read, never a sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub bytes: u64,
+}
+
+impl Record for UsageRecord {
+    const VERSION: u8 = 1;
+}
+
+impl UsageRecord {
+    /// How many more bytes fit within `quota`.
+    pub fn left(&self, quota: u64) -> u64 {
+        quota.saturating_sub(self.bytes)
+    }
+}
+
 /// A number the admin invited (`clavox users invite`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteRecord {
@@ -384,6 +402,7 @@ mod tests {
                 let _ = SessionRecord::decode(&bytes);
                 let _ = RefreshRecord::decode(&bytes);
                 let _ = UploadRecord::decode(&bytes);
+                let _ = UsageRecord::decode(&bytes);
                 let _ = InviteRecord::decode(&bytes);
             }
         }

@@ -5,6 +5,7 @@
 use redb::TableDefinition;
 
 use crate::id::{ChatId, SessionId, UserId};
+use crate::timestamp::Timestamp;
 
 pub type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -44,11 +45,17 @@ pub const INVITES: Table = TableDefinition::new("invites");
 
 /// upload id (16 bytes) → `UploadRecord`.
 pub const UPLOADS: Table = TableDefinition::new("uploads");
+/// user id → `UsageRecord`: the bytes of uploads each user keeps.
+pub const UPLOAD_USAGE: Table = TableDefinition::new("upload_usage");
+/// upload time ‖ upload id → empty: the uploads no message or avatar has
+/// named yet, oldest first. Uploads stored before this table existed are
+/// not in it: never being swept is the safe side.
+pub const UNNAMED_UPLOADS: Table = TableDefinition::new("unnamed_uploads");
 
 /// viewer id ‖ user id → empty: the viewer found that user by their number.
 pub const LOOKUPS: Table = TableDefinition::new("lookups");
 
-pub const ALL: [Table; 18] = [
+pub const ALL: [Table; 20] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -67,6 +74,8 @@ pub const ALL: [Table; 18] = [
     INVITES,
     UPLOADS,
     LOOKUPS,
+    UPLOAD_USAGE,
+    UNNAMED_UPLOADS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
@@ -116,6 +125,19 @@ pub fn user_session(user: UserId, session: SessionId) -> [u8; 24] {
     join(&[user.as_bytes(), session.as_bytes()])
 }
 
+/// Times before 1970 sort first: none are ever stored.
+pub fn unnamed_upload(at: Timestamp, id: &[u8; 16]) -> [u8; 24] {
+    let millis = u64::try_from(at.millis()).unwrap_or(0);
+    join(&[&millis.to_be_bytes(), id])
+}
+
+/// The time and upload id an `unnamed_upload` key holds.
+pub fn unnamed_upload_parts(key: &[u8]) -> Option<(Timestamp, [u8; 16])> {
+    let millis = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
+    let id = key.get(8..24)?.try_into().ok()?;
+    Some((Timestamp::from_millis(i64::try_from(millis).ok()?), id))
+}
+
 /// The id in the second half of a `user ‖ x` key.
 pub fn second_id(key: &[u8]) -> Option<[u8; 12]> {
     key.get(12..24)?.try_into().ok()
@@ -130,6 +152,14 @@ mod tests {
         let chat = ChatId::generate();
         assert!(message(chat, 2) < message(chat, 10));
         assert!(message(chat, 255) < message(chat, 256));
+    }
+
+    #[test]
+    fn unnamed_upload_keys_sort_by_time_and_read_back() {
+        let (early, late) = (Timestamp::from_millis(999), Timestamp::from_millis(1000));
+        assert!(unnamed_upload(early, &[255; 16]) < unnamed_upload(late, &[0; 16]));
+        let key = unnamed_upload(late, &[7; 16]);
+        assert_eq!(unnamed_upload_parts(&key), Some((late, [7; 16])));
     }
 
     #[test]

@@ -7,10 +7,11 @@ use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UserRecord, WrongCodesRecord,
+    RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
+use crate::timestamp::Timestamp;
 
 /// One operation's view of the batch transaction.
 pub struct Tx<'a> {
@@ -149,8 +150,29 @@ impl<'a> Tx<'a> {
         self.delete(tables::USER_SESSIONS, &tables::user_session(user, session))
     }
 
+    /// Stores a new upload, as yet named by nothing.
     pub fn put_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
-        self.put_record(tables::UPLOADS, &upload.id, upload)
+        self.put_record(tables::UPLOADS, &upload.id, upload)?;
+        let unnamed = tables::unnamed_upload(upload.created_at, &upload.id);
+        self.put(tables::UNNAMED_UPLOADS, &unnamed, &[])
+    }
+
+    /// Takes the upload stored at `at` off the list of those nothing names.
+    pub fn remove_unnamed_upload(&self, at: Timestamp, id: &[u8; 16]) -> Result<(), StoreError> {
+        self.delete(tables::UNNAMED_UPLOADS, &tables::unnamed_upload(at, id))
+    }
+
+    pub fn remove_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
+        self.remove_unnamed_upload(upload.created_at, &upload.id)?;
+        self.delete(tables::UPLOADS, &upload.id)
+    }
+
+    /// Stores `user`'s usage; none at all is no record.
+    pub fn put_upload_usage(&self, user: UserId, usage: &UsageRecord) -> Result<(), StoreError> {
+        if usage.bytes == 0 {
+            return self.delete(tables::UPLOAD_USAGE, user.as_bytes());
+        }
+        self.put_record(tables::UPLOAD_USAGE, user.as_bytes(), usage)
     }
 
     pub fn put_refresh_token(

@@ -262,3 +262,197 @@ async fn uploading_needs_a_login_and_unknown_ids_are_not_found() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// `n` chunks of 100 bytes, streamed without a length.
+fn hundreds(n: usize) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::iter((0..n).map(|_| Ok::<_, std::io::Error>(vec![1u8; 100])))
+}
+
+#[tokio::test]
+async fn uploads_past_the_quota_are_refused_keep_nothing_and_leave_others_alone() {
+    let app = TestApp::spawn_with(&[("--upload-quota-bytes", "1000")]).await;
+    let (ana, budi) = (app.login(&phone(950)).await, app.login(&phone(951)).await);
+    let (status, _) = upload(
+        &app,
+        &ana,
+        "a.bin",
+        "application/octet-stream",
+        vec![1; 600],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = stored_files(&app);
+    let (status, body) = upload(
+        &app,
+        &ana,
+        "b.bin",
+        "application/octet-stream",
+        vec![1; 401],
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("quota_exceeded"))
+    );
+    // Streamed without a length, the quota still holds mid-stream.
+    let response = app.upload_stream(&ana.access, "c.bin", hundreds(5)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stored_files(&app), before, "a refused upload keeps nothing");
+    let (status, _) = upload(
+        &app,
+        &ana,
+        "d.bin",
+        "application/octet-stream",
+        vec![1; 400],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "exactly the quota fits");
+    let (status, _) = upload(
+        &app,
+        &budi,
+        "e.bin",
+        "application/octet-stream",
+        vec![1; 1000],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "each user has a quota of their own"
+    );
+}
+
+#[tokio::test]
+async fn uploads_at_once_never_take_a_user_past_the_quota() {
+    let app = TestApp::spawn_with(&[("--upload-quota-bytes", "1000")]).await;
+    let ana = app.login(&phone(955)).await;
+    // Each fits on its own, so only the store's own check can refuse some.
+    let names: Vec<String> = (0..6).map(|n| format!("{n}.bin")).collect();
+    let uploads = names
+        .iter()
+        .map(|name| app.upload_stream(&ana.access, name, hundreds(3)));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(uploads)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::FORBIDDEN)
+        .count();
+    assert_eq!((created, refused), (3, 3), "{statuses:?}");
+    assert_eq!(stored_files(&app), 3);
+}
+
+#[tokio::test]
+async fn a_hundred_uploads_an_hour_pass_and_the_next_is_told_when_to_retry() {
+    let app = TestApp::spawn().await;
+    let (ana, budi) = (app.login(&phone(960)).await, app.login(&phone(961)).await);
+    for n in 0..100 {
+        let (status, body) =
+            upload(&app, &ana, &format!("{n}.txt"), "text/plain", vec![b'x']).await;
+        assert_eq!(status, StatusCode::CREATED, "upload {n}: {body}");
+    }
+    let before = stored_files(&app);
+    let response = app
+        .client
+        .post(app.url("/api/uploads?name=101.txt"))
+        .bearer_auth(&ana.access)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // One more upload is allowed every 36 s (an hour over 100).
+    assert!((1..=36).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    assert_eq!(stored_files(&app), before);
+    let (status, _) = upload(&app, &budi, "mine.txt", "text/plain", vec![b'x']).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "each user has a budget of their own"
+    );
+}
+
+/// Waits (up to 20 s) until `url` answers `404`; whether it did.
+async fn disappears(app: &TestApp, url: &str) -> bool {
+    for _ in 0..100 {
+        let response = app.client.get(app.url(url)).send().await.unwrap();
+        if response.status() == StatusCode::NOT_FOUND {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_upload_nothing_names_is_swept_while_sent_ones_and_avatars_stay() {
+    let app = TestApp::spawn_with(&[
+        ("--upload-sweep-after", "2s"),
+        ("--upload-quota-bytes", "1000"),
+    ])
+    .await;
+    let (ana, budi) = (app.login(&phone(970)).await, app.login(&phone(971)).await);
+    let chat = app.private_chat(&ana, &budi).await;
+    let octets = "application/octet-stream";
+    let (_, sent) = upload(&app, &ana, "sent.bin", octets, vec![1; 100]).await;
+    let metadata = json!({ "url": sent["url"], "name": "sent.bin" });
+    let (status, message) = app
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            &ana.access,
+            json!({ "type": "file", "metadata": metadata }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    let (_, avatar) = upload(&app, &ana, "me.png", "image/png", png()).await;
+    let (status, profile) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/users/profile",
+            Some(&ana.access),
+            Some(json!({ "avatar": avatar["url"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    let group = app.group(&ana, &[&budi], "Family").await;
+    let (_, group_avatar) = upload(&app, &ana, "us.png", "image/png", png()).await;
+    let (status, changed) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/chats/{group}"),
+            Some(&ana.access),
+            Some(json!({ "avatar": group_avatar["url"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (_, unsent) = upload(&app, &ana, "unsent.bin", octets, vec![1; 400]).await;
+    let unsent_url = unsent["url"].as_str().unwrap();
+
+    assert!(disappears(&app, unsent_url).await, "an unsent upload goes");
+    for kept in [&sent, &avatar, &group_avatar] {
+        let response = app
+            .client
+            .get(app.url(kept["url"].as_str().unwrap()))
+            .send()
+            .await;
+        assert_eq!(response.unwrap().status(), StatusCode::OK, "{kept}");
+    }
+    assert_eq!(stored_files(&app), 3, "its file went with it");
+    // Its bytes no longer count against the quota.
+    let (status, body) = upload(&app, &ana, "again.bin", octets, vec![1; 400]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

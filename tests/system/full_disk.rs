@@ -1,6 +1,7 @@
 //! A full disk: writes fail with a clear `507 storage_full`, reads go on,
 //! the process stays up, and once space is freed writes succeed again with
-//! no gap in `seq`. Runs on a small tmpfs the test mounts (needs root).
+//! no gap in `seq`; uploads are refused long before, leaving the last space
+//! to messages. Runs on a small tmpfs the test mounts (needs root).
 
 use std::io::Write;
 use std::process::Command;
@@ -135,4 +136,29 @@ async fn a_full_disk_refuses_writes_clearly_and_recovers_when_space_returns() {
         .map(|message| message["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, (seqs[0]..=last_seq + 1).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn uploads_are_refused_while_the_disk_keeps_room_for_messages() {
+    // Less free space than uploads ever leave: no upload fits, messages do.
+    let Some(disk) = SmallDisk::mount("48m") else {
+        return;
+    };
+    let data = tempfile::tempdir_in(disk.dir.path()).unwrap();
+    let app = TestApp::spawn_in(data, &[]).await;
+    let (ana, budi) = (app.login(&phone(1210)).await, app.login(&phone(1211)).await);
+    let chat = app.private_chat(&ana, &budi).await;
+    let response = app
+        .client
+        .post(app.url("/api/uploads?name=a.txt"))
+        .bearer_auth(&ana.access)
+        .header("content-type", "text/plain")
+        .body("a small file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "storage_full");
+    app.send_message(&ana, &chat, "messages still go").await;
 }
