@@ -423,7 +423,8 @@ async fn invite_only_registration_sends_codes_to_invited_numbers() {
 async fn a_backup_taken_during_writes_restores_every_message_acknowledged_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let mut server = Server::start(dir.path());
+    // Four writers as fast as they can: no per-user message budget here.
+    let mut server = Server::start_with(dir.path(), &[("MESSAGE_RATE", "0")]);
     let (ana, _) = server.login(&client, &phone(840)).await;
     let (_, budi) = server.login(&client, &phone(841)).await;
     let chat = server

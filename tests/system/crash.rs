@@ -12,6 +12,10 @@ use sha2::Digest;
 use crate::support::phone;
 use crate::support::process::Server;
 
+/// Writers send as fast as they can: durability is under test here, not
+/// the per-user message budget.
+const UNLIMITED: &[(&str, &str)] = &[("MESSAGE_RATE", "0")];
+
 /// Kill-and-restart rounds; `CLAVOX_CRASH_ROUNDS` raises it for longer runs.
 fn rounds() -> usize {
     std::env::var("CLAVOX_CRASH_ROUNDS")
@@ -35,7 +39,7 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let mut server = Server::start(dir.path());
+    let mut server = Server::start_with(dir.path(), UNLIMITED);
     let mut people = Vec::new();
     for n in 0..3 {
         people.push(server.login(&client, &phone(870 + n)).await);
@@ -116,7 +120,7 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments() {
             writer.await.unwrap();
         }
         drop(server);
-        server = Server::start(dir.path());
+        server = Server::start_with(dir.path(), UNLIMITED);
         assert_eq!(
             std::fs::read_dir(dir.path().join("uploads/partial"))
                 .unwrap()
