@@ -2,7 +2,8 @@
 //! pinned by tests/socketio/package-lock.json) runs tests/socketio/client.mjs
 //! against the real server and chats with a `/ws` peer that this test
 //! drives: once with the default transports (polling, upgraded to
-//! websocket), once forced onto long-polling.
+//! websocket), once forced onto long-polling. tests/socketio/edges.mjs
+//! checks a foreign Origin and token expiry on each transport.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -186,5 +187,65 @@ async fn the_official_client_on_long_polling_joins_by_join_user_and_chats_with_a
         "the_official_client_on_long_polling_joins_by_join_user_and_chats_with_a_ws_peer",
     ) {
         chat_with_a_ws_peer("polling", "join_user", 9201).await;
+    }
+}
+
+/// Runs `edges.mjs` with `scenario` over `transport` as `login`; its result.
+async fn edge_case(app: &TestApp, login: &Login, scenario: &str, transport: &str) -> Value {
+    let output = tokio::time::timeout(
+        STEP_WAIT,
+        Command::new("node")
+            .arg(script_dir().join("edges.mjs"))
+            .arg(app.url("/"))
+            .args([scenario, transport])
+            .env("CLAVOX_TOKEN", &login.access)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the script ends in time")
+    .expect("node starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{scenario} over {transport}: {}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    line["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_is_refused_on_both_transports_and_our_own_let_in() {
+    if !node_available("a_foreign_origin_is_refused_on_both_transports_and_our_own_let_in") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let ana = app.login(&phone(9301)).await;
+    for transport in ["polling", "websocket"] {
+        let result = edge_case(&app, &ana, "origin", transport).await;
+        assert_eq!(result["ownOrigin"], "connected", "{transport}: {result}");
+        assert!(
+            result["foreignRefused"].is_string(),
+            "{transport}: {result}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_io_session_ends_when_its_token_expires_on_both_transports() {
+    if !node_available("a_socket_io_session_ends_when_its_token_expires_on_both_transports") {
+        return;
+    }
+    let app = TestApp::spawn_with(&[("--jwt-expire", "3s")]).await;
+    for (n, transport) in [(9302, "polling"), (9303, "websocket")] {
+        let login = app.login(&phone(n)).await;
+        let result = edge_case(&app, &login, "expiry", transport).await;
+        assert_eq!(
+            result,
+            json!({ "error": "unauthorized", "reason": "io server disconnect" }),
+            "{transport}"
+        );
     }
 }

@@ -1,0 +1,90 @@
+// Edge cases of Socket.IO at /socket.io/ with the official socket.io-client,
+// for tests/system/socketio.rs. Usage:
+//
+//   node edges.mjs <server-url> <origin|expiry> <polling|websocket>
+//
+// with CLAVOX_TOKEN (an access token) in the environment.
+//
+//   origin   a connection that says it comes from a foreign browser Origin
+//            is refused (`connect_error` "forbidden") and one from the
+//            server's own origin is let in.
+//   expiry   a socket authenticated with a short-lived token is told
+//            `unauthorized` and disconnected by the server once the token
+//            expires.
+//
+// Writes one JSON line {"result": {...}} to stdout; on any failure it writes
+// the reason to stderr and exits with status 1.
+
+import { io } from "socket.io-client";
+
+const WAIT_MS = 15_000;
+
+const [url, scenario, transport] = process.argv.slice(2);
+const token = process.env.CLAVOX_TOKEN;
+if (!url || !["origin", "expiry"].includes(scenario) || !["polling", "websocket"].includes(transport) || !token) {
+  fail("usage: CLAVOX_TOKEN=... node edges.mjs <server-url> <origin|expiry> <polling|websocket>");
+}
+
+function fail(message) {
+  process.stderr.write(`socket.io edge check failed: ${message}\n`);
+  process.exit(1);
+}
+
+function check(condition, message, detail) {
+  if (!condition) fail(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
+}
+
+// Connects, resolving with the socket or rejecting with the connect error.
+function connect(options) {
+  const socket = io(url, { reconnection: false, forceNew: true, transports: [transport], ...options });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no answer to the connection within the wait")), WAIT_MS);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once("connect_error", (error) => {
+      clearTimeout(timer);
+      socket.close();
+      reject(error);
+    });
+  });
+}
+
+async function origin() {
+  const foreign = await connect({ auth: { token }, extraHeaders: { origin: "http://evil.example" } }).then(
+    (socket) => {
+      socket.disconnect();
+      return null;
+    },
+    (error) => error,
+  );
+  check(foreign !== null, "a foreign Origin is refused");
+  const own = new URL(url).origin;
+  const socket = await connect({ auth: { token }, extraHeaders: { origin: own } });
+  const pong = await socket.timeout(WAIT_MS).emitWithAck("ping", {});
+  check(JSON.stringify(pong) === "{}", "the server's own origin is let in", pong);
+  socket.disconnect();
+  // A refused polling handshake answers 403 without the Engine.IO framing,
+  // which the client reports as an "xhr poll error"; over websocket the
+  // upgrade is refused. Either way no session opens.
+  return { foreignRefused: foreign.message, ownOrigin: "connected" };
+}
+
+async function expiry() {
+  const socket = await connect({ auth: { token } });
+  const told = new Promise((resolve) => socket.on("error", (error) => resolve(error)));
+  const gone = new Promise((resolve) => socket.once("disconnect", (reason) => resolve(reason)));
+  const timer = setTimeout(() => fail("the server did not end a socket whose token expired"), WAIT_MS);
+  const error = await told;
+  check(error?.code === "unauthorized", "the socket is told unauthorized", error);
+  const reason = await gone;
+  clearTimeout(timer);
+  return { error: error.code, reason };
+}
+
+const run = scenario === "origin" ? origin : expiry;
+run().then(
+  (result) => process.stdout.write(`${JSON.stringify({ result })}\n`),
+  (error) => fail(error?.stack ?? String(error)),
+);
