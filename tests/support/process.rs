@@ -34,6 +34,22 @@ impl Server {
         Self::spawn(Command::new(BINARY), working_dir, data_dir, env)
     }
 
+    /// Starts the server inside the network namespace `namespace`, on all
+    /// its addresses, announcing itself by mDNS or not (the test must run
+    /// as root). Its `base` URL is for use from inside that namespace only.
+    pub fn start_in_namespace(namespace: &str, data_dir: &Path, mdns: bool) -> Self {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", namespace]).arg(BINARY);
+        let mdns = if mdns { "true" } else { "false" };
+        Self::spawn_serving(
+            command,
+            Path::new("."),
+            data_dir,
+            &[],
+            &["--host", "0.0.0.0", "--mdns", mdns],
+        )
+    }
+
     /// Starts the server as the unprivileged user `nobody` (the test must
     /// run as root), in `working_dir`.
     pub fn start_as_nobody(working_dir: &Path, data_dir: &Path) -> Self {
@@ -44,11 +60,24 @@ impl Server {
         Self::spawn(command, working_dir, data_dir, &[])
     }
 
-    fn spawn(
+    fn spawn(command: Command, working_dir: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn_serving(
+            command,
+            working_dir,
+            data_dir,
+            env,
+            &["--host", "127.0.0.1"],
+        )
+    }
+
+    /// `command` (the binary, or something that runs it) with `serve` and
+    /// `settings` (a `--host` among them).
+    fn spawn_serving(
         mut command: Command,
         working_dir: &Path,
         data_dir: &Path,
         env: &[(&str, &str)],
+        settings: &[&str],
     ) -> Self {
         let port = free_port();
         let mut child = command
@@ -56,7 +85,8 @@ impl Server {
             // A `.env` under test decides the log format, not the shell.
             .env_remove("LOG_FORMAT")
             .envs(env.iter().copied())
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["serve", "--port", &port.to_string()])
+            .args(settings)
             .arg("--data-dir")
             .arg(data_dir)
             .env("OTP_COOLDOWN", "0")

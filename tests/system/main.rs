@@ -12,6 +12,7 @@ mod browser;
 mod crash;
 mod full_disk;
 mod isolation;
+mod mdns;
 mod packaging;
 mod security;
 mod soak;
