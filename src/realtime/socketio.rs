@@ -41,6 +41,7 @@ use socketioxide::socket::Socket;
 use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::auth::Principal;
@@ -85,8 +86,13 @@ const INBOX_CAPACITY: usize = 256;
 /// reading altogether).
 const HANG_UP_PATIENCE: Duration = Duration::from_secs(30);
 
+/// How long shutdown lets Socket.IO sockets answer what they took in before
+/// their transports are closed.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
 /// `/socket.io/`, and a task that closes every Socket.IO transport when the
-/// server shuts down. Must be called inside the runtime.
+/// server shuts down, once each socket has answered the events it took in
+/// (the sends it stored above all). Must be called inside the runtime.
 pub fn router(state: &AppState) -> Router<AppState> {
     let (service, io) = SocketIo::builder()
         .max_buffer_size(OUTBOX_CAPACITY)
@@ -95,10 +101,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // does is dropped as soon as an unauthenticated one would be.
         .connect_timeout(Duration::from_secs(10))
         .build_svc();
+    // Each socket's own task, so shutdown can wait for their last answers.
+    let runs = TaskTracker::new();
     let admit = {
-        let state = state.clone();
+        let (state, runs) = (state.clone(), runs.clone());
         move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
-            ready(admit(&state, &socket, auth.ok()))
+            ready(admit(&state, &runs, &socket, auth.ok()))
         }
     };
     // Everything happens in `admit`: socketioxide sends the client its
@@ -109,6 +117,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let shutdown = state.hub.shutdown_signal();
     state.sockets.spawn(async move {
         shutdown.cancelled().await;
+        runs.close();
+        let _ = tokio::time::timeout(SHUTDOWN_DRAIN, runs.wait()).await;
         io.close().await;
     });
     Router::new()
@@ -161,7 +171,12 @@ impl fmt::Display for Refusal {
 /// when given, must be valid, and the address must have a socket to spare.
 /// An admitted socket is wired up here, before the client learns it is
 /// connected.
-fn admit(state: &AppState, socket: &SocketRef, auth: Option<HandshakeAuth>) -> Result<(), Refusal> {
+fn admit(
+    state: &AppState,
+    runs: &TaskTracker,
+    socket: &SocketRef,
+    auth: Option<HandshakeAuth>,
+) -> Result<(), Refusal> {
     if !origin_allowed(&socket.req_parts().headers, &state.config) {
         return Err(Refusal(Error::Forbidden));
     }
@@ -175,7 +190,7 @@ fn admit(state: &AppState, socket: &SocketRef, auth: Option<HandshakeAuth>) -> R
     let ip = client_ip(socket.req_parts(), &state.config);
     // Two handshakes may have raced past `refuse_over_cap`.
     let claim = claim_socket(state, ip).map_err(Refusal)?;
-    connect(state, socket.clone(), principal, claim);
+    connect(state, runs, socket.clone(), principal, claim);
     Ok(())
 }
 
@@ -208,6 +223,7 @@ impl<A: Adapter> FromMessageParts<A> for WantsAck {
 /// which holds the socket's place under the per-address cap.
 fn connect(
     state: &AppState,
+    runs: &TaskTracker,
     socket: SocketRef,
     principal: Option<Principal>,
     claim: Option<Claim>,
@@ -257,13 +273,14 @@ fn connect(
         connection.authenticate(principal);
     }
     let span = connection.span().clone();
-    state.sockets.spawn(
+    let run = runs.track_future(
         async move {
             run(socket, connection, inbox).await;
             drop(claim);
         }
         .instrument(span),
     );
+    state.sockets.spawn(run);
 }
 
 /// Handles the socket's events in order until it must close. A send is

@@ -1,9 +1,10 @@
 // Edge cases of Socket.IO at /socket.io/ with the official socket.io-client,
 // for tests/system/socketio.rs. Usage:
 //
-//   node edges.mjs <server-url> <origin|expiry> <polling|websocket>
+//   node edges.mjs <server-url> <origin|expiry|sigterm> <polling|websocket>
 //
-// with CLAVOX_TOKEN (an access token) in the environment.
+// with CLAVOX_TOKEN (an access token) in the environment, and CLAVOX_CHAT
+// (a chat of the token's user) for `sigterm`.
 //
 //   origin   a connection that says it comes from a foreign browser Origin
 //            is refused (`connect_error` "forbidden") and one from the
@@ -11,6 +12,9 @@
 //   expiry   a socket authenticated with a short-lived token is told
 //            `unauthorized` and disconnected by the server once the token
 //            expires.
+//   sigterm  sends 30 messages without waiting, says {"step":"sent"} (the
+//            test then stops the server with SIGTERM), and reports which
+//            were acknowledged and how the session ended.
 //
 // Writes one JSON line {"result": {...}} to stdout; on any failure it writes
 // the reason to stderr and exits with status 1.
@@ -21,7 +25,7 @@ const WAIT_MS = 15_000;
 
 const [url, scenario, transport] = process.argv.slice(2);
 const token = process.env.CLAVOX_TOKEN;
-if (!url || !["origin", "expiry"].includes(scenario) || !["polling", "websocket"].includes(transport) || !token) {
+if (!url || !["origin", "expiry", "sigterm"].includes(scenario) || !["polling", "websocket"].includes(transport) || !token) {
   fail("usage: CLAVOX_TOKEN=... node edges.mjs <server-url> <origin|expiry> <polling|websocket>");
 }
 
@@ -83,7 +87,28 @@ async function expiry() {
   return { error: error.code, reason };
 }
 
-const run = scenario === "origin" ? origin : expiry;
+async function sigterm() {
+  const chatId = process.env.CLAVOX_CHAT;
+  check(Boolean(chatId), "CLAVOX_CHAT must be set");
+  const socket = await connect({ auth: { token } });
+  const gone = new Promise((resolve) => socket.once("disconnect", (reason) => resolve(reason)));
+  const answers = Array.from({ length: 30 }, (_, n) =>
+    socket.timeout(WAIT_MS).emitWithAck("send_message", { chatId, content: `sio ${n}` }).then(
+      (message) => (Number.isInteger(message?.seq) ? { content: message.content, seq: message.seq } : { error: message }),
+      (error) => ({ error: String(error) }),
+    ),
+  );
+  process.stdout.write(`${JSON.stringify({ step: "sent" })}\n`);
+  const settled = await Promise.all(answers);
+  const reason = await gone;
+  return {
+    acknowledged: settled.filter((answer) => answer.seq !== undefined),
+    unanswered: settled.filter((answer) => answer.seq === undefined).length,
+    reason,
+  };
+}
+
+const run = { origin, expiry, sigterm }[scenario];
 run().then(
   (result) => process.stdout.write(`${JSON.stringify({ result })}\n`),
   (error) => fail(error?.stack ?? String(error)),

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 
-use crate::support::process::node_package;
+use crate::support::process::{Server, node_package};
 use crate::support::{Login, TestApp, Ws, phone};
 
 /// How long the script may take to reach its next step.
@@ -246,6 +246,97 @@ async fn a_socket_io_session_ends_when_its_token_expires_on_both_transports() {
             result,
             json!({ "error": "unauthorized", "reason": "io server disconnect" }),
             "{transport}"
+        );
+    }
+}
+
+/// SIGTERM while a Socket.IO client has sends in flight: every send the
+/// server took in is stored and answered before the transport closes, and
+/// the session ends cleanly (the client is not left hanging).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_socket_io_sends_in_flight_and_ends_the_session_cleanly() {
+    if !node_available("sigterm_answers_socket_io_sends_in_flight_and_ends_the_session_cleanly") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(dir.path());
+    let (ana, _) = server.login(&client, &phone(9304)).await;
+    let (_, budi) = server.login(&client, &phone(9305)).await;
+    let chat = server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi] }),
+        )
+        .await;
+    let mut child = Command::new("node")
+        .arg(script_dir().join("edges.mjs"))
+        .arg(format!("{}/", server.base))
+        .args(["sigterm", "websocket"])
+        .env("CLAVOX_TOKEN", &ana)
+        .env("CLAVOX_CHAT", &chat)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(next_line(&mut lines).await["step"], "sent");
+    let pid = server.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let result = next_line(&mut lines).await;
+    let result = &result["result"];
+    let status = tokio::time::timeout(STEP_WAIT, child.wait())
+        .await
+        .expect("node exits")
+        .unwrap();
+    assert!(status.success(), "{result}");
+    let exited = server.child.wait().unwrap();
+    assert!(exited.success(), "the server exits cleanly: {exited}");
+    assert!(
+        ["io server disconnect", "transport close"]
+            .contains(&result["reason"].as_str().unwrap_or("")),
+        "{result}"
+    );
+
+    // Every acknowledged send is there after a restart, with its seq.
+    let acknowledged = result["acknowledged"].as_array().unwrap().clone();
+    let mut server = Server::start(dir.path());
+    let (ana, _) = server.login(&client, &phone(9304)).await;
+    let page: Value = client
+        .get(format!(
+            "{}/api/chats/{chat}/messages?limit=100",
+            server.base
+        ))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: Vec<(Value, Value)> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| (message["content"].clone(), message["seq"].clone()))
+        .collect();
+    // And every send the server stored was answered before it went away.
+    assert_eq!(
+        stored.len(),
+        acknowledged.len(),
+        "stored {stored:?}, acknowledged {result}"
+    );
+    for answer in &acknowledged {
+        assert!(
+            stored.contains(&(answer["content"].clone(), answer["seq"].clone())),
+            "acknowledged {answer} is missing from {stored:?}"
         );
     }
 }
