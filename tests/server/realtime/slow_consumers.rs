@@ -127,3 +127,110 @@ async fn a_client_that_never_reads_is_closed_with_1013_and_the_others_miss_nothi
         started.elapsed()
     );
 }
+
+/// A Socket.IO client that never reads (a raw Engine.IO websocket that joins
+/// and then stops reading) is disconnected by the server, and everyone else
+/// still gets every message. Once it reads again it finds a gapless prefix
+/// and the server's disconnect (`41`): socketioxide can only end a socket
+/// with a namespace disconnect, which the official client does not retry by
+/// itself (README, "Socket.IO").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_io_client_that_never_reads_is_disconnected_and_the_others_miss_nothing() {
+    const CAP: usize = 12_000;
+    const BATCH: usize = 48;
+    let app = TestApp::spawn_with(&[("--message-rate", "0")]).await;
+    let sender = app.login(&phone(3140)).await;
+    let slow = app.login(&phone(3141)).await;
+    let reader = app.login(&phone(3142)).await;
+    let chat = app.group(&sender, &[&slow, &reader], "firehose").await;
+    let mut reader_ws = app.joined_ws(&reader).await;
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", app.address);
+    let (mut slow_io, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let open = slow_io.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with('0'), "{open:?}");
+    futures_util::SinkExt::send(
+        &mut slow_io,
+        Message::text(format!(r#"40{{"token":"{}"}}"#, slow.access)),
+    )
+    .await
+    .unwrap();
+    let joined = slow_io.next().await.unwrap().unwrap();
+    assert!(joined.to_text().unwrap().starts_with("40"), "{joined:?}");
+    // The reader sees the slow user come online; from here on it never reads.
+    let online = reader_ws.wait_for("user_status").await;
+    assert_eq!(
+        (&online["userId"], &online["status"]),
+        (&json!(slow.id), &json!("online"))
+    );
+
+    let content = "slow consumers must not hold up the others; ".repeat(100);
+    let content = &content[..4000];
+    let path = format!("/api/chats/{chat}/messages");
+    let (mut sent, mut seqs, mut slow_gone) = (0, Vec::new(), false);
+    while sent < CAP && !slow_gone {
+        let batch =
+            (0..BATCH).map(|_| app.post(&path, &sender.access, json!({ "content": content })));
+        for (status, body) in join_all(batch).await {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        sent += BATCH;
+        while let Ok(Some(frame)) =
+            tokio::time::timeout(Duration::from_millis(1), reader_ws.next_frame()).await
+        {
+            if frame["event"] == "new_message" {
+                seqs.push(frame["data"]["seq"].as_u64().unwrap());
+            }
+            slow_gone |= frame["event"] == "user_status" && frame["data"]["status"] == "offline";
+        }
+    }
+    assert!(
+        slow_gone,
+        "the Socket.IO client that never reads was still connected after {sent} messages"
+    );
+    let total = u64::try_from(sent).unwrap();
+    while seqs.last().copied().unwrap_or(0) < total {
+        let frame = reader_ws
+            .next_frame()
+            .await
+            .expect("the reader's socket stays open");
+        if frame["event"] == "new_message" {
+            seqs.push(frame["data"]["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "the reader got every message, in order"
+    );
+
+    // Now the slow client reads: a gapless prefix, then the disconnect.
+    let mut received = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), slow_io.next())
+            .await
+            .expect("the slow client's connection ends in time");
+        let Some(Ok(message)) = message else { break };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if text.as_str() == "41" {
+            break;
+        }
+        if let Some(packet) = text.as_str().strip_prefix("42") {
+            let packet: Value = serde_json::from_str(packet).unwrap();
+            if packet[0] == "new_message" {
+                received.push(packet[1]["seq"].as_u64().unwrap());
+            }
+        }
+    }
+    let got = u64::try_from(received.len()).unwrap();
+    assert!(
+        got < total,
+        "the slow client cannot have received everything"
+    );
+    assert_eq!(
+        received,
+        (1..=got).collect::<Vec<_>>(),
+        "what it got is a gapless prefix"
+    );
+}
