@@ -456,3 +456,50 @@ async fn an_upload_nothing_names_is_swept_while_sent_ones_and_avatars_stay() {
     let (status, body) = upload(&app, &ana, "again.bin", octets, vec![1; 400]).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// A client that goes on sending a too-large body while it reads the answer,
+/// as a browser or a reverse proxy does: it gets the `413`, not a reset,
+/// though the server answered from the `Content-Length` before reading the
+/// body (the connection closes by lingering: what still arrives is read
+/// and dropped, within bounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_refused_by_its_length_is_answered_413_while_the_body_is_still_coming() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(&[("--upload-max-bytes", "1000000")]).await;
+    let user = app.login(&phone(960)).await;
+    for _ in 0..5 {
+        let stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!(
+            "POST /api/uploads?name=big.bin HTTP/1.1\r\nHost: localhost\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Length: 8000000\r\n\r\n",
+            user.access
+        );
+        writer.write_all(head.as_bytes()).await.unwrap();
+        // Keep sending until the server stops taking it.
+        let sending = tokio::spawn(async move {
+            let chunk = vec![7u8; 64 * 1024];
+            for _ in 0..120 {
+                if writer.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            reader.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the server answers in time");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "read {read:?}, answer {:?}",
+            answer.chars().take(200).collect::<String>()
+        );
+        sending.abort();
+    }
+}
