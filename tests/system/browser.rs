@@ -129,6 +129,41 @@ async fn two_people_sign_in_chat_live_see_typing_and_read_ticks_keep_history_on_
     bea.wait_typing(false).await;
     ali.wait_status("Great, see you there", "read").await;
 
+    // Right-to-left text is laid out right to left in the composer as it is
+    // typed and in the bubble, and the chat list's preview follows its text.
+    let arabic = "سأكون هناك";
+    bea.type_into("composer", arabic).await;
+    bea.wait_js(
+        "the composer to lay Arabic out right to left",
+        r#"const box = document.querySelector('[data-testid="composer"]');
+           return box.getAttribute('dir') === 'auto' && box.matches(':dir(rtl)');"#,
+        vec![],
+    )
+    .await;
+    bea.click("send").await;
+    ali.wait_message(arabic, false).await;
+    for browser in [&ali, &bea] {
+        browser
+            .wait_js(
+                "the Arabic bubble to run right to left",
+                r#"const text = [...document.querySelectorAll('[data-testid="message"] .msg-text')]
+                     .find((el) => el.textContent.includes(arguments[0]));
+                   return Boolean(text) && getComputedStyle(text).direction === 'rtl';"#,
+                vec![json!(arabic)],
+            )
+            .await;
+    }
+    // On the desktop the chat list stands beside the conversation: its
+    // preview ("You: …") takes its direction from its own first letters.
+    bea.wait_js(
+        "the preview to take its direction from its text",
+        r#"const preview = document.querySelector('[data-testid="chat-item"] .chat-item-preview');
+           return Boolean(preview) && preview.textContent.includes(arguments[0])
+               && preview.getAttribute('dir') === 'auto';"#,
+        vec![json!(arabic)],
+    )
+    .await;
+
     // A reload keeps the session and the history: no sign-in screen, the
     // same conversation with every message and its read state.
     ali.client.refresh().await.expect("reload");

@@ -50,10 +50,10 @@ function chatItem(chat, active) {
     avatar(face),
     h('span', { class: 'chat-item-body' },
       h('span', { class: 'chat-item-row' },
-        h('span', { class: 'chat-item-name' }, people.chatTitle(chat)),
+        h('span', { class: 'chat-item-name', dir: 'auto' }, people.chatTitle(chat)),
         h('time', { class: 'chat-item-time', datetime: when }, listTime(when))),
       h('span', { class: 'chat-item-row' },
-        h('span', { class: `chat-item-preview${typing ? ' is-typing' : ''}` },
+        h('span', { class: `chat-item-preview${typing ? ' is-typing' : ''}`, dir: 'auto' },
           kind ? icon(kind, 'icon preview-kind') : null, text),
         unread ? h('span', { class: 'badge', 'data-testid': 'unread' }, unread > 99 ? '99+' : String(unread)) : null,
         unread ? h('span', { class: 'sr-only' }, tn('list.unread', unread)) : null))));

@@ -39,6 +39,7 @@ export function mountComposer(chatId) {
 
   const textarea = h('textarea', {
     class: 'composer-input',
+    dir: 'auto',
     rows: 1,
     'data-testid': 'composer',
     'aria-label': t('composer.label'),

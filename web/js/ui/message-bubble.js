@@ -134,9 +134,11 @@ export function bubble(message, { own, first, last, senderName, status, onRetry,
     'data-own': String(own),
     'data-status': own ? status : null,
   },
-  senderName ? h('div', { class: `msg-sender palette-text-${paletteIndex(message.senderId)}` }, senderName) : null,
+  senderName ? h('div', { class: `msg-sender palette-text-${paletteIndex(message.senderId)}`, dir: 'auto' }, senderName) : null,
   attachment(message, onMediaLoad),
-  text ? h('div', { class: 'msg-text' }, linkify(text)) : null,
+  // `dir=auto`: each text runs the way its own script does (Arabic, Hebrew
+  // right to left), whatever the app's language.
+  text ? h('div', { class: 'msg-text', dir: 'auto' }, linkify(text)) : null,
   meta);
 
   if (status === 'failed') {
