@@ -41,19 +41,27 @@ impl TokenBucket {
 
     /// Spends a token; `Err` with how long until one is there again.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.take_many(1, now)
+    }
+
+    /// Spends `count` tokens at once, or none; `Err` with how long until
+    /// they are there (never, for more than the bucket holds: a full period).
+    pub fn take_many(&mut self, count: u32, now: Instant) -> Result<(), Duration> {
         if self.rate == 0.0 {
             return Ok(());
         }
+        let count = f64::from(count);
         let elapsed = now
             .saturating_duration_since(self.refilled_at)
             .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.refilled_at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= count {
+            self.tokens -= count;
             return Ok(());
         }
-        Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        let missing = count.min(self.burst) - self.tokens;
+        Err(Duration::from_secs_f64(missing.max(0.0) / self.rate))
     }
 
     /// Whether the bucket is full again, so forgetting it changes nothing.
@@ -106,6 +114,11 @@ impl<K: Eq + Hash + Copy> Buckets<K> {
 
     /// Spends one of `key`'s tokens; `Err` with how long until one is there.
     pub fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
+        self.take_many(key, 1, now)
+    }
+
+    /// Spends `count` of `key`'s tokens at once, or none.
+    pub fn take_many(&self, key: K, count: u32, now: Instant) -> Result<(), Duration> {
         if self.rate == 0.0 {
             return Ok(());
         }
@@ -119,13 +132,23 @@ impl<K: Eq + Hash + Copy> Buckets<K> {
         buckets
             .entry(key)
             .or_insert_with(|| TokenBucket::full(self.rate, self.burst, now))
-            .take(now)
+            .take_many(count, now)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_at_once_fit_whole_or_not_at_all() {
+        let now = Instant::now();
+        let mut bucket = TokenBucket::new(1, 5, now);
+        assert_eq!(bucket.take_many(3, now), Ok(()));
+        assert!(bucket.take_many(3, now).is_err(), "only two are left");
+        assert_eq!(bucket.take_many(2, now), Ok(()));
+        assert!(bucket.take(now).is_err());
+    }
 
     #[test]
     fn a_burst_passes_then_the_rate_holds() {

@@ -16,7 +16,6 @@ use crate::id::UserId;
 
 use super::messages;
 use crate::http::extract::{AuthUser, JsonBody, path_id};
-use crate::http::rate_limit;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,9 +50,6 @@ pub(super) async fn create(
     AuthUser(principal): AuthUser,
     JsonBody(input): JsonBody<NewChat>,
 ) -> Result<(StatusCode, Json<ChatView>)> {
-    if input.kind.as_deref() == Some("group") {
-        rate_limit::spend(&state.limits.groups_created, principal.user, 1)?;
-    }
     let (chat, creation) = state.chat.create_chat(principal.user, input).await?;
     let status = match creation {
         Creation::Created => StatusCode::CREATED,
@@ -99,8 +95,6 @@ pub(super) async fn add_participants(
     Path(chat): Path<String>,
     JsonBody(body): JsonBody<AddBody>,
 ) -> Result<Json<ChatView>> {
-    let count = u32::try_from(body.user_ids.len()).unwrap_or(u32::MAX);
-    rate_limit::spend(&state.limits.members_added, principal.user, count)?;
     Ok(Json(
         state
             .chat

@@ -214,6 +214,9 @@ impl ChatService {
             members,
             name,
         } = ValidChat::parse(creator, input)?;
+        if kind == ChatKind::Group {
+            super::spend(&self.inner.groups_created, creator, 1)?;
+        }
         let now = Timestamp::now();
         let chat = ChatRecord {
             id: ChatId::generate(),
@@ -281,6 +284,8 @@ impl ChatService {
         if users.is_empty() {
             return Err(Error::validation("userIds", "name at least one user"));
         }
+        let asked = u32::try_from(users.len()).unwrap_or(u32::MAX);
+        super::spend(&self.inner.members_added, user, asked)?;
         self.change_group(user, chat, Allowed::Admins, |reader, record| {
             // Accounts are never deleted: one seen in the snapshot exists.
             for &new in &users {

@@ -227,11 +227,7 @@ impl ChatService {
         chat: ChatId,
         input: NewMessage,
     ) -> Result<impl Future<Output = Result<(MessageView, Sent)>> + Send + 'static> {
-        if let Err(wait) = self.inner.sends.take(sender, std::time::Instant::now()) {
-            return Err(Error::RateLimited {
-                retry_after: wait.as_secs().max(1),
-            });
-        }
+        super::spend(&self.inner.sends, sender, 1)?;
         // Only a message pointing at an upload needs a read transaction.
         let find_upload = |id: &str| {
             let upload = self.store().read().ok()?.upload(id).ok().flatten()?;

@@ -35,11 +35,20 @@ struct Inner {
     bus: Arc<dyn Bus>,
     /// Each user's message budget, over every socket and REST together.
     sends: Buckets<UserId>,
+    /// Groups each user creates (with their first members), and members
+    /// each user adds to existing groups, per hour: so no one can bury
+    /// another user's chat list under groups they must leave by hand.
+    groups_created: Buckets<UserId>,
+    members_added: Buckets<UserId>,
     typing: presence::TypingThrottle,
 }
 
 /// A user may send this many messages at once before `MESSAGE_RATE` applies.
 const MESSAGE_BURST: u32 = 200;
+/// Per user and hour: groups created, and members added to existing groups.
+const GROUPS_PER_HOUR: u32 = 20;
+const MEMBERS_ADDED_PER_HOUR: u32 = 200;
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl ChatService {
     /// `message_rate`: messages per second one user may send on average
@@ -50,6 +59,8 @@ impl ChatService {
                 store,
                 bus,
                 sends: Buckets::new(message_rate, MESSAGE_BURST),
+                groups_created: Buckets::per_period(GROUPS_PER_HOUR, HOUR),
+                members_added: Buckets::per_period(MEMBERS_ADDED_PER_HOUR, HOUR),
                 typing: presence::TypingThrottle::default(),
             }),
         }
@@ -75,6 +86,16 @@ fn newly_named_upload(read: Option<&str>, changed: Option<&str>) -> Option<[u8; 
         return None;
     }
     validate::upload_key(changed?)
+}
+
+/// Spends `count` of `user`'s tokens in `budget`: `rate_limited` past it,
+/// and then nothing is done.
+fn spend(budget: &Buckets<UserId>, user: UserId, count: u32) -> Result<()> {
+    budget
+        .take_many(user, count, std::time::Instant::now())
+        .map_err(|wait| Error::RateLimited {
+            retry_after: wait.as_secs().max(1),
+        })
 }
 
 /// The chat, if `user` takes part in it. A chat the caller is not in is

@@ -15,7 +15,6 @@ use crate::address::AddressKey;
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::AppState;
-use crate::id::UserId;
 
 use super::extract::{bearer_token, client_ip};
 
@@ -46,12 +45,6 @@ impl RateLimiter {
 
     /// Counts one request for `key`; `Err(seconds)` when over the limit.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
-        self.check_many(key, 1, now)
-    }
-
-    /// Counts `count` at once for `key`, all or none; `Err(seconds)` when
-    /// they do not fit in what is left of the window.
-    pub fn check_many(&self, key: &str, count: u32, now: Instant) -> Result<(), u64> {
         let mut windows = self
             .windows
             .lock()
@@ -69,12 +62,12 @@ impl RateLimiter {
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
-        if entry.1.saturating_add(count) > self.max {
+        if entry.1 >= self.max {
             let reset = entry.0 + self.window;
             let wait = reset.saturating_duration_since(now);
             return Err(wait.as_millis().div_ceil(1000).max(1) as u64);
         }
-        entry.1 += count;
+        entry.1 += 1;
         Ok(())
     }
 }
@@ -146,18 +139,7 @@ pub struct Limits {
     pub general: RateLimiter,
     pub otp_sends: RateLimiter,
     pub otp_verifies: RateLimiter,
-    /// Groups one user creates per hour, so no one can bury another user's
-    /// chat list under groups they must leave by hand.
-    pub groups_created: RateLimiter,
-    /// Members one user adds to existing groups per hour.
-    pub members_added: RateLimiter,
 }
-
-/// Per user and hour: groups created (with their first members), and
-/// members added to existing groups.
-pub const GROUPS_PER_HOUR: u32 = 20;
-pub const MEMBERS_ADDED_PER_HOUR: u32 = 200;
-const HOUR: Duration = Duration::from_secs(3600);
 
 impl Limits {
     pub fn new(config: &Config) -> Self {
@@ -169,17 +151,8 @@ impl Limits {
                 auth_window,
                 config.auth_rate_limit_max.saturating_mul(VERIFIES_PER_SEND),
             ),
-            groups_created: RateLimiter::new(HOUR, GROUPS_PER_HOUR),
-            members_added: RateLimiter::new(HOUR, MEMBERS_ADDED_PER_HOUR),
         }
     }
-}
-
-/// Spends `count` of `user`'s allowance on `limiter`: `rate_limited` past it.
-pub fn spend(limiter: &RateLimiter, user: UserId, count: u32) -> Result<(), Error> {
-    limiter
-        .check_many(&user.to_string(), count, Instant::now())
-        .map_err(|retry_after| Error::RateLimited { retry_after })
 }
 
 #[cfg(test)]
@@ -195,16 +168,6 @@ mod tests {
         assert_eq!(limiter.check("a", start + Duration::from_secs(15)), Err(45));
         assert_eq!(limiter.check("b", start), Ok(()), "keys are counted apart");
         assert_eq!(limiter.check("a", start + Duration::from_secs(60)), Ok(()));
-    }
-
-    #[test]
-    fn several_at_once_fit_whole_or_not_at_all() {
-        let limiter = RateLimiter::new(Duration::from_secs(60), 5);
-        let now = Instant::now();
-        assert_eq!(limiter.check_many("a", 3, now), Ok(()));
-        assert!(limiter.check_many("a", 3, now).is_err());
-        assert_eq!(limiter.check_many("a", 2, now), Ok(()));
-        assert!(limiter.check("a", now).is_err());
     }
 
     #[test]
