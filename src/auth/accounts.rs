@@ -12,15 +12,6 @@ use crate::timestamp::Timestamp;
 
 use super::phone;
 
-fn parse(phone_text: &str) -> Result<String> {
-    phone::normalize(phone_text).ok_or_else(|| {
-        Error::validation(
-            "phoneNumber",
-            "must be an international phone number such as +6281234567890",
-        )
-    })
-}
-
 /// Every account, oldest first.
 pub fn list(store: &Store) -> Result<Vec<UserRecord>> {
     Ok(store.read()?.users()?)
@@ -28,7 +19,7 @@ pub fn list(store: &Store) -> Result<Vec<UserRecord>> {
 
 /// Lets `phone` create an account while `REGISTRATION=invite`.
 pub async fn invite(store: &Store, phone_text: &str) -> Result<String> {
-    let phone = parse(phone_text)?;
+    let phone = phone::parse(phone_text)?;
     let invite = ops::Invite {
         phone: phone.clone(),
         at: Timestamp::now(),
@@ -45,7 +36,7 @@ pub async fn set_disabled(
     phone_text: &str,
     disabled: bool,
 ) -> Result<UserRecord> {
-    let phone = parse(phone_text)?;
+    let phone = phone::parse(phone_text)?;
     for _ in 0..ops::SWAP_ATTEMPTS {
         let read = store
             .read()?
@@ -81,7 +72,7 @@ pub enum Unlocked {
 /// Forgets the wrong codes of `phone`, so a number locked out by too many
 /// (`otp_locked`) may log in again before its 24 hours pass.
 pub async fn unlock(store: &Store, phone_text: &str) -> Result<Unlocked> {
-    let phone = parse(phone_text)?;
+    let phone = phone::parse(phone_text)?;
     let forget = ops::ForgetWrongCodes {
         phone: phone.clone(),
     };
@@ -95,7 +86,7 @@ pub async fn unlock(store: &Store, phone_text: &str) -> Result<Unlocked> {
 /// The user with `phone`, created (verified, named `name`) if new. For demo
 /// data only: real accounts come into being through a verified code.
 pub async fn ensure(store: &Store, phone_text: &str, name: &str) -> Result<UserId> {
-    let phone = parse(phone_text)?;
+    let phone = phone::parse(phone_text)?;
     let user = UserRecord::new(phone, Some(name.to_owned()), Timestamp::now());
     Ok(store.apply(ops::AddUser { user }).await?.id)
 }

@@ -153,7 +153,7 @@ impl Auth {
     /// log in: the answer, its timing and later verify answers are the same
     /// either way, so they reveal nothing.
     pub async fn send_otp(&self, phone_text: &str) -> Result<OtpSent> {
-        let phone = parse_phone(phone_text)?;
+        let phone = phone::parse(phone_text)?;
         let policy = &self.inner.policy;
         let now = Timestamp::now();
         let (record, outgoing) = match self.refusal(&phone)? {
@@ -268,7 +268,7 @@ impl Auth {
         code: &str,
         client: ClientInfo,
     ) -> Result<Login> {
-        let phone = parse_phone(phone_text)?;
+        let phone = phone::parse(phone_text)?;
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::validation("otp", "the code is 6 digits"));
         }
@@ -453,15 +453,6 @@ impl Auth {
 /// `clavox_otp_sends_total` by what became of the request.
 fn count_send(outcome: &'static str) {
     metrics::counter!("clavox_otp_sends_total", "outcome" => outcome).increment(1);
-}
-
-fn parse_phone(text: &str) -> Result<String> {
-    phone::normalize(text).ok_or_else(|| {
-        Error::validation(
-            "phoneNumber",
-            "must be an international phone number such as +6281234567890",
-        )
-    })
 }
 
 fn user_may_log_in(reader: &impl Query, user: UserId) -> Result<bool, crate::store::StoreError> {

@@ -4,6 +4,17 @@
 /// A leading space is read as `+`, which is what a `+` becomes when a query
 /// string is decoded by the form rules. Returns `None` for anything that is
 /// not a plausible international number.
+/// `normalize`, or the `validation_failed` every route that takes a number
+/// answers with.
+pub fn parse(text: &str) -> Result<String, crate::error::Error> {
+    normalize(text).ok_or_else(|| {
+        crate::error::Error::validation(
+            "phoneNumber",
+            "must be an international phone number such as +6281234567890",
+        )
+    })
+}
+
 pub fn normalize(text: &str) -> Option<String> {
     let text = text.trim_end();
     let text = match text.strip_prefix(' ') {

@@ -49,12 +49,7 @@ impl ChatService {
     /// The user with that phone number, normalised as at login. Finding
     /// them lets `viewer` see their number and presence from then on.
     pub async fn lookup(&self, viewer: UserId, phone_text: &str) -> Result<UserView> {
-        let phone = phone::normalize(phone_text).ok_or_else(|| {
-            Error::validation(
-                "phoneNumber",
-                "must be an international phone number such as +6281234567890",
-            )
-        })?;
+        let phone = phone::parse(phone_text)?;
         let reader = self.store().read()?;
         let user = reader.user_by_phone(&phone)?.ok_or(Error::NotFound)?;
         if viewer != user.id && !reader.found_by_lookup(viewer, user.id)? {
