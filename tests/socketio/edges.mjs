@@ -15,6 +15,12 @@
 //   sigterm  sends 30 messages without waiting, says {"step":"sent"} (the
 //            test then stops the server with SIGTERM), and reports which
 //            were acknowledged and how the session ended.
+//   slow     stops reading from its websocket (the TCP socket is paused),
+//            says {"step":"paused"} and waits for a line on stdin (the test
+//            floods the chat meanwhile until the server drops it), then
+//            reads again: reports the seqs it got before the disconnect and
+//            its reason, reconnects as the README tells clients to, and
+//            checks the new session answers.
 //
 // Writes one JSON line {"result": {...}} to stdout; on any failure it writes
 // the reason to stderr and exits with status 1.
@@ -25,8 +31,8 @@ const WAIT_MS = 15_000;
 
 const [url, scenario, transport] = process.argv.slice(2);
 const token = process.env.CLAVOX_TOKEN;
-if (!url || !["origin", "expiry", "sigterm"].includes(scenario) || !["polling", "websocket"].includes(transport) || !token) {
-  fail("usage: CLAVOX_TOKEN=... node edges.mjs <server-url> <origin|expiry> <polling|websocket>");
+if (!url || !["origin", "expiry", "sigterm", "slow"].includes(scenario) || !["polling", "websocket"].includes(transport) || !token) {
+  fail("usage: CLAVOX_TOKEN=... node edges.mjs <server-url> <origin|expiry|sigterm|slow> <polling|websocket>");
 }
 
 function fail(message) {
@@ -108,7 +114,54 @@ async function sigterm() {
   };
 }
 
-const run = { origin, expiry, sigterm }[scenario];
+// The next line on stdin.
+function nextInputLine() {
+  return new Promise((resolve) => {
+    process.stdin.setEncoding("utf8");
+    let buffered = "";
+    const onData = (chunk) => {
+      buffered += chunk;
+      if (buffered.includes("\n")) {
+        process.stdin.off("data", onData);
+        process.stdin.destroy();
+        resolve(buffered.trim());
+      }
+    };
+    process.stdin.on("data", onData);
+  });
+}
+
+async function slow() {
+  check(transport === "websocket", "the slow scenario pauses a websocket");
+  const socket = await connect({ auth: { token } });
+  const seqs = [];
+  socket.on("new_message", (message) => seqs.push(message.seq));
+  const gone = new Promise((resolve) => socket.once("disconnect", (reason) => resolve(reason)));
+  // The TCP socket under the engine's websocket: paused, nothing is read
+  // and the server's writes back up.
+  const tcp = socket.io.engine.transport.ws._socket;
+  check(Boolean(tcp?.pause), "the websocket's TCP socket is reachable");
+  tcp.pause();
+  process.stdout.write(`${JSON.stringify({ step: "paused" })}\n`);
+  await nextInputLine();
+  tcp.resume();
+  const timer = setTimeout(() => fail("the server did not disconnect the slow client"), WAIT_MS * 4);
+  const reason = await gone;
+  clearTimeout(timer);
+  // The server ended the session: the client reconnects by itself only
+  // after a transport loss, so it calls connect() (README, "Socket.IO").
+  const back = new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", reject);
+  });
+  socket.connect();
+  await back;
+  const pong = await socket.timeout(WAIT_MS).emitWithAck("ping", {});
+  socket.disconnect();
+  return { seqs, reason, reconnected: JSON.stringify(pong) === "{}" };
+}
+
+const run = { origin, expiry, sigterm, slow }[scenario];
 run().then(
   (result) => process.stdout.write(`${JSON.stringify({ result })}\n`),
   (error) => fail(error?.stack ?? String(error)),

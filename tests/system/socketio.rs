@@ -3,7 +3,8 @@
 //! against the real server and chats with a `/ws` peer that this test
 //! drives: once with the default transports (polling, upgraded to
 //! websocket), once forced onto long-polling. tests/socketio/edges.mjs
-//! checks a foreign Origin and token expiry on each transport.
+//! checks a foreign Origin and token expiry on each transport, SIGTERM with
+//! sends in flight, and a client too slow to read.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -339,4 +340,114 @@ async fn sigterm_answers_socket_io_sends_in_flight_and_ends_the_session_cleanly(
             "acknowledged {answer} is missing from {stored:?}"
         );
     }
+}
+
+/// The official client stops reading (its TCP socket paused) while a chat
+/// floods: the server disconnects it, the /ws reader misses nothing, and
+/// once the client reads again it finds a gapless prefix, the server's
+/// disconnect, and a working session after `connect()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_client_too_slow_to_read_is_disconnected_and_reconnects() {
+    const CAP: usize = 12_000;
+    const BATCH: usize = 48;
+    if !node_available("an_official_client_too_slow_to_read_is_disconnected_and_reconnects") {
+        return;
+    }
+    let app = TestApp::spawn_with(&[("--message-rate", "0")]).await;
+    let sender = app.login(&phone(9306)).await;
+    let slow = app.login(&phone(9307)).await;
+    let reader = app.login(&phone(9308)).await;
+    let chat = app.group(&sender, &[&slow, &reader], "firehose").await;
+    let mut reader_ws = app.joined_ws(&reader).await;
+    let mut child = Command::new("node")
+        .arg(script_dir().join("edges.mjs"))
+        .arg(app.url("/"))
+        .args(["slow", "websocket"])
+        .env("CLAVOX_TOKEN", &slow.access)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(next_line(&mut lines).await["step"], "paused");
+    wait_on_ws(&mut reader_ws, "user_status", |s| {
+        s["userId"] == slow.id.as_str() && s["status"] == "online"
+    })
+    .await;
+
+    let content = "slow consumers must not hold up the others; ".repeat(100);
+    let content = &content[..4000];
+    let path = format!("/api/chats/{chat}/messages");
+    let (mut sent, mut seqs, mut slow_gone) = (0, Vec::new(), false);
+    while sent < CAP && !slow_gone {
+        let batch =
+            (0..BATCH).map(|_| app.post(&path, &sender.access, json!({ "content": content })));
+        for (status, body) in futures_util::future::join_all(batch).await {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        sent += BATCH;
+        while let Ok(Some(frame)) =
+            tokio::time::timeout(Duration::from_millis(1), reader_ws.next_frame()).await
+        {
+            if frame["event"] == "new_message" {
+                seqs.push(frame["data"]["seq"].as_u64().unwrap());
+            }
+            slow_gone |= frame["event"] == "user_status"
+                && frame["data"]["userId"] == slow.id.as_str()
+                && frame["data"]["status"] == "offline";
+        }
+    }
+    assert!(
+        slow_gone,
+        "the paused client was still connected after {sent} messages"
+    );
+    let total = u64::try_from(sent).unwrap();
+    while seqs.last().copied().unwrap_or(0) < total {
+        let frame = reader_ws
+            .next_frame()
+            .await
+            .expect("the reader's socket stays open");
+        if frame["event"] == "new_message" {
+            seqs.push(frame["data"]["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "the reader got every message, in order"
+    );
+
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"resume\n")
+        .await
+        .unwrap();
+    drop(stdin);
+    let result = next_line(&mut lines).await;
+    let result = &result["result"];
+    assert_eq!(result["reason"], "io server disconnect", "{result}");
+    assert_eq!(result["reconnected"], true, "{result}");
+    let received: Vec<u64> = result["seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seq| seq.as_u64().unwrap())
+        .collect();
+    let got = u64::try_from(received.len()).unwrap();
+    assert!(
+        got < total,
+        "the slow client was dropped before it got everything"
+    );
+    assert_eq!(
+        received,
+        (1..=got).collect::<Vec<_>>(),
+        "what it got is a gapless prefix"
+    );
+    let status = tokio::time::timeout(STEP_WAIT, child.wait())
+        .await
+        .expect("node exits")
+        .unwrap();
+    assert!(status.success());
+    app.stop().await;
 }
