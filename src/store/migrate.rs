@@ -155,6 +155,7 @@ mod tests {
     use crate::data_dir::DataDir;
     use crate::id::UserId;
     use crate::store::{Store, UploadRecord};
+    use crate::timestamp::Timestamp;
 
     fn upload(owner: UserId, size: u64) -> UploadRecord {
         UploadRecord {
@@ -186,5 +187,44 @@ mod tests {
         let reader = store.read().unwrap();
         assert_eq!(reader.upload_usage(ana).unwrap().bytes, 350);
         assert_eq!(reader.upload_usage(budi).unwrap().bytes, 7);
+    }
+
+    #[test]
+    fn a_schema_1_directory_gets_its_messages_in_the_change_index_and_keeps_named_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let chat = ChatId::generate();
+        let owner = UserId::generate();
+        let (named, unnamed) = (upload(owner, 5), upload(owner, 6));
+        {
+            // As version 1 wrote them: a head of two fields, the version
+            // key at 1, uploads named by messages off the unnamed list.
+            let db = Database::create(DataDir::new(dir.path()).database()).unwrap();
+            let txn = db.begin_write().unwrap();
+            let mut head = vec![1];
+            head.extend(postcard::to_allocvec(&(3u64, Timestamp::now())).unwrap());
+            txn.open_table(tables::CHAT_HEADS)
+                .unwrap()
+                .insert(chat.as_bytes().as_slice(), head.as_slice())
+                .unwrap();
+            txn.open_table(tables::META)
+                .unwrap()
+                .insert(tables::SCHEMA_VERSION_KEY, 1u32.to_be_bytes().as_slice())
+                .unwrap();
+            let tx = Tx::new(&txn);
+            for record in [&named, &unnamed] {
+                tx.put_upload(record).unwrap();
+            }
+            tx.remove_unnamed_upload(named.created_at, &named.id)
+                .unwrap();
+            drop(tx);
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let reader = store.read().unwrap();
+        assert_eq!(reader.changed_since(chat, 0, 10).unwrap(), vec![1, 2, 3]);
+        assert_eq!(reader.changed_since(chat, 2, 10).unwrap(), vec![3]);
+        assert_eq!(reader.chat_head(chat).unwrap().unwrap().last_rev, 3);
+        assert!(reader.upload_is_named(&named.id).unwrap());
+        assert!(!reader.upload_is_named(&unnamed.id).unwrap());
     }
 }

@@ -233,6 +233,75 @@ async fn every_route_refuses_everyone_who_may_not_use_it() {
             true,
             false,
         ),
+        route(
+            Method::POST,
+            "/api/chats/{chat}/received",
+            Some(json!({ "seq": 1 })),
+            true,
+            false,
+        ),
+        route(
+            Method::GET,
+            "/api/chats/{chat}/changes?since=0",
+            None,
+            true,
+            false,
+        ),
+        route(
+            Method::GET,
+            "/api/chats/{chat}/messages/1/edits",
+            None,
+            true,
+            false,
+        ),
+        // Message 1 is the admin's: only its sender edits it.
+        route(
+            Method::PATCH,
+            "/api/chats/{chat}/messages/1",
+            Some(json!({ "content": "edited" })),
+            true,
+            true,
+        ),
+        route(
+            Method::PUT,
+            "/api/chats/{chat}/messages/1/reactions/%F0%9F%91%8D",
+            None,
+            true,
+            false,
+        ),
+        route(
+            Method::DELETE,
+            "/api/chats/{chat}/messages/1/reactions/%F0%9F%91%8D",
+            None,
+            true,
+            false,
+        ),
+        route(Method::GET, "/api/chats/{chat}/pins", None, true, false),
+        route(Method::PUT, "/api/chats/{chat}/pins/1", None, true, true),
+        route(Method::DELETE, "/api/chats/{chat}/pins/1", None, true, true),
+        route(
+            Method::POST,
+            "/api/chats/{chat}/messages/1/forward",
+            Some(json!({ "chatIds": ["{chat}"] })),
+            true,
+            false,
+        ),
+        route(
+            Method::POST,
+            "/api/chats/{chat}/messages/1/hide",
+            None,
+            true,
+            false,
+        ),
+        // Last: after it, message 1 is a tombstone. In a group its admin may
+        // delete any message; a member only their own.
+        route(
+            Method::DELETE,
+            "/api/chats/{chat}/messages/1",
+            None,
+            true,
+            true,
+        ),
     ];
     let callers = [
         Caller::Nobody,
@@ -329,7 +398,7 @@ async fn every_route_refuses_everyone_who_may_not_use_it() {
 }
 
 /// Every client event about one chat, with data a member may send.
-fn chat_events(group: &str) -> [(&'static str, Value); 6] {
+fn chat_events(group: &str) -> [(&'static str, Value); 8] {
     [
         ("join_chat", json!({ "chatId": group })),
         ("leave_chat", json!({ "chatId": group })),
@@ -340,6 +409,11 @@ fn chat_events(group: &str) -> [(&'static str, Value); 6] {
         ("typing_start", json!({ "chatId": group })),
         ("typing_stop", json!({ "chatId": group })),
         ("mark_read", json!({ "chatId": group, "seq": 1 })),
+        ("mark_received", json!({ "chatId": group, "seq": 1 })),
+        (
+            "react",
+            json!({ "chatId": group, "seq": 1, "emoji": "👍", "on": true }),
+        ),
     ]
 }
 
@@ -387,7 +461,7 @@ async fn every_socket_event_refuses_everyone_who_may_not_use_it() {
 
 /// A Socket.IO client speaking Engine.IO v4 frames by hand over a
 /// WebSocket, so the sweep can check the second wire format too.
-struct SocketIo {
+pub(crate) struct SocketIo {
     stream: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
@@ -398,7 +472,7 @@ impl SocketIo {
     /// Opens the transport and joins the namespace (with `token` in the
     /// handshake's `auth` when given); the namespace's answer: `40…` when
     /// admitted, `44…` when refused.
-    async fn open(app: &TestApp, token: Option<&str>) -> (Self, String) {
+    pub(crate) async fn open(app: &TestApp, token: Option<&str>) -> (Self, String) {
         let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", app.address);
         let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut client = Self { stream, next_id: 1 };
@@ -442,8 +516,21 @@ impl SocketIo {
         }
     }
 
+    /// The data of the next `event` the server emits, skipping others.
+    pub(crate) async fn wait_for(&mut self, event: &str) -> Value {
+        loop {
+            let frame = self.next_text().await;
+            if let Some(packet) = frame.strip_prefix("42") {
+                let args: Value = serde_json::from_str(packet).unwrap();
+                if args[0] == event {
+                    return args[1].clone();
+                }
+            }
+        }
+    }
+
     /// Emits `event` with an acknowledgement callback; the ack's data.
-    async fn request(&mut self, event: &str, data: &Value) -> Value {
+    pub(crate) async fn request(&mut self, event: &str, data: &Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         self.send(format!("42{id}{}", json!([event, data]))).await;

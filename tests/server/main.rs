@@ -9,6 +9,7 @@ mod support;
 mod addresses;
 mod auth;
 mod authz;
+mod changes;
 mod chats;
 mod delivery;
 mod hostile;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::support::{Login, TestApp, phone};
 
 /// A PNG header (signature and IHDR) for a 3×2 image, plus filler bytes.
-fn png() -> Vec<u8> {
+pub fn png() -> Vec<u8> {
     let mut bytes = vec![
         0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0,
         0, 3, 0, 0, 0, 2, 8, 6, 0, 0, 0,

@@ -617,3 +617,294 @@ impl Operation for HideMessage {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::super::tests::text;
+    use super::super::{AddUser, CreateChat, Created};
+    use super::*;
+    use crate::store::{Store, UserRecord};
+
+    const OPEN: ChangeWindows = ChangeWindows {
+        edit: None,
+        delete: None,
+    };
+
+    /// One step of one writer: who (0-2), what, and on which message
+    /// (an index into the messages sent so far).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Send(usize),
+        Edit(usize, usize),
+        Delete(usize, usize),
+        React(usize, usize, usize, bool),
+        Pin(usize, usize, bool),
+        Hide(usize, usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let who = 0..3usize;
+        let at = 0..40usize;
+        prop_oneof![
+            3 => who.clone().prop_map(Step::Send),
+            2 => (who.clone(), at.clone()).prop_map(|(w, m)| Step::Edit(w, m)),
+            1 => (who.clone(), at.clone()).prop_map(|(w, m)| Step::Delete(w, m)),
+            3 => (who.clone(), at.clone(), 0..3usize, any::<bool>())
+                .prop_map(|(w, m, e, on)| Step::React(w, m, e, on)),
+            1 => (who.clone(), at.clone(), any::<bool>()).prop_map(|(w, m, on)| Step::Pin(w, m, on)),
+            1 => (who, at).prop_map(|(w, m)| Step::Hide(w, m)),
+        ]
+    }
+
+    async fn group_of_three(store: &Store) -> (ChatId, Vec<UserId>) {
+        let mut people = Vec::new();
+        for n in 0..3 {
+            let user = UserRecord::new(format!("+62812000001{n}"), None, Timestamp::now());
+            people.push(store.apply(AddUser { user }).await.unwrap().id);
+        }
+        let now = Timestamp::now();
+        let chat = ChatRecord {
+            id: ChatId::generate(),
+            kind: ChatKind::Group,
+            participants: people.clone(),
+            admins: vec![people[0]],
+            name: Some("rev".into()),
+            avatar: None,
+            created_by: people[0],
+            created_at: now,
+            updated_at: now,
+        };
+        let Created::New(chat) = store.apply(CreateChat { chat }).await.unwrap() else {
+            panic!("a new group");
+        };
+        (chat.id, people)
+    }
+
+    /// Applies one step; the `rev` it took, if it took one.
+    async fn run(
+        store: &Store,
+        chat: ChatId,
+        people: &[UserId],
+        sent: u64,
+        step: Step,
+    ) -> Option<u64> {
+        let seq = |index: usize| (index as u64 % sent.max(1)) + 1;
+        let change = |who: usize, index: usize, change: Change| ChangeMessage {
+            chat,
+            seq: seq(index),
+            actor: people[who],
+            change,
+            at: Timestamp::now(),
+        };
+        let changed = match step {
+            Step::Send(who) => {
+                return match store.apply(text(chat, people[who], None)).await.unwrap() {
+                    Sent::Stored { message, .. } => Some(message.rev),
+                    other => panic!("a member's send is stored: {other:?}"),
+                };
+            }
+            Step::Hide(who, index) => {
+                store
+                    .apply(HideMessage {
+                        chat,
+                        seq: seq(index),
+                        user: people[who],
+                    })
+                    .await
+                    .unwrap();
+                return None;
+            }
+            Step::Edit(who, index) => change(
+                who,
+                index,
+                Change::Edit {
+                    content: format!("edit {who} {index}"),
+                    windows: OPEN,
+                },
+            ),
+            Step::Delete(who, index) => change(who, index, Change::Delete { windows: OPEN }),
+            Step::React(who, index, emoji, on) => change(
+                who,
+                index,
+                Change::React {
+                    emoji: ["👍", "❤️", "🇮🇩"][emoji].into(),
+                    on,
+                },
+            ),
+            Step::Pin(who, index, on) => change(who, index, Change::Pin { on }),
+        };
+        match store.apply(changed).await.unwrap() {
+            Changed::Done { outcome, .. } => Some(outcome.message.rev),
+            Changed::Unchanged(_) | Changed::Refused(_) | Changed::NotFound => None,
+        }
+    }
+
+    /// A client's copy of the chat: what it learnt from the change feed.
+    async fn catch_up(
+        store: &Store,
+        chat: ChatId,
+        copy: &mut BTreeMap<u64, MessageRecord>,
+        seen: &mut u64,
+    ) {
+        loop {
+            let reader = store.read().unwrap();
+            // Small pages, so paging is exercised too.
+            let seqs = reader.changed_since(chat, *seen, 3).unwrap();
+            if seqs.is_empty() {
+                return;
+            }
+            for seq in seqs {
+                let message = reader.message(chat, seq).unwrap().unwrap();
+                assert!(message.rev > *seen, "the feed goes forward in rev");
+                *seen = message.rev;
+                copy.insert(seq, message);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whatever sends, edits, deletions, reactions and pins several
+        /// writers make at once, the chat's `rev`s are 1, 2, 3, ... with no
+        /// gap or repeat, and a client that follows the change feed (with
+        /// catch-ups at any moment) ends with exactly the stored state.
+        #[test]
+        fn revs_are_gapless_and_the_change_feed_rebuilds_every_message(
+            rounds in prop::collection::vec(prop::collection::vec(step(), 1..6), 1..10),
+        ) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(dir.path()).unwrap();
+                let (chat, people) = group_of_three(&store).await;
+                store.apply(text(chat, people[0], None)).await.unwrap();
+                let mut revs = vec![1];
+                let (mut copy, mut seen) = (BTreeMap::new(), 0);
+                for round in rounds {
+                    let sent = store.read().unwrap().chat_head(chat).unwrap().unwrap().last_seq;
+                    // One round's steps run at once, as several writers would.
+                    let taken = futures_util::future::join_all(
+                        round.into_iter().map(|step| run(&store, chat, &people, sent, step)),
+                    )
+                    .await;
+                    revs.extend(taken.into_iter().flatten());
+                    catch_up(&store, chat, &mut copy, &mut seen).await;
+                }
+                revs.sort_unstable();
+                let head = store.read().unwrap().chat_head(chat).unwrap().unwrap();
+                assert_eq!(revs, (1..=head.last_rev).collect::<Vec<_>>());
+                assert_eq!(seen, head.last_rev);
+                let stored: BTreeMap<u64, MessageRecord> = store
+                    .read()
+                    .unwrap()
+                    .messages(chat, 1, head.last_seq)
+                    .unwrap()
+                    .into_iter()
+                    .map(|message| (message.seq, message))
+                    .collect();
+                assert_eq!(copy, stored);
+                for message in stored.values().filter(|message| message.is_deleted()) {
+                    assert!(message.content.is_empty() && message.reactions.is_empty());
+                    assert!(store.read().unwrap().edits(chat, message.seq).unwrap().is_empty());
+                }
+                store.close().await;
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_message_frees_its_upload_only_when_nothing_else_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (chat, people) = group_of_three(&store).await;
+        let upload = crate::store::UploadRecord {
+            id: [9; 16],
+            owner: people[0],
+            name: "photo.png".into(),
+            content_type: "image/png".into(),
+            size: 10,
+            sha256: [0; 32],
+            dimensions: None,
+            created_at: Timestamp::now(),
+        };
+        store
+            .apply(super::super::AddUpload { upload, quota: 100 })
+            .await
+            .unwrap();
+        let mut send = text(chat, people[0], None);
+        send.draft.upload = Some([9; 16]);
+        store.apply(send).await.unwrap();
+        let forward = Forward {
+            chat,
+            seq: 1,
+            sender: people[1],
+            into: vec![chat],
+            at: Timestamp::now(),
+        };
+        assert!(
+            matches!(store.apply(forward).await.unwrap(), Forwarded::Stored(ref copies) if copies[0].0.forwarded)
+        );
+        let delete = |seq, actor| ChangeMessage {
+            chat,
+            seq,
+            actor,
+            change: Change::Delete { windows: OPEN },
+            at: Timestamp::now(),
+        };
+        let Changed::Done { freed_upload, .. } = store.apply(delete(1, people[0])).await.unwrap()
+        else {
+            panic!("the sender deletes");
+        };
+        assert_eq!(freed_upload, None, "the forwarded copy still names it");
+        assert!(
+            store
+                .read()
+                .unwrap()
+                .upload_by_id(&[9; 16])
+                .unwrap()
+                .is_some()
+        );
+        let Changed::Done { freed_upload, .. } = store.apply(delete(2, people[1])).await.unwrap()
+        else {
+            panic!("the forwarder deletes their copy");
+        };
+        assert_eq!(freed_upload, Some([9; 16]));
+        assert!(
+            store
+                .read()
+                .unwrap()
+                .upload_by_id(&[9; 16])
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.read().unwrap().upload_usage(people[0]).unwrap().bytes,
+            0
+        );
+        // Deleting again changes nothing; other changes are refused.
+        assert!(matches!(
+            store.apply(delete(2, people[1])).await.unwrap(),
+            Changed::Unchanged(_)
+        ));
+        let react = ChangeMessage {
+            change: Change::React {
+                emoji: "👍".into(),
+                on: true,
+            },
+            ..delete(2, people[1])
+        };
+        assert!(matches!(
+            store.apply(react).await.unwrap(),
+            Changed::Refused(Refusal::MessageDeleted)
+        ));
+    }
+}
