@@ -210,3 +210,217 @@ async fn check(
         );
     }
 }
+
+/// What one writer of attachments saw acknowledged.
+#[derive(Default, Clone)]
+struct Attachments {
+    /// seq → (upload URL, SHA-256 of its bytes) of every acknowledged send.
+    sent: HashMap<u64, (String, String)>,
+    /// seqs whose delete for everyone was acknowledged.
+    deleted: HashSet<u64>,
+}
+
+/// Attachments sent, captioned, reacted to and deleted for everyone while
+/// the server is killed at random moments: after each restart no stored
+/// message names a missing or damaged file, every acknowledged deletion is
+/// a tombstone whose file is gone, the chat's `rev`s have no gap, and once
+/// the sweep ran no file is left that no message names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_and_their_deletions_survive_sigkill_without_losing_or_leaving_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let settings: &[(&str, &str)] = &[
+        ("MESSAGE_RATE", "0"),
+        ("RATE_LIMIT_MAX_REQUESTS", "1000000"),
+        ("UPLOAD_SWEEP_AFTER", "1s"),
+    ];
+    let mut server = Server::start_with(dir.path(), settings);
+    let (ana, _) = server.login(&client, &phone(880)).await;
+    let (budi, budi_id) = server.login(&client, &phone(881)).await;
+    let chat = server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+    let acknowledged = Arc::new(Mutex::new(Attachments::default()));
+    for round in 0..rounds() {
+        let writer = tokio::spawn({
+            let (client, base, chat, token, acknowledged) = (
+                client.clone(),
+                server.base.clone(),
+                chat.clone(),
+                ana.clone(),
+                acknowledged.clone(),
+            );
+            async move {
+                for n in 0usize.. {
+                    let bytes: Vec<u8> = (0..(500 + n * 613 % 20_000))
+                        .map(|i| (i * 7 + n + round) as u8)
+                        .collect();
+                    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+                    let Some(upload) = post_ok(
+                        client
+                            .post(format!("{base}/api/uploads?name=a{round}-{n}.bin"))
+                            .bearer_auth(&token)
+                            .header("content-type", "application/octet-stream")
+                            .body(bytes),
+                    )
+                    .await
+                    else {
+                        return;
+                    };
+                    let url = upload["url"].as_str().unwrap().to_owned();
+                    let body = json!({ "type": "file", "content": "", "metadata": { "url": url } });
+                    let Some(message) = post_ok(
+                        client
+                            .post(format!("{base}/api/chats/{chat}/messages"))
+                            .bearer_auth(&token)
+                            .json(&body),
+                    )
+                    .await
+                    else {
+                        return;
+                    };
+                    let seq = message["seq"].as_u64().unwrap();
+                    acknowledged.lock().unwrap().sent.insert(seq, (url, digest));
+                    let path = format!("{base}/api/chats/{chat}/messages/{seq}");
+                    let changed = match n % 3 {
+                        0 => client
+                            .patch(&path)
+                            .json(&json!({ "content": format!("caption {n}") })),
+                        1 => client.put(format!("{path}/reactions/%F0%9F%91%8D")),
+                        _ => client.delete(&path),
+                    };
+                    if post_ok(changed.bearer_auth(&token)).await.is_none() {
+                        return;
+                    }
+                    if n % 3 == 2 {
+                        acknowledged.lock().unwrap().deleted.insert(seq);
+                    }
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(rand::random_range(50..400))).await;
+        server.child.kill().unwrap(); // SIGKILL
+        server.child.wait().unwrap();
+        writer.await.unwrap();
+        drop(server);
+        server = Server::start_with(dir.path(), settings);
+        let snapshot = acknowledged.lock().unwrap().clone();
+        check_attachments(&client, &server.base, &budi, &chat, &snapshot, round).await;
+    }
+    // The sweep (its first pass comes a second after start) removes what a
+    // crash left: files no record names, uploads never sent.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let named = check_attachments(
+        &client,
+        &server.base,
+        &budi,
+        &chat,
+        &acknowledged.lock().unwrap().clone(),
+        rounds(),
+    )
+    .await;
+    let on_disk: HashSet<String> = std::fs::read_dir(dir.path().join("uploads"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_type().unwrap().is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        on_disk, named,
+        "after the sweep, every file is one a message names"
+    );
+    assert!(
+        !acknowledged.lock().unwrap().deleted.is_empty(),
+        "some deletions were acknowledged before the kills"
+    );
+}
+
+/// The response's JSON when it was a success, `None` when the server went
+/// away (or refused) first.
+async fn post_ok(request: reqwest::RequestBuilder) -> Option<Value> {
+    let response = request.send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// Checks the chat against what was acknowledged; the upload ids (file
+/// names) its live messages name.
+async fn check_attachments(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    chat: &str,
+    acknowledged: &Attachments,
+    round: usize,
+) -> HashSet<String> {
+    let (mut messages, mut since, mut rev) = (HashMap::new(), 0, 0);
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{base}/api/chats/{chat}/changes?since={since}&limit=500"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        rev = page["rev"].as_u64().unwrap_or(rev);
+        for message in page["messages"].as_array().unwrap() {
+            let message_rev = message["rev"].as_u64().unwrap();
+            assert!(message_rev > since, "round {round}: the feed moves forward");
+            since = message_rev;
+            messages.insert(message["seq"].as_u64().unwrap(), message.clone());
+        }
+        if page["hasMore"] != true {
+            break;
+        }
+    }
+    assert_eq!(since, rev, "round {round}: the feed reaches the chat's rev");
+    let mut named = HashSet::new();
+    for (seq, message) in &messages {
+        if message["deletedAt"].is_string() {
+            assert!(
+                message["metadata"].is_null(),
+                "round {round}: seq {seq} is a tombstone"
+            );
+            continue;
+        }
+        let url = message["metadata"]["url"].as_str().unwrap();
+        let response = client.get(format!("{base}{url}")).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "round {round}: seq {seq} names {url}, which is there"
+        );
+        let digest = hex::encode(sha2::Sha256::digest(response.bytes().await.unwrap()));
+        if let Some((_, expected)) = acknowledged.sent.get(seq) {
+            assert_eq!(&digest, expected, "round {round}: {url} is whole");
+        }
+        named.insert(url.rsplit('/').next().unwrap().to_owned());
+    }
+    for seq in &acknowledged.deleted {
+        assert!(
+            messages[seq]["deletedAt"].is_string(),
+            "round {round}: the acknowledged deletion of {seq} held"
+        );
+        let (url, _) = &acknowledged.sent[seq];
+        let gone = client.get(format!("{base}{url}")).send().await.unwrap();
+        assert_eq!(
+            gone.status(),
+            404,
+            "round {round}: {url} went with its message"
+        );
+    }
+    named
+}
