@@ -24,6 +24,8 @@ pub struct Options {
     pub messages: u64,
     pub readers: usize,
     pub duration: Duration,
+    /// Edits and reactions made on the chat after the page reads (0: none).
+    pub changes: u64,
 }
 
 /// A chat of two users holding the bench's messages.
@@ -81,9 +83,30 @@ pub async fn run(
     let reader = &filled.users[1];
     let newest = read(ctx, reader, chat, 1, messages, options, &progress).await?;
     let deep = read(ctx, reader, chat, deep_page, messages, options, &progress).await?;
+    let changes = match options.changes {
+        0 => None,
+        count => Some(
+            super::changes::run(
+                ctx,
+                &filled.users[0],
+                chat,
+                messages,
+                count,
+                options,
+                &progress,
+            )
+            .await?,
+        ),
+    };
     progress.finish(format_args!(
-        "filled at {:.0}/s; newest page {:.0}/s, page {deep_page} {:.0}/s",
-        filled.fill_per_second, newest.requests_per_second, deep.requests_per_second
+        "filled at {:.0}/s; newest page {:.0}/s, page {deep_page} {:.0}/s{}",
+        filled.fill_per_second,
+        newest.requests_per_second,
+        deep.requests_per_second,
+        changes.as_ref().map_or(String::new(), |changes| format!(
+            "; {} changes at {:.0}/s",
+            changes.changes, changes.changes_per_second
+        ))
     ));
     Ok(HistoryResult {
         messages,
@@ -93,6 +116,7 @@ pub async fn run(
         deep_page,
         newest,
         deep,
+        changes,
     })
 }
 
@@ -157,12 +181,19 @@ async fn read(
         "reading page {page} with {} clients",
         options.readers
     ));
+    let read = hammer(ctx, &reader.token, &url, options).await;
+    Ok(PageResult { page, ..read })
+}
+
+/// `options.readers` keep-alive clients getting `url` over and over for
+/// `options.duration`; `page` is left 0 for the caller to fill in.
+pub(super) async fn hammer(ctx: &Context, token: &str, url: &str, options: &Options) -> PageResult {
     let started = Instant::now();
     let deadline = started + options.duration;
     let clients = (0..options.readers).map(|_| {
         let http = ctx.api.http().clone();
-        let url = url.clone();
-        let token = reader.token.clone();
+        let url = url.to_owned();
+        let token = token.to_owned();
         async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
@@ -192,14 +223,14 @@ async fn read(
         .flat_map(|(latencies, _)| latencies)
         .collect();
     latencies.sort_unstable();
-    Ok(PageResult {
-        page,
+    PageResult {
+        page: 0,
         requests: latencies.len() as u64,
         requests_per_second: latencies.len() as f64 / elapsed,
         p50_ms: percentile_ms(&latencies, 0.5),
         p99_ms: percentile_ms(&latencies, 0.99),
         errors,
-    })
+    }
 }
 
 /// The page must hold the right messages, or its speed means nothing.

@@ -6,6 +6,7 @@
 //! sockets, history reads, start-up, and redb's own ceiling on the disk.
 
 mod api;
+mod changes;
 mod history;
 mod idle;
 mod load;
@@ -104,6 +105,10 @@ pub struct BenchArgs {
     /// Concurrent keep-alive readers in the history scenario.
     #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     history_readers: usize,
+    /// Edits and reactions made on the history chat afterwards, then its
+    /// change feed read from the start, middle and end (0: skip).
+    #[arg(long, default_value_t = 100_000)]
+    history_changes: u64,
     /// How long each history page is read.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     history_duration: Duration,
@@ -310,6 +315,7 @@ async fn run_scenarios(
         messages: args.history_messages,
         readers: args.history_readers,
         duration: args.history_duration,
+        changes: args.history_changes,
     };
     if wants(Scenario::History) {
         report.history = Some(history::run(ctx, &history_options, 3_000_000).await?);

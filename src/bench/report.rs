@@ -132,6 +132,7 @@ pub struct HistoryResult {
     pub deep_page: u64,
     pub newest: PageResult,
     pub deep: PageResult,
+    pub changes: Option<super::changes::ChangesResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -261,6 +262,29 @@ impl Display for Report {
                     "  {:<14} {:>10.0} {:>8.2} {:>8.2} {:>7}",
                     name, page.requests_per_second, page.p50_ms, page.p99_ms, page.errors
                 )?;
+            }
+            if let Some(changes) = &history.changes {
+                writeln!(
+                    out,
+                    "  {} edits and reactions over the socket at {:.0} acknowledged/s ({:.2}x the send rate); change feed, {}-message reads:",
+                    changes.changes,
+                    changes.changes_per_second,
+                    changes.changes_per_second / history.fill_per_second.max(1e-9),
+                    super::changes::FEED_LIMIT
+                )?;
+                writeln!(
+                    out,
+                    "  {:<14} {:>10} {:>8} {:>8} {:>7}",
+                    "since rev", "reads/s", "p50 ms", "p99 ms", "errors"
+                )?;
+                for feed in &changes.feed {
+                    let read = &feed.read;
+                    writeln!(
+                        out,
+                        "  {:<14} {:>10.0} {:>8.2} {:>8.2} {:>7}",
+                        feed.since, read.requests_per_second, read.p50_ms, read.p99_ms, read.errors
+                    )?;
+                }
             }
             writeln!(out)?;
         }

@@ -184,6 +184,17 @@ impl Socket {
         })
     }
 
+    /// Sends `event` with `data` (a JSON object), asking for an
+    /// acknowledgement.
+    pub fn request(&self, event: &str, data: &str) -> bool {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = match self.protocol {
+            Protocol::Ws => format!(r#"{{"event":"{event}","id":{id},"data":{data}}}"#),
+            Protocol::Socketio => format!(r#"42{id}["{event}",{data}]"#),
+        };
+        self.out.send(frame).is_ok()
+    }
+
     /// Sends a text message stamped with `sent_at` (see `Counters::now_micros`),
     /// asking for an acknowledgement.
     pub fn send_message(&self, chat_id: &str, sent_at: u64) -> bool {

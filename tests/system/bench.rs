@@ -78,19 +78,45 @@ fn check_load(result: &Value) {
     );
 }
 
-fn check_history(history: &Value, messages: u64) {
+fn check_history(history: &Value, messages: u64, changes: bool) {
     assert_eq!(history["messages"], messages);
     for page in [&history["newest"], &history["deep"]] {
         assert!(page["requests"].as_u64().unwrap() > 0, "{history}");
         assert_eq!(page["errors"], 0, "{history}");
     }
     assert_eq!(history["deepPage"], messages * 9 / 10 / 50 + 1);
+    if !changes {
+        assert!(history["changes"].is_null(), "{history}");
+        return;
+    }
+    let changes = &history["changes"];
+    assert_eq!(changes["changes"], 300, "{history}");
+    assert!(
+        changes["changesPerSecond"].as_f64().unwrap() > 0.0,
+        "{history}"
+    );
+    let since: Vec<u64> = changes["feed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|read| {
+            assert!(read["requests"].as_u64().unwrap() > 0, "{history}");
+            assert_eq!(read["errors"], 0, "{history}");
+            read["since"].as_u64().unwrap()
+        })
+        .collect();
+    // 400 sends and 300 changes took 700 revs (a repeated reaction takes none).
+    assert_eq!(since[0], 0, "{history}");
+    assert!(
+        since[2] >= 500 && since[2] < 700 && since[1] > 200,
+        "{history}"
+    );
 }
 
 #[tokio::test]
 async fn the_bench_runs_every_scenario_against_a_server_of_its_own() {
     let work = tempfile::tempdir().unwrap();
-    let report = bench(&[], work.path()).await;
+    let report = bench(&["--history-changes", "300"], work.path()).await;
     let fanout = report["fanout"].as_array().unwrap();
     assert_eq!(fanout.len(), 2);
     fanout.iter().for_each(check_load);
@@ -99,7 +125,7 @@ async fn the_bench_runs_every_scenario_against_a_server_of_its_own() {
     }
     assert_eq!(report["idle"]["sockets"], 60);
     assert!(report["idle"]["bytesPerSocket"].as_f64().is_some());
-    check_history(&report["history"], 400);
+    check_history(&report["history"], 400, true);
     let startup = &report["startup"];
     assert!(startup["emptyMs"].as_f64().unwrap() > 0.0);
     assert!(startup["fullMs"].as_f64().unwrap() > 0.0);
@@ -164,6 +190,8 @@ async fn the_bench_drives_the_node_reference_over_socketio() {
             "socketio",
             "--scenario",
             "fanout,idle,history",
+            // The original design cannot change a message.
+            "--history-changes=0",
         ],
         work.path(),
     )
@@ -174,7 +202,7 @@ async fn the_bench_drives_the_node_reference_over_socketio() {
         .iter()
         .for_each(check_load);
     assert!(report["idle"]["bytesPerSocket"].as_f64().is_some());
-    check_history(&report["history"], 400);
+    check_history(&report["history"], 400, false);
     assert!(
         report["startup"].is_null(),
         "start-up is only measured on a server the bench started"

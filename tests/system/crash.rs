@@ -317,15 +317,8 @@ async fn attachments_and_their_deletions_survive_sigkill_without_losing_or_leavi
     // The sweep (its first pass comes a second after start) removes what a
     // crash left: files no record names, uploads never sent.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let named = check_attachments(
-        &client,
-        &server.base,
-        &budi,
-        &chat,
-        &acknowledged.lock().unwrap().clone(),
-        rounds(),
-    )
-    .await;
+    let snapshot = acknowledged.lock().unwrap().clone();
+    let named = check_attachments(&client, &server.base, &budi, &chat, &snapshot, rounds()).await;
     let on_disk: HashSet<String> = std::fs::read_dir(dir.path().join("uploads"))
         .unwrap()
         .flatten()
@@ -337,7 +330,7 @@ async fn attachments_and_their_deletions_survive_sigkill_without_losing_or_leavi
         "after the sweep, every file is one a message names"
     );
     assert!(
-        !acknowledged.lock().unwrap().deleted.is_empty(),
+        !snapshot.deleted.is_empty(),
         "some deletions were acknowledged before the kills"
     );
 }

@@ -1,0 +1,161 @@
+//! Part of the `history` scenario: on the long chat it filled, many message
+//! changes (edits and reactions, over the socket, as clients make them),
+//! then concurrent readers of the change feed from the start, the middle
+//! and the end of the chat's `rev`s. A change should cost about what a send
+//! costs, and a feed read the same wherever it starts.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use super::api::User;
+use super::history::{Options, hammer};
+use super::report::{PageResult, Progress};
+use super::socket::{Counters, Socket};
+use super::{Context, connect_all};
+
+/// Sockets making changes, and how many unanswered changes each may have.
+const CHANGERS: usize = 2;
+const WINDOW: usize = 512;
+/// How long the bench waits for any answer before it gives up.
+const STALL: Duration = Duration::from_secs(30);
+/// Messages per feed read.
+pub const FEED_LIMIT: u64 = 100;
+const EMOJI: [&str; 8] = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "🔥"];
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesResult {
+    pub changes: u64,
+    pub changes_per_second: f64,
+    /// Reads of `changes?since=` from the chat's first, middle and last `rev`s.
+    pub feed: Vec<FeedRead>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedRead {
+    pub since: u64,
+    #[serde(flatten)]
+    pub read: PageResult,
+}
+
+/// Makes `count` changes to the `messages` of `chat`, as `sender` (who sent
+/// them all), then reads the feed.
+pub async fn run(
+    ctx: &Context,
+    sender: &User,
+    chat: &str,
+    messages: u64,
+    count: u64,
+    options: &Options,
+    progress: &Progress,
+) -> Result<ChangesResult, String> {
+    let changes_per_second = change(ctx, sender, chat, messages, count, progress).await?;
+    let rev = feed_rev(ctx, sender, chat).await?;
+    let mut feed = Vec::new();
+    for since in [0, rev / 2, rev.saturating_sub(FEED_LIMIT)] {
+        progress.update(format_args!("reading changes since rev {since} of {rev}"));
+        let url = ctx.api.url(&format!(
+            "/api/chats/{chat}/changes?since={since}&limit={FEED_LIMIT}"
+        ));
+        let read = hammer(ctx, &sender.token, &url, options).await;
+        feed.push(FeedRead { since, read });
+    }
+    Ok(ChangesResult {
+        changes: count,
+        changes_per_second,
+        feed,
+    })
+}
+
+/// Edits and reactions spread over the whole chat, as fast as the server
+/// acknowledges them; the rate achieved.
+async fn change(
+    ctx: &Context,
+    sender: &User,
+    chat: &str,
+    messages: u64,
+    count: u64,
+    progress: &Progress,
+) -> Result<f64, String> {
+    let window = Arc::new(Semaphore::new(CHANGERS * WINDOW));
+    let counters = Counters::with_window(ctx.epoch, Arc::clone(&window));
+    counters.set_recording(false);
+    let tokens = vec![sender.token.as_str(); CHANGERS];
+    let sockets: Vec<Socket> = connect_all(ctx, &tokens, &counters, progress).await?;
+    let started = Instant::now();
+    for n in 0..count {
+        let permit = window
+            .acquire()
+            .await
+            .map_err(|_| "the change window closed".to_owned())?;
+        permit.forget();
+        // A stride that visits the whole chat, old messages as much as new.
+        let seq = n.wrapping_mul(7919) % messages + 1;
+        let socket = &sockets[n as usize % CHANGERS];
+        if n % 2 == 0 {
+            socket.request(
+                "edit_message",
+                &format!(r#"{{"chatId":"{chat}","seq":{seq},"content":"edited {n}"}}"#),
+            );
+        } else {
+            let emoji = EMOJI[(n / 2) as usize % EMOJI.len()];
+            socket.request(
+                "react",
+                &format!(r#"{{"chatId":"{chat}","seq":{seq},"emoji":"{emoji}","on":true}}"#),
+            );
+        }
+        if n % 1024 == 0 {
+            let done = counters.acks.load(Ordering::Relaxed);
+            progress.update(format_args!(
+                "changing messages {done}/{count} ({:.0}/s)",
+                done as f64 / started.elapsed().as_secs_f64().max(1e-3)
+            ));
+        }
+    }
+    // A server that never answers (one that knows no changes) must not
+    // hang the bench.
+    let (mut answered, mut last_progress) = (0, Instant::now());
+    while answered < count {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = counters.acks.load(Ordering::Relaxed) + counters.errors.load(Ordering::Relaxed);
+        if now > answered {
+            (answered, last_progress) = (now, Instant::now());
+        } else if last_progress.elapsed() > STALL {
+            return Err(format!(
+                "the server answered {answered} of {count} changes and then nothing for {}s (does it support message changes?)",
+                STALL.as_secs()
+            ));
+        }
+    }
+    let errors = counters.errors.load(Ordering::Relaxed);
+    if errors > 0 {
+        return Err(format!("{errors} of {count} changes were refused"));
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64().max(1e-3))
+}
+
+/// The chat's `rev` now, from the feed itself.
+async fn feed_rev(ctx: &Context, reader: &User, chat: &str) -> Result<u64, String> {
+    let url = ctx
+        .api
+        .url(&format!("/api/chats/{chat}/changes?since=0&limit=1"));
+    let body: serde_json::Value = ctx
+        .api
+        .http()
+        .get(&url)
+        .bearer_auth(&reader.token)
+        .send()
+        .await
+        .map_err(|error| format!("GET {url}: {error}"))?
+        .json()
+        .await
+        .map_err(|error| format!("GET {url}: {error}"))?;
+    body["rev"]
+        .as_u64()
+        .ok_or_else(|| format!("GET {url}: no rev in {body}"))
+}
