@@ -127,7 +127,7 @@ pub async fn execute(context: &Context, request: Request) -> Response {
             .and_then(|result| result.map_err(|error| error.to_string()))
             .map(|(summary, out)| vec![format!("backup written to {}: {summary}", out.display())])
         }
-        Request::Seed => crate::seed::run(store, Arc::clone(&context.bus))
+        Request::Seed => crate::seed::run(store, Arc::clone(&context.bus), &context.data_dir)
             .await
             .map_err(describe),
     };

@@ -224,6 +224,15 @@ pub struct Config {
     #[arg(long, env = "MESSAGE_RATE", default_value_t = 30)]
     pub message_rate: u32,
 
+    /// How long after sending a sender may still edit a message (`0`: no limit).
+    #[arg(long, env = "EDIT_WINDOW", default_value = "2d", value_parser = parse_duration)]
+    pub edit_window: Duration,
+
+    /// How long after sending a sender may still delete a message for
+    /// everyone (`0`: no limit); group admins may at any time.
+    #[arg(long, env = "DELETE_WINDOW", default_value = "2d", value_parser = parse_duration)]
+    pub delete_window: Duration,
+
     /// Log format: `pretty` or `json` (levels come from RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, ignore_case = true)]
     pub log_format: LogFormat,

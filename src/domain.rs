@@ -3,8 +3,11 @@
 //! decide with them and the store applies them inside its write batch, so
 //! they live here, below both, once.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
+use crate::id::UserId;
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,9 +83,130 @@ impl ReadMark {
     }
 }
 
+/// Where one member's devices have received up to in one chat. A read
+/// mark implies delivery, so the delivered `seq` is the larger of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryMark {
+    pub seq: u64,
+    pub at: Timestamp,
+}
+
+/// Most distinct emoji on one message.
+pub const MAX_REACTIONS: usize = 20;
+/// Most pinned messages in one chat.
+pub const MAX_PINS: usize = 50;
+
+/// Why a change to a message is not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not the sender (or, for deleting in a group, not an admin either).
+    Forbidden,
+    EditWindowClosed,
+    /// The message was deleted for everyone: it changes no more.
+    MessageDeleted,
+    TooManyReactions,
+    TooManyPins,
+}
+
+/// How long after sending a sender may still edit, or delete for
+/// everyone; `None` is no limit (`EDIT_WINDOW=0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeWindows {
+    pub edit: Option<Duration>,
+    pub delete: Option<Duration>,
+}
+
+impl ChangeWindows {
+    /// Only the sender edits, and only within the edit window.
+    pub fn may_edit(
+        &self,
+        sender: UserId,
+        actor: UserId,
+        sent: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        if sender != actor {
+            return Err(Refusal::Forbidden);
+        }
+        if !within(self.edit, sent, now) {
+            return Err(Refusal::EditWindowClosed);
+        }
+        Ok(())
+    }
+
+    /// The sender deletes for everyone within the delete window; a group's
+    /// admin, any message at any time.
+    pub fn may_delete(
+        &self,
+        sender: UserId,
+        actor: UserId,
+        group_admin: bool,
+        sent: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        if group_admin || (sender == actor && within(self.delete, sent, now)) {
+            return Ok(());
+        }
+        Err(Refusal::Forbidden)
+    }
+}
+
+fn within(window: Option<Duration>, sent: Timestamp, now: Timestamp) -> bool {
+    window.is_none_or(|window| now <= sent.plus(window))
+}
+
+/// In a group only admins pin; in a private chat both people may.
+pub fn may_pin(kind: ChatKind, admin: bool) -> Result<(), Refusal> {
+    match kind {
+        ChatKind::Group if !admin => Err(Refusal::Forbidden),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_bound_the_sender_and_admins_may_always_delete() {
+        let (sender, other) = (UserId::generate(), UserId::generate());
+        let sent = Timestamp::from_millis(1_000_000);
+        let windows = ChangeWindows {
+            edit: Some(Duration::from_secs(60)),
+            delete: Some(Duration::from_secs(60)),
+        };
+        let soon = sent.plus(Duration::from_secs(59));
+        let late = sent.plus(Duration::from_secs(61));
+        assert_eq!(windows.may_edit(sender, sender, sent, soon), Ok(()));
+        assert_eq!(
+            windows.may_edit(sender, sender, sent, late),
+            Err(Refusal::EditWindowClosed)
+        );
+        assert_eq!(
+            windows.may_edit(sender, other, sent, soon),
+            Err(Refusal::Forbidden)
+        );
+        assert_eq!(
+            windows.may_delete(sender, sender, false, sent, late),
+            Err(Refusal::Forbidden)
+        );
+        assert_eq!(windows.may_delete(sender, other, true, sent, late), Ok(()));
+        let open = ChangeWindows {
+            edit: None,
+            delete: None,
+        };
+        assert_eq!(
+            open.may_edit(
+                sender,
+                sender,
+                sent,
+                late.plus(Duration::from_secs(1 << 30))
+            ),
+            Ok(())
+        );
+        assert_eq!(may_pin(ChatKind::Group, false), Err(Refusal::Forbidden));
+        assert_eq!(may_pin(ChatKind::Private, false), Ok(()));
+    }
 
     #[test]
     fn unread_leaves_out_what_is_read_and_ones_own() {

@@ -89,6 +89,14 @@ pub enum Error {
     GroupFull { max: usize },
     #[error("only groups have members, a name and admins to change")]
     NotAGroup,
+    #[error("the time to edit this message has passed")]
+    EditWindowClosed,
+    #[error("this message was deleted")]
+    MessageDeleted,
+    #[error("a message holds at most {max} different reactions")]
+    TooManyReactions { max: usize },
+    #[error("a chat holds at most {max} pinned messages")]
+    TooManyPins { max: usize },
     #[error("the server's disk is full; try again later")]
     StorageFull,
     #[error(
@@ -116,13 +124,18 @@ impl Error {
             | Self::UnknownUser(_)
             | Self::GroupFull { .. }
             | Self::NotAGroup
+            | Self::TooManyReactions { .. }
+            | Self::TooManyPins { .. }
             | Self::BadRequest(_)
             | Self::UnknownEvent(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthorized | Self::TokenExpired => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::QuotaExceeded { .. } | Self::EditWindowClosed => {
+                StatusCode::FORBIDDEN
+            }
+            Self::MessageDeleted => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -156,6 +169,10 @@ impl Error {
             Self::UnknownUser(_) => "unknown_user",
             Self::GroupFull { .. } => "group_full",
             Self::NotAGroup => "not_a_group",
+            Self::EditWindowClosed => "edit_window_closed",
+            Self::MessageDeleted => "message_deleted",
+            Self::TooManyReactions { .. } => "too_many_reactions",
+            Self::TooManyPins { .. } => "too_many_pins",
             Self::StorageFull => "storage_full",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",

@@ -2,12 +2,16 @@
 //! family group with a few messages, created through the same rules as
 //! everything else.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::auth::accounts;
+use crate::blobs::Blobs;
 use crate::bus::Bus;
-use crate::chat::{ChatService, NewChat, NewMessage};
-use crate::error::Result;
+use crate::chat::{self, ChatService, NewChat, NewMessage};
+use crate::data_dir::DataDir;
+use crate::domain::ChangeWindows;
+use crate::error::{Error, Result};
 use crate::store::{Query, Store};
 
 const PEOPLE: [(&str, &str); 3] = [
@@ -18,13 +22,22 @@ const PEOPLE: [(&str, &str); 3] = [
 
 /// Creates the demo data unless it is there already; returns lines telling
 /// how to log in as the demo people.
-pub async fn run(store: &Store, bus: Arc<dyn Bus>) -> Result<Vec<String>> {
+pub async fn run(store: &Store, bus: Arc<dyn Bus>, data_dir: &Path) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for (phone, name) in PEOPLE {
         ids.push(accounts::ensure(store, phone, name).await?);
     }
     // Demo data is written by the server itself: no budget.
-    let chat = ChatService::new(store.clone(), bus, 0);
+    let uploads = DataDir::new(data_dir).uploads();
+    let blobs = Blobs::open(&uploads).map_err(|error| Error::Internal(Box::new(error)))?;
+    let settings = chat::Settings {
+        message_rate: 0,
+        windows: ChangeWindows {
+            edit: None,
+            delete: None,
+        },
+    };
+    let chat = ChatService::new(store.clone(), bus, blobs, settings);
     let mut lines = Vec::new();
     if store.read()?.chats_of(ids[0])?.is_empty() {
         let private = NewChat {

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::http::AppState;
 use crate::id::UserId;
 
-use super::messages;
+use super::{changes, messages};
 use crate::http::extract::{AuthUser, JsonBody, path_id};
 
 pub fn router() -> Router<AppState> {
@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
             delete(remove_participant),
         )
         .merge(messages::router())
+        .merge(changes::router())
 }
 
 #[derive(Serialize, ToSchema)]

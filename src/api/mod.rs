@@ -3,6 +3,7 @@
 //! answer.
 
 mod auth;
+mod changes;
 mod chats;
 mod messages;
 mod openapi;

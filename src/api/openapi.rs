@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, chats, messages, uploads, users};
+use super::{auth, changes, chats, messages, uploads, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,18 @@ use super::{auth, chats, messages, uploads, users};
         messages::list,
         messages::send,
         messages::mark_read,
+        changes::mark_received,
+        changes::changes,
+        changes::edit,
+        changes::delete,
+        changes::edits,
+        changes::hide,
+        changes::forward,
+        changes::react,
+        changes::unreact,
+        changes::pins,
+        changes::pin,
+        changes::unpin,
         uploads::upload,
         uploads::download,
     ),
@@ -38,7 +50,7 @@ use super::{auth, chats, messages, uploads, users};
         (name = "auth", description = "One-time codes, tokens and sessions"),
         (name = "users", description = "Profiles"),
         (name = "chats", description = "Private chats and groups"),
-        (name = "messages", description = "Messages and read marks"),
+        (name = "messages", description = "Messages, their changes, and read and delivery marks"),
         (name = "uploads", description = "Attachments"),
     )
 )]

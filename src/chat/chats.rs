@@ -8,11 +8,12 @@ use crate::bus::Event;
 use crate::domain::ChatKind;
 use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
-use crate::store::{ChatHead, ChatRecord, Query, Reader, Store, StoreError, Swap, ops};
+use crate::store::{ChatHead, ChatRecord, Query, Reader, Store, Swap, ops};
 use crate::timestamp::Timestamp;
 
+use super::messages::views_for;
 use super::validate::{self, AllValid};
-use super::views::{ChatView, MessageView};
+use super::views::ChatView;
 use super::{ChatService, GROUP_MAX, chat_of, newly_named_upload};
 
 /// Reads `"field": null` as `Some(None)` and a missing field as `None`.
@@ -138,22 +139,17 @@ pub enum Creation {
 }
 
 /// The chat as `viewer` sees it: their unread count, the newest message.
-fn view_for(
-    reader: &impl Query,
-    chat: &ChatRecord,
-    viewer: UserId,
-) -> Result<ChatView, StoreError> {
-    let head = reader.chat_head(chat.id)?.unwrap_or(ChatHead {
-        last_seq: 0,
-        last_activity: chat.created_at,
-    });
+fn view_for(reader: &impl Query, chat: &ChatRecord, viewer: UserId) -> Result<ChatView> {
+    let head = reader
+        .chat_head(chat.id)?
+        .unwrap_or(ChatHead::empty(chat.created_at));
     let unread = reader
         .member(chat.id, viewer)?
         .map_or(0, |member| member.mark.unread(head.last_seq));
     let last_message = match head.last_seq {
         0 => None,
         seq => match reader.message(chat.id, seq)? {
-            Some(message) => Some(MessageView::new(&message, &reader.members(chat.id)?)),
+            Some(message) => views_for(reader, viewer, chat.id, &[message])?.pop(),
             None => None,
         },
     };
@@ -165,7 +161,7 @@ fn updates_for(
     reader: &impl Query,
     chat: &ChatRecord,
     users: &[UserId],
-) -> Result<Vec<(UserId, Event)>, StoreError> {
+) -> Result<Vec<(UserId, Event)>> {
     users
         .iter()
         .map(|&user| {
@@ -200,7 +196,7 @@ impl ChatService {
     pub fn chat(&self, user: UserId, chat: ChatId) -> Result<ChatView> {
         let reader = self.store().read()?;
         let record = chat_of(&reader, chat, user)?;
-        Ok(view_for(&reader, &record, user)?)
+        view_for(&reader, &record, user)
     }
 
     /// Creates a chat, or returns the pair's existing private chat.
@@ -407,7 +403,7 @@ struct Membership {
 fn publish_group(store: &Store, bus: &dyn Bus, chat: &ChatRecord, left: &[UserId]) {
     let updates = store.read().map_err(Error::from).and_then(|reader| {
         let audience: Vec<UserId> = chat.participants.iter().chain(left).copied().collect();
-        updates_for(&reader, chat, &audience).map_err(Error::from)
+        updates_for(&reader, chat, &audience)
     });
     match updates {
         Ok(updates) => {

@@ -12,7 +12,7 @@ use crate::store::{MessageRecord, Query, ops};
 use crate::timestamp::Timestamp;
 
 use super::validate::{self, AllValid};
-use super::views::{MessagePage, MessageView, ReadMarkView};
+use super::views::{DeliveryMarkView, MessagePage, MessageView, ReadMarkView};
 use super::{ChatService, chat_of};
 
 /// `POST /api/chats/:id/messages` and the socket's `send_message`.
@@ -26,6 +26,11 @@ pub struct NewMessage {
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     pub client_id: Option<String>,
+    /// The `seq` of the message of this chat that this one answers.
+    pub reply_to: Option<u64>,
+    /// Participants this message mentions (at most 50).
+    #[schema(value_type = Option<Vec<String>>)]
+    pub mentions: Option<Vec<UserId>>,
 }
 
 /// A message whose every field passed its rule.
@@ -38,12 +43,15 @@ pub struct ValidMessage {
     pub client_id: Option<String>,
     /// The upload the metadata names, if any.
     pub upload: Option<[u8; 16]>,
+    pub reply_to: Option<u64>,
+    pub mentions: Vec<UserId>,
 }
 
 impl ValidMessage {
     /// Checks every field of `input`; `find_upload` describes an upload the
     /// metadata points at.
     pub fn parse(
+        sender: UserId,
         input: &NewMessage,
         find_upload: impl Fn(&str) -> Option<validate::UploadFacts>,
     ) -> Result<Self> {
@@ -56,13 +64,17 @@ impl ValidMessage {
             (Ok(kind), content, metadata).all_valid()
         });
         let client_id = validate::client_id(input.client_id.as_deref());
-        let ((kind, content, metadata), client_id) = (judged, client_id).all_valid()?;
+        let mentions = validate::mentions(sender, input.mentions.as_deref());
+        let ((kind, content, metadata), client_id, mentions) =
+            (judged, client_id, mentions).all_valid()?;
         Ok(Self {
             kind,
             content,
             metadata,
             client_id,
             upload: validate::attached_upload(input.metadata.as_ref()),
+            reply_to: input.reply_to,
+            mentions,
         })
     }
 }
@@ -188,12 +200,8 @@ impl ChatService {
         chat_of(&reader, chat, user)?;
         let last = reader.chat_head(chat)?.map_or(0, |head| head.last_seq);
         let (low, high, has_more) = query.range(last);
-        let members = reader.members(chat)?;
-        let messages = reader
-            .messages(chat, low, high)?
-            .iter()
-            .map(|message| MessageView::new(message, &members))
-            .collect();
+        let messages = reader.messages(chat, low, high)?;
+        let messages = views_for(&reader, user, chat, &messages)?;
         let page = match query {
             MessageQuery::Page { page, .. } => Some(page),
             _ => None,
@@ -235,22 +243,21 @@ impl ChatService {
                 dimensions: upload.dimensions,
             })
         };
-        let ValidMessage {
-            kind,
-            content,
-            metadata,
-            client_id,
-            upload,
-        } = ValidMessage::parse(&input, find_upload)?;
+        let valid = ValidMessage::parse(sender, &input, find_upload)?;
         let bus = std::sync::Arc::clone(self.bus());
         let send = ops::SendMessage {
             chat,
             sender,
-            kind,
-            content,
-            metadata,
-            client_id,
-            upload,
+            draft: ops::Draft {
+                kind: valid.kind,
+                content: valid.content,
+                metadata: valid.metadata,
+                upload: valid.upload,
+                reply_to: valid.reply_to,
+                mentions: valid.mentions,
+                forwarded: false,
+            },
+            client_id: valid.client_id,
             at: Timestamp::now(),
         };
         let stored = self
@@ -259,10 +266,11 @@ impl ChatService {
                 if let ops::Sent::Stored {
                     message,
                     participants,
+                    reply,
                 } = sent
                 {
                     metrics::counter!("clavox_messages_stored_total").increment(1);
-                    let view = MessageView::just_sent(message, participants.len());
+                    let view = MessageView::just_sent(message, participants.len(), reply.as_ref());
                     bus.publish(participants, &Event::new("new_message", &view));
                 }
             })
@@ -272,16 +280,30 @@ impl ChatService {
                 ops::Sent::Stored {
                     message,
                     participants,
+                    reply,
                 } => Ok((
-                    MessageView::just_sent(&message, participants.len()),
+                    MessageView::just_sent(&message, participants.len(), reply.as_ref()),
                     Sent::Stored,
                 )),
-                ops::Sent::Duplicate { message, members } => {
-                    Ok((MessageView::new(&message, &members), Sent::Duplicate))
-                }
+                ops::Sent::Duplicate {
+                    message,
+                    members,
+                    reply,
+                } => Ok((
+                    MessageView::new(&message, &members, reply.as_ref()),
+                    Sent::Duplicate,
+                )),
                 ops::Sent::NotMember => Err(Error::NotFound),
                 // Swept (unnamed for a day) since the metadata was checked.
                 ops::Sent::NoSuchUpload => Err(Error::validation("metadata.url", "no such upload")),
+                ops::Sent::NoSuchReply => Err(Error::validation(
+                    "replyTo",
+                    "must be the seq of a message in this chat",
+                )),
+                ops::Sent::NotParticipant(_) => Err(Error::validation(
+                    "mentions",
+                    "must name participants of this chat",
+                )),
             }
         })
     }
@@ -289,52 +311,139 @@ impl ChatService {
     /// Marks everything up to `seq` read by `user`. Marks only move forward;
     /// a `seq` past the newest message is clamped to it.
     pub async fn mark_read(&self, user: UserId, chat: ChatId, seq: u64) -> Result<ReadMarkView> {
-        let bus = std::sync::Arc::clone(self.bus());
-        let mark = ops::MarkRead {
-            chat,
-            user,
-            seq,
-            at: Timestamp::now(),
-        };
-        let read = self
-            .store()
-            .apply_then(mark, move |read| {
-                if let ops::Read::Moved {
-                    seq,
-                    read_at,
-                    participants,
-                } = read
-                {
-                    let mark = ReadMarkView {
-                        chat_id: chat,
-                        user_id: user,
-                        seq: *seq,
-                        read_at: *read_at,
-                    };
-                    bus.publish(participants, &Event::new("message_read", &mark));
-                }
-            })
-            .await?;
-        let (seq, read_at) = match read {
-            ops::Read::Moved { seq, read_at, .. } | ops::Read::Unchanged { seq, read_at } => {
-                (seq, read_at)
-            }
-            ops::Read::NotMember => return Err(Error::NotFound),
-        };
+        let (seq, at) = self.move_mark(user, chat, ops::MarkKind::Read, seq).await?;
         Ok(ReadMarkView {
             chat_id: chat,
             user_id: user,
             seq,
-            read_at,
+            read_at: at,
         })
+    }
+
+    /// Marks everything up to `seq` received by `user`'s devices, as
+    /// `mark_read` does for reading.
+    pub async fn mark_received(
+        &self,
+        user: UserId,
+        chat: ChatId,
+        seq: u64,
+    ) -> Result<DeliveryMarkView> {
+        let (seq, at) = self
+            .move_mark(user, chat, ops::MarkKind::Received, seq)
+            .await?;
+        Ok(DeliveryMarkView {
+            chat_id: chat,
+            user_id: user,
+            seq,
+            delivered_at: at,
+        })
+    }
+
+    /// Moves one of `user`'s marks, tells the participants when it moved,
+    /// and answers where it is now.
+    async fn move_mark(
+        &self,
+        user: UserId,
+        chat: ChatId,
+        kind: ops::MarkKind,
+        seq: u64,
+    ) -> Result<(u64, Timestamp)> {
+        let bus = std::sync::Arc::clone(self.bus());
+        let mark = ops::MoveMark {
+            chat,
+            user,
+            kind,
+            seq,
+            at: Timestamp::now(),
+        };
+        let marked = self
+            .store()
+            .apply_then(mark, move |marked| {
+                if let ops::Marked::Moved {
+                    seq,
+                    at,
+                    participants,
+                } = marked
+                {
+                    let event = match kind {
+                        ops::MarkKind::Read => Event::new(
+                            "message_read",
+                            &ReadMarkView {
+                                chat_id: chat,
+                                user_id: user,
+                                seq: *seq,
+                                read_at: *at,
+                            },
+                        ),
+                        ops::MarkKind::Received => Event::new(
+                            "message_delivered",
+                            &DeliveryMarkView {
+                                chat_id: chat,
+                                user_id: user,
+                                seq: *seq,
+                                delivered_at: *at,
+                            },
+                        ),
+                    };
+                    bus.publish(participants, &event);
+                }
+            })
+            .await?;
+        match marked {
+            ops::Marked::Moved { seq, at, .. } | ops::Marked::Unchanged { seq, at } => {
+                Ok((seq, at))
+            }
+            ops::Marked::NotMember => Err(Error::NotFound),
+        }
     }
 }
 
+/// The views of `messages` of `chat` as `viewer` sees them: marks, reply
+/// previews, and the ones they deleted for themselves. The replied messages
+/// outside `messages` and the viewer's deletions are each one read.
+pub(super) fn views_for(
+    reader: &impl Query,
+    viewer: UserId,
+    chat: ChatId,
+    messages: &[MessageRecord],
+) -> Result<Vec<MessageView>> {
+    let members = reader.members(chat)?;
+    let (Some(low), Some(high)) = (
+        messages.iter().map(|m| m.seq).min(),
+        messages.iter().map(|m| m.seq).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let hidden = reader.hidden_among(viewer, chat, low, high)?;
+    let mut views = Vec::with_capacity(messages.len());
+    for message in messages {
+        let reply = match message.reply_to {
+            Some(seq) => match messages.iter().find(|m| m.seq == seq) {
+                Some(loaded) => Some(loaded.clone()),
+                None => reader.message(chat, seq)?,
+            },
+            None => None,
+        };
+        let view = MessageView::new(message, &members, reply.as_ref());
+        views.push(if hidden.contains(&message.seq) {
+            view.hidden_from_viewer()
+        } else {
+            view
+        });
+    }
+    Ok(views)
+}
+
 impl MessageView {
-    /// A message that was just stored: nobody else has read it yet.
-    pub fn just_sent(message: &MessageRecord, participants: usize) -> Self {
-        let mut view = Self::new(message, &[]);
+    /// A message that was just stored: nobody else has it yet.
+    pub fn just_sent(
+        message: &MessageRecord,
+        participants: usize,
+        reply: Option<&MessageRecord>,
+    ) -> Self {
+        let mut view = Self::new(message, &[], reply);
         view.is_read = participants <= 1;
+        view.is_delivered = participants <= 1;
         view
     }
 }

@@ -3,6 +3,7 @@
 //! typing and presence. Each rule lives here once; handlers only parse, call
 //! one of these functions, and shape the answer.
 
+mod changes;
 mod chats;
 mod messages;
 mod presence;
@@ -12,12 +13,15 @@ pub mod views;
 
 use std::sync::Arc;
 
+use crate::blobs::Blobs;
 use crate::bus::{Bus, Event};
+use crate::domain::ChangeWindows;
 use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
 use crate::store::{ChatRecord, Query, Store};
 use crate::token_bucket::Buckets;
 
+pub use changes::{CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, Request as ChangeRequest};
 pub use chats::{Creation, NewChat, ProfilePatch};
 pub use messages::{MessageQuery, NewMessage, Sent};
 
@@ -33,6 +37,10 @@ pub struct ChatService {
 struct Inner {
     store: Store,
     bus: Arc<dyn Bus>,
+    /// Attachment bytes: a message deleted for everyone takes its file
+    /// along when nothing else names it.
+    blobs: Blobs,
+    windows: ChangeWindows,
     /// Each user's message budget, over every socket and REST together.
     sends: Buckets<UserId>,
     /// Groups each user creates (with their first members), and members
@@ -50,15 +58,36 @@ const GROUPS_PER_HOUR: u32 = 20;
 const MEMBERS_ADDED_PER_HOUR: u32 = 200;
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// The settings the rules take from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Messages per second one user may send on average (0: no budget).
+    pub message_rate: u32,
+    pub windows: ChangeWindows,
+}
+
+impl Settings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let window = |duration: std::time::Duration| (!duration.is_zero()).then_some(duration);
+        Self {
+            message_rate: config.message_rate,
+            windows: ChangeWindows {
+                edit: window(config.edit_window),
+                delete: window(config.delete_window),
+            },
+        }
+    }
+}
+
 impl ChatService {
-    /// `message_rate`: messages per second one user may send on average
-    /// (0: no budget).
-    pub fn new(store: Store, bus: Arc<dyn Bus>, message_rate: u32) -> Self {
+    pub fn new(store: Store, bus: Arc<dyn Bus>, blobs: Blobs, settings: Settings) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 bus,
-                sends: Buckets::new(message_rate, MESSAGE_BURST),
+                blobs,
+                windows: settings.windows,
+                sends: Buckets::new(settings.message_rate, MESSAGE_BURST),
                 groups_created: Buckets::per_period(GROUPS_PER_HOUR, HOUR),
                 members_added: Buckets::per_period(MEMBERS_ADDED_PER_HOUR, HOUR),
                 typing: presence::TypingThrottle::default(),

@@ -230,6 +230,93 @@ pub fn metadata(
     Ok(Some(compact))
 }
 
+/// Most users one message may mention.
+pub const MENTIONS_MAX: usize = 50;
+
+/// The users a message mentions, each once, without the sender: mentioning
+/// oneself is dropped. Whether they are in the chat the store checks.
+pub fn mentions(
+    sender: crate::id::UserId,
+    users: Option<&[crate::id::UserId]>,
+) -> Result<Vec<crate::id::UserId>, Error> {
+    let users = users.unwrap_or_default();
+    if users.len() > MENTIONS_MAX {
+        return Err(Error::validation(
+            "mentions",
+            format!("must name at most {MENTIONS_MAX} users"),
+        ));
+    }
+    let mut kept = Vec::with_capacity(users.len());
+    for &user in users {
+        if user != sender && !kept.contains(&user) {
+            kept.push(user);
+        }
+    }
+    Ok(kept)
+}
+
+/// Longest emoji accepted, in bytes: the longest ZWJ family sequences with
+/// skin tones are about 40.
+const EMOJI_MAX_BYTES: usize = 64;
+
+/// One emoji grapheme cluster: a pictograph, flag, keycap or tag sequence,
+/// with its skin tones, variation selectors and joiners.
+pub fn emoji(text: &str) -> Result<String, Error> {
+    use unicode_segmentation::UnicodeSegmentation;
+    let refuse = || Error::validation("emoji", "must be one emoji");
+    if text.is_empty() || text.len() > EMOJI_MAX_BYTES || text.graphemes(true).count() != 1 {
+        return Err(refuse());
+    }
+    let mut chars = text.chars();
+    let first = chars.next().ok_or_else(refuse)?;
+    let keycap = matches!(first, '0'..='9' | '#' | '*');
+    let starts_emoji = keycap || is_pictograph(first) || is_regional_indicator(first);
+    let rest_fits = chars.all(|c| {
+        is_pictograph(c)
+            || is_regional_indicator(c)
+            || matches!(c, '\u{200D}' | '\u{FE0F}' | '\u{FE0E}' | '\u{20E3}' | '\u{1F3FB}'..='\u{1F3FF}' | '\u{E0020}'..='\u{E007F}')
+    });
+    if !starts_emoji || !rest_fits || (keycap && !text.ends_with('\u{20E3}')) {
+        return Err(refuse());
+    }
+    Ok(text.to_owned())
+}
+
+fn is_regional_indicator(c: char) -> bool {
+    matches!(c, '\u{1F1E6}'..='\u{1F1FF}')
+}
+
+/// Unicode's Extended_Pictographic characters, in the blocks where emoji live.
+fn is_pictograph(c: char) -> bool {
+    matches!(c,
+        '\u{00A9}' | '\u{00AE}' | '\u{203C}' | '\u{2049}' | '\u{2122}' | '\u{2139}'
+        | '\u{2194}'..='\u{2199}' | '\u{21A9}'..='\u{21AA}' | '\u{231A}'..='\u{231B}'
+        | '\u{2328}' | '\u{2388}' | '\u{23CF}' | '\u{23E9}'..='\u{23F3}' | '\u{23F8}'..='\u{23FA}'
+        | '\u{24C2}' | '\u{25AA}'..='\u{25AB}' | '\u{25B6}' | '\u{25C0}' | '\u{25FB}'..='\u{25FE}'
+        | '\u{2600}'..='\u{27BF}' | '\u{2934}'..='\u{2935}' | '\u{2B05}'..='\u{2B07}'
+        | '\u{2B1B}'..='\u{2B1C}' | '\u{2B50}' | '\u{2B55}' | '\u{3030}' | '\u{303D}'
+        | '\u{3297}' | '\u{3299}' | '\u{1F000}'..='\u{1F1E5}' | '\u{1F200}'..='\u{1F3FA}'
+        | '\u{1F400}'..='\u{1FAFF}' | '\u{1FC00}'..='\u{1FFFD}')
+}
+
+/// Chats to forward into: 1 to 20, each once.
+pub fn forward_targets(chats: &[crate::id::ChatId]) -> Result<Vec<crate::id::ChatId>, Error> {
+    const MAX: usize = 20;
+    if chats.is_empty() || chats.len() > MAX {
+        return Err(Error::validation(
+            "chatIds",
+            format!("must name 1 to {MAX} chats"),
+        ));
+    }
+    let mut kept = Vec::with_capacity(chats.len());
+    for &chat in chats {
+        if !kept.contains(&chat) {
+            kept.push(chat);
+        }
+    }
+    Ok(kept)
+}
+
 pub fn client_id(text: Option<&str>) -> Result<Option<String>, Error> {
     match text {
         None => Ok(None),
@@ -285,6 +372,52 @@ all_valid_for_tuples!((A, B), (A, B, C), (A, B, C, D));
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_emoji_is_one_grapheme_with_its_tones_and_joiners() {
+        for good in [
+            "👍",
+            "👍🏽",
+            "❤️",
+            "❤",
+            "👨‍👩‍👧‍👦",
+            "🧑🏾‍🤝‍🧑🏻",
+            "🏳️‍🌈",
+            "🇮🇩",
+            "1️⃣",
+            "#️⃣",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "☕",
+            "🫠",
+        ] {
+            assert_eq!(emoji(good).ok().as_deref(), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "a",
+            "ab",
+            "👍👍",
+            "👍a",
+            "1",
+            "#",
+            "\u{200D}",
+            "\u{FE0F}",
+            "🇮🇩🇮🇩",
+            " 👍",
+            "<script>",
+            "\u{1F3FB}x",
+        ] {
+            assert!(emoji(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mentions_drop_the_sender_and_repeats() {
+        let (me, you) = (crate::id::UserId::generate(), crate::id::UserId::generate());
+        assert_eq!(mentions(me, Some(&[you, me, you])).unwrap(), vec![you]);
+        assert!(mentions(me, Some(&vec![you; MENTIONS_MAX + 1])).is_err());
+        assert_eq!(mentions(me, None).unwrap(), vec![]);
+    }
 
     #[test]
     fn all_valid_reports_every_failed_field_or_every_value() {

@@ -64,6 +64,48 @@ pub struct ReadByView {
     pub read_at: Timestamp,
 }
 
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveredToView {
+    pub user_id: UserId,
+    pub delivered_at: Timestamp,
+}
+
+/// The message a reply answers, as that message is now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ReplyPreview)]
+pub struct ReplyPreview {
+    pub seq: u64,
+    pub sender_id: UserId,
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "text")]
+    pub kind: &'static str,
+    /// The first 100 characters of its content; `""` once it is deleted.
+    pub preview: String,
+}
+
+/// Characters of the replied message a reply shows.
+const REPLY_PREVIEW_CHARS: usize = 100;
+
+impl ReplyPreview {
+    fn of(message: &MessageRecord) -> Self {
+        Self {
+            seq: message.seq,
+            sender_id: message.sender,
+            kind: kind_name(message.kind),
+            preview: message.content.chars().take(REPLY_PREVIEW_CHARS).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionView {
+    pub emoji: String,
+    pub user_ids: Vec<UserId>,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = Message)]
@@ -81,13 +123,30 @@ pub struct MessageView {
     pub client_id: Option<String>,
     pub is_read: bool,
     pub read_by: Vec<ReadByView>,
+    pub is_delivered: bool,
+    pub delivered_to: Vec<DeliveredToView>,
+    pub rev: u64,
+    pub reply_to: Option<ReplyPreview>,
+    pub mentions: Vec<UserId>,
+    pub forwarded: bool,
+    pub reactions: Vec<ReactionView>,
+    pub pinned: bool,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    /// Deleted by the viewer for themselves.
+    pub hidden: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl MessageView {
-    /// `members` are the chat's current participants with their read marks.
-    pub fn new(message: &MessageRecord, members: &[(UserId, MemberRecord)]) -> Self {
+    /// `members` are the chat's current participants with their marks;
+    /// `reply` the message this one answers, as it is now.
+    pub fn new(
+        message: &MessageRecord,
+        members: &[(UserId, MemberRecord)],
+        reply: Option<&MessageRecord>,
+    ) -> Self {
         let others = members.iter().filter(|(user, _)| *user != message.sender);
         let read_by: Vec<ReadByView> = others
             .clone()
@@ -97,7 +156,16 @@ impl MessageView {
                 read_at: member.mark.at,
             })
             .collect();
-        let is_read = read_by.len() == others.count();
+        let delivered_to: Vec<DeliveredToView> = others
+            .clone()
+            .map(|(user, member)| (user, member.delivered_up_to()))
+            .filter(|(_, delivered)| delivered.seq >= message.seq)
+            .map(|(user, delivered)| DeliveredToView {
+                user_id: *user,
+                delivered_at: delivered.at,
+            })
+            .collect();
+        let others = others.count();
         Self {
             id: message.id,
             chat_id: message.chat,
@@ -110,11 +178,38 @@ impl MessageView {
                 .as_deref()
                 .and_then(|text| RawValue::from_string(text.to_owned()).ok()),
             client_id: message.client_id.clone(),
-            is_read,
+            is_read: read_by.len() == others,
             read_by,
+            is_delivered: delivered_to.len() == others,
+            delivered_to,
+            rev: message.rev,
+            reply_to: reply.map(ReplyPreview::of),
+            mentions: message.mentions.clone(),
+            forwarded: message.forwarded,
+            reactions: message
+                .reactions
+                .iter()
+                .map(|reaction| ReactionView {
+                    emoji: reaction.emoji.clone(),
+                    user_ids: reaction.users.clone(),
+                })
+                .collect(),
+            pinned: message.pinned,
+            edited_at: message.edited_at,
+            deleted_at: message.deleted_at,
+            hidden: false,
             created_at: message.created_at,
             updated_at: message.updated_at,
         }
+    }
+
+    /// As the viewer sees a message they deleted for themselves: in its
+    /// place, without what it said.
+    pub fn hidden_from_viewer(mut self) -> Self {
+        self.hidden = true;
+        self.content.clear();
+        self.metadata = None;
+        self
     }
 }
 
@@ -167,6 +262,18 @@ impl ChatView {
     }
 }
 
+/// A member's delivery mark: the answer to marking received, and
+/// `message_delivered`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = DeliveryMark)]
+pub struct DeliveryMarkView {
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub seq: u64,
+    pub delivered_at: Timestamp,
+}
+
 /// A member's read mark: the answer to marking read, and `message_read`.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -194,6 +301,31 @@ pub struct TypingView {
     pub chat_id: ChatId,
     pub user_id: UserId,
     pub is_typing: bool,
+}
+
+/// `GET /api/chats/:id/changes`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesPage {
+    /// In ascending `rev`.
+    pub messages: Vec<MessageView>,
+    /// The chat's `rev` now.
+    pub rev: u64,
+    pub has_more: bool,
+}
+
+/// `GET /api/chats/:id/messages/:seq/edits`: one earlier version.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EditView {
+    pub content: String,
+    pub edited_at: Timestamp,
+}
+
+/// A list of messages (pins, forwarded copies).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageList {
+    pub messages: Vec<MessageView>,
 }
 
 /// A page of messages.

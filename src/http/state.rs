@@ -9,7 +9,7 @@ use crate::auth::delivery::OtpSender;
 use crate::auth::keys::Keys;
 use crate::auth::{Auth, Policy};
 use crate::bus::Hub;
-use crate::chat::ChatService;
+use crate::chat::{self, ChatService};
 use crate::config::Config;
 use crate::listener::AddressCounts;
 use crate::store::{Store, StoreError};
@@ -54,7 +54,12 @@ impl AppState {
             bus.clone(),
             Policy::from_config(&config),
         );
-        let chat = ChatService::new(store.clone(), bus, config.message_rate);
+        let chat = ChatService::new(
+            store.clone(),
+            bus,
+            uploads.blobs().clone(),
+            chat::Settings::from_config(&config),
+        );
         Ok(Self {
             sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
             limits: Arc::new(Limits::new(&config)),

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::auth::Principal;
-use crate::chat::NewMessage;
+use crate::chat::{ChangeRequest, NewMessage};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::admission::authenticate_socket;
@@ -202,8 +202,39 @@ impl Connection {
                 Ok(json!({}))
             }
             "mark_read" => {
-                let MarkRead { chat_id, seq } = parse(data)?;
+                let MessageRef { chat_id, seq } = parse(data)?;
                 to_value(&chat.mark_read(user, chat_id, seq).await?)
+            }
+            "mark_received" => {
+                let MessageRef { chat_id, seq } = parse(data)?;
+                to_value(&chat.mark_received(user, chat_id, seq).await?)
+            }
+            "edit_message" => {
+                let EditMessage {
+                    chat_id,
+                    seq,
+                    content,
+                } = parse(data)?;
+                let request = ChangeRequest::Edit { content };
+                to_value(&chat.change_message(user, chat_id, seq, request).await?)
+            }
+            "delete_message" => {
+                let MessageRef { chat_id, seq } = parse(data)?;
+                to_value(
+                    &chat
+                        .change_message(user, chat_id, seq, ChangeRequest::Delete)
+                        .await?,
+                )
+            }
+            "react" => {
+                let React {
+                    chat_id,
+                    seq,
+                    emoji,
+                    on,
+                } = parse(data)?;
+                let request = ChangeRequest::React { emoji, on };
+                to_value(&chat.change_message(user, chat_id, seq, request).await?)
             }
             other => Err(Error::UnknownEvent(other.chars().take(64).collect())),
         }
@@ -366,7 +397,24 @@ struct SendMessage {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MarkRead {
+struct MessageRef {
     chat_id: ChatId,
     seq: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EditMessage {
+    chat_id: ChatId,
+    seq: u64,
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct React {
+    chat_id: ChatId,
+    seq: u64,
+    emoji: String,
+    on: bool,
 }

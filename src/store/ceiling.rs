@@ -12,7 +12,7 @@ use redb::{Database, Durability};
 use super::StoreError;
 use super::records::{ChatHead, MemberRecord, MessageRecord};
 use super::tx::Tx;
-use crate::domain::{MessageKind, ReadMark};
+use crate::domain::{DeliveryMark, MessageKind, ReadMark};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::timestamp::Timestamp;
 
@@ -69,12 +69,22 @@ fn measure(path: &Path, batch: usize, duration: Duration) -> Result<CommitRate, 
                     client_id: None,
                     created_at: now,
                     updated_at: now,
+                    rev: seq,
+                    upload: None,
+                    reply_to: None,
+                    mentions: Vec::new(),
+                    forwarded: false,
+                    reactions: Vec::new(),
+                    pinned: false,
+                    edited_at: None,
+                    deleted_at: None,
                 })?;
                 tx.put_chat_head(
                     chat,
                     &ChatHead {
                         last_seq: seq,
                         last_activity: now,
+                        last_rev: seq,
                     },
                 )?;
                 tx.update_member(
@@ -87,6 +97,7 @@ fn measure(path: &Path, batch: usize, duration: Duration) -> Result<CommitRate, 
                             at: now,
                             own_above: seq,
                         },
+                        delivered: DeliveryMark { seq: 0, at: now },
                     },
                 )?;
             }

@@ -6,6 +6,7 @@
 
 pub mod ceiling;
 mod file;
+mod migrate;
 pub mod ops;
 mod query;
 pub mod records;
@@ -18,7 +19,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::data_dir::DataDir;
@@ -28,7 +29,9 @@ pub use query::{Query, Reader};
 pub use records::*;
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+use migrate::migrate;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -253,103 +256,4 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|error| StoreError::io(format!("creating {}", dir.display()), &error))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .map_err(|error| StoreError::io(format!("securing {}", dir.display()), &error))
-}
-
-fn migrate(db: &Database) -> Result<(), StoreError> {
-    let txn = db.begin_write()?;
-    for table in tables::ALL {
-        txn.open_table(table)?;
-    }
-    {
-        let mut meta = txn.open_table(tables::META)?;
-        let found = match meta.get(tables::SCHEMA_VERSION_KEY)? {
-            Some(value) => {
-                let bytes: [u8; 4] = value
-                    .value()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("schema version".into()))?;
-                Some(u32::from_be_bytes(bytes))
-            }
-            None => None,
-        };
-        match found {
-            // Version 1 is the first layout: there is nothing older to upgrade.
-            None | Some(SCHEMA_VERSION) => {}
-            Some(found) if found > SCHEMA_VERSION => {
-                return Err(StoreError::NewerSchema {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Some(found) => {
-                return Err(StoreError::Corrupt(format!(
-                    "unknown schema version {found}"
-                )));
-            }
-        }
-        meta.insert(
-            tables::SCHEMA_VERSION_KEY,
-            SCHEMA_VERSION.to_be_bytes().as_slice(),
-        )?;
-    }
-    count_upload_usage(&txn)?;
-    txn.commit()?;
-    Ok(())
-}
-
-/// Gives a data directory from before usage was kept the usage of the
-/// uploads it has. Every stored upload adds to its owner's usage, so uploads
-/// without any usage can only come from such a directory; this runs once.
-fn count_upload_usage(txn: &WriteTransaction) -> Result<(), StoreError> {
-    if !txn.open_table(tables::UPLOAD_USAGE)?.is_empty()? {
-        return Ok(());
-    }
-    let tx = tx::Tx::new(txn);
-    let mut totals = std::collections::HashMap::<crate::id::UserId, u64>::new();
-    for upload in tx.uploads()? {
-        *totals.entry(upload.owner).or_default() += upload.size;
-    }
-    for (user, bytes) in totals {
-        tx.put_upload_usage(user, &UsageRecord { bytes })?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::id::UserId;
-    use crate::timestamp::Timestamp;
-
-    fn upload(owner: UserId, size: u64) -> UploadRecord {
-        UploadRecord {
-            id: rand::random(),
-            owner,
-            name: "file".into(),
-            content_type: "application/octet-stream".into(),
-            size,
-            sha256: [0; 32],
-            dimensions: None,
-            created_at: Timestamp::now(),
-        }
-    }
-
-    #[test]
-    fn a_directory_from_before_usage_was_kept_gets_the_usage_of_its_uploads() {
-        let dir = tempfile::tempdir().unwrap();
-        let (ana, budi) = (UserId::generate(), UserId::generate());
-        {
-            // Uploads as an earlier build stored them: no usage beside them.
-            let db = Database::create(DataDir::new(dir.path()).database()).unwrap();
-            let txn = db.begin_write().unwrap();
-            for record in [upload(ana, 100), upload(ana, 250), upload(budi, 7)] {
-                tx::Tx::new(&txn).put_upload(&record).unwrap();
-            }
-            txn.commit().unwrap();
-        }
-        let store = Store::open(dir.path()).unwrap();
-        let reader = store.read().unwrap();
-        assert_eq!(reader.upload_usage(ana).unwrap().bytes, 350);
-        assert_eq!(reader.upload_usage(budi).unwrap().bytes, 7);
-    }
 }

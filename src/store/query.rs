@@ -7,8 +7,9 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::StoreError;
 use super::records::{
-    ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
+    ChatHead, ChatRecord, EditRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord,
+    PinRecord, Record, RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord,
+    WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -64,9 +65,32 @@ impl<'a> Access<'a> {
 
     /// Every entry whose key starts with `prefix`.
     fn prefixed(&self, table: Table, prefix: &[u8]) -> Result<Entries, StoreError> {
+        self.prefixed_up_to(table, prefix, usize::MAX)
+    }
+
+    /// The first `limit` entries whose key starts with `prefix`.
+    fn prefixed_up_to(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Entries, StoreError> {
         let end = prefix_end(prefix);
         let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        self.scan(table, prefix, end, usize::MAX)
+        self.scan(table, prefix, end, limit)
+    }
+
+    /// The keys that start with `prefix`.
+    pub(super) fn prefixed_keys(
+        &self,
+        table: Table,
+        prefix: &[u8],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .prefixed(table, prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
     }
 }
 
@@ -216,6 +240,102 @@ pub trait Query {
             .iter()
             .map(|(_, value)| MessageRecord::decode(value))
             .collect()
+    }
+
+    /// The seqs of up to `limit` messages whose latest change has a `rev`
+    /// above `since`, in ascending `rev`: one range scan of the change
+    /// index, whatever the chat's length or `since`.
+    fn changed_since(
+        &self,
+        chat: ChatId,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let Some(from) = since.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let start = tables::change(chat, from);
+        let end = tables::change(chat, u64::MAX);
+        let entries = self
+            .access()
+            .scan(tables::CHANGES, &start, Bound::Included(&end), limit)?;
+        entries
+            .iter()
+            .map(|(_, value)| {
+                tables::u64_at(value, 0).ok_or_else(|| StoreError::Corrupt("change index".into()))
+            })
+            .collect()
+    }
+
+    /// A message's earlier versions, oldest first.
+    fn edits(&self, chat: ChatId, seq: u64) -> Result<Vec<EditRecord>, StoreError> {
+        let entries = self
+            .access()
+            .prefixed(tables::EDITS, &tables::message(chat, seq))?;
+        entries
+            .iter()
+            .map(|(_, value)| EditRecord::decode(value))
+            .collect()
+    }
+
+    /// How many earlier versions a message has.
+    fn edit_count(&self, chat: ChatId, seq: u64) -> Result<usize, StoreError> {
+        Ok(self
+            .access()
+            .prefixed_keys(tables::EDITS, &tables::message(chat, seq))?
+            .len())
+    }
+
+    /// The seqs from `first` to `last` that `user` deleted for themselves.
+    fn hidden_among(
+        &self,
+        user: UserId,
+        chat: ChatId,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        if first > last {
+            return Ok(Vec::new());
+        }
+        let start = tables::hidden(user, chat, first);
+        let end = tables::hidden(user, chat, last);
+        let entries =
+            self.access()
+                .scan(tables::HIDDEN, &start, Bound::Included(&end), usize::MAX)?;
+        entries
+            .iter()
+            .map(|(key, _)| {
+                tables::u64_at(key, 24).ok_or_else(|| StoreError::Corrupt("hidden key".into()))
+            })
+            .collect()
+    }
+
+    fn is_hidden(&self, user: UserId, chat: ChatId, seq: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::HIDDEN, &tables::hidden(user, chat, seq))?
+            .is_some())
+    }
+
+    /// A chat's pinned messages, by seq.
+    fn pins(&self, chat: ChatId) -> Result<Vec<(u64, PinRecord)>, StoreError> {
+        let entries = self.access().prefixed(tables::PINS, chat.as_bytes())?;
+        entries
+            .iter()
+            .map(|(key, value)| {
+                let seq =
+                    tables::u64_at(key, 12).ok_or_else(|| StoreError::Corrupt("pin key".into()))?;
+                Ok((seq, PinRecord::decode(value)?))
+            })
+            .collect()
+    }
+
+    /// Whether any message (or an avatar) still names the upload.
+    fn upload_is_named(&self, upload: &[u8; 16]) -> Result<bool, StoreError> {
+        Ok(!self
+            .access()
+            .prefixed_up_to(tables::UPLOAD_REFS, upload, 1)?
+            .is_empty())
     }
 
     fn seq_for_client_id(

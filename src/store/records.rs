@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ChatKind, MessageKind, ReadMark};
+use crate::domain::{ChatKind, DeliveryMark, MessageKind, ReadMark};
 use crate::id::{ChatId, MessageId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
@@ -24,12 +24,16 @@ pub trait Record: Serialize + DeserializeOwned {
         bytes
     }
 
+    /// Reads a value written with an older layout `version`, when this
+    /// record knows one; `None` when it does not.
+    fn upgrade(_version: u8, _body: &[u8]) -> Option<Result<Self, StoreError>> {
+        None
+    }
+
     fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         match bytes.split_first() {
-            Some((&version, body)) if version == Self::VERSION => postcard::from_bytes(body)
-                .map_err(|error| {
-                    StoreError::Corrupt(format!("{}: {error}", std::any::type_name::<Self>()))
-                }),
+            Some((&version, body)) if version == Self::VERSION => from_postcard(body),
+            Some((&version, body)) if let Some(upgraded) = Self::upgrade(version, body) => upgraded,
             Some((&version, _)) => Err(StoreError::Corrupt(format!(
                 "{} has layout version {version}, expected {}",
                 std::any::type_name::<Self>(),
@@ -38,6 +42,11 @@ pub trait Record: Serialize + DeserializeOwned {
             None => Err(StoreError::Corrupt("empty record".into())),
         }
     }
+}
+
+fn from_postcard<T: DeserializeOwned>(body: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(body)
+        .map_err(|error| StoreError::Corrupt(format!("{}: {error}", std::any::type_name::<T>())))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,30 +112,81 @@ impl ChatRecord {
     }
 }
 
-/// The hot part of a chat, rewritten by every message.
+/// The hot part of a chat, rewritten by every message and change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatHead {
     /// The `seq` of the newest message; 0 while the chat is empty.
     pub last_seq: u64,
     /// The newest message's time, or the chat's creation or last change.
     pub last_activity: Timestamp,
+    /// The `rev` of the chat's latest message change (a send included).
+    pub last_rev: u64,
 }
 
 impl Record for ChatHead {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    /// Before changes existed every message was its own one change, so
+    /// the chat's `rev` was its `seq`.
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, StoreError>> {
+        #[derive(Deserialize)]
+        struct V1 {
+            last_seq: u64,
+            last_activity: Timestamp,
+        }
+        (version == 1).then(|| {
+            from_postcard::<V1>(body).map(|old| Self {
+                last_seq: old.last_seq,
+                last_activity: old.last_activity,
+                last_rev: old.last_seq,
+            })
+        })
+    }
 }
 
-/// One participant of one chat: when they joined and where they have read
-/// up to. (Encoded as the four fields it always had: a nested struct adds
-/// nothing to postcard's layout.)
+impl ChatHead {
+    /// The head of a chat with no messages yet.
+    pub fn empty(created_at: Timestamp) -> Self {
+        Self {
+            last_seq: 0,
+            last_activity: created_at,
+            last_rev: 0,
+        }
+    }
+}
+
+/// One participant of one chat: when they joined, where they have read
+/// up to, and where their devices have received up to. (A nested struct
+/// adds nothing to postcard's layout: version 1 was the first four fields
+/// written flat.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRecord {
     pub joined_at: Timestamp,
     pub mark: ReadMark,
+    pub delivered: DeliveryMark,
 }
 
 impl Record for MemberRecord {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    /// Members from before delivery marks: what they read is delivered.
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, StoreError>> {
+        #[derive(Deserialize)]
+        struct V1 {
+            joined_at: Timestamp,
+            mark: ReadMark,
+        }
+        (version == 1).then(|| {
+            from_postcard::<V1>(body).map(|old| Self {
+                joined_at: old.joined_at,
+                mark: old.mark,
+                delivered: DeliveryMark {
+                    seq: old.mark.seq,
+                    at: old.mark.at,
+                },
+            })
+        })
+    }
 }
 
 impl MemberRecord {
@@ -135,6 +195,20 @@ impl MemberRecord {
         Self {
             joined_at: at,
             mark: ReadMark::joining(at, read_seq),
+            delivered: DeliveryMark { seq: read_seq, at },
+        }
+    }
+
+    /// Up to where this member has the chat's messages, and since when: a
+    /// read mark implies delivery.
+    pub fn delivered_up_to(&self) -> DeliveryMark {
+        if self.mark.seq > self.delivered.seq {
+            DeliveryMark {
+                seq: self.mark.seq,
+                at: self.mark.at,
+            }
+        } else {
+            self.delivered
         }
     }
 }
@@ -152,9 +226,103 @@ pub struct MessageRecord {
     pub client_id: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The chat's `rev` of this message's latest change.
+    pub rev: u64,
+    /// The upload `metadata.url` names, kept so deleting can let it go.
+    pub upload: Option<[u8; 16]>,
+    /// The `seq` of the message this one answers.
+    pub reply_to: Option<u64>,
+    pub mentions: Vec<UserId>,
+    pub forwarded: bool,
+    /// Each emoji once, in order of first use.
+    pub reactions: Vec<Reaction>,
+    pub pinned: bool,
+    pub edited_at: Option<Timestamp>,
+    /// Deleted for everyone: content, metadata, reactions and mentions are
+    /// gone, from this record and everywhere else.
+    pub deleted_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// One emoji grapheme cluster.
+    pub emoji: String,
+    /// In the order they reacted.
+    pub users: Vec<UserId>,
 }
 
 impl Record for MessageRecord {
+    const VERSION: u8 = 2;
+
+    /// Messages from before changes existed: never changed, so their `rev`
+    /// is their `seq` (the chat's head agrees).
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, StoreError>> {
+        #[derive(Deserialize)]
+        struct V1 {
+            id: MessageId,
+            chat: ChatId,
+            seq: u64,
+            sender: UserId,
+            kind: MessageKind,
+            content: String,
+            metadata: Option<String>,
+            client_id: Option<String>,
+            created_at: Timestamp,
+            updated_at: Timestamp,
+        }
+        (version == 1).then(|| {
+            from_postcard::<V1>(body).map(|old| Self {
+                id: old.id,
+                chat: old.chat,
+                seq: old.seq,
+                sender: old.sender,
+                kind: old.kind,
+                content: old.content,
+                metadata: old.metadata,
+                client_id: old.client_id,
+                created_at: old.created_at,
+                updated_at: old.updated_at,
+                rev: old.seq,
+                upload: None,
+                reply_to: None,
+                mentions: Vec::new(),
+                forwarded: false,
+                reactions: Vec::new(),
+                pinned: false,
+                edited_at: None,
+                deleted_at: None,
+            })
+        })
+    }
+}
+
+impl MessageRecord {
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+/// An earlier version of an edited message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditRecord {
+    pub content: String,
+    /// When this version was written: the message's `createdAt` for the
+    /// original.
+    pub written_at: Timestamp,
+}
+
+impl Record for EditRecord {
+    const VERSION: u8 = 1;
+}
+
+/// A pinned message of a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinRecord {
+    pub pinned_at: Timestamp,
+    pub by: UserId,
+}
+
+impl Record for PinRecord {
     const VERSION: u8 = 1;
 }
 
@@ -279,6 +447,7 @@ mod tests {
         let head = ChatHead {
             last_seq: 42,
             last_activity: Timestamp::from_millis(7),
+            last_rev: 50,
         };
         let bytes = head.encode();
         assert_eq!(bytes[0], ChatHead::VERSION);
@@ -287,11 +456,7 @@ mod tests {
 
     #[test]
     fn an_unknown_version_is_reported_not_misread() {
-        let mut bytes = ChatHead {
-            last_seq: 1,
-            last_activity: Timestamp::from_millis(1),
-        }
-        .encode();
+        let mut bytes = ChatHead::empty(Timestamp::from_millis(1)).encode();
         bytes[0] = 99;
         assert!(matches!(
             ChatHead::decode(&bytes),
@@ -318,21 +483,53 @@ mod tests {
                 prop::option::of(".{0,32}"),
                 prop::option::of(".{1,16}"),
                 any::<i64>(),
+                (
+                    any::<u64>(),
+                    prop::option::of(any::<u64>()),
+                    prop::collection::vec("\\PC{1,4}", 0..4),
+                    any::<bool>(),
+                ),
             )
-                .prop_map(|(id, seq, kind, content, metadata, client_id, millis)| {
-                    MessageRecord {
-                        id: MessageId::from_bytes(id),
-                        chat: ChatId::from_bytes(id),
+                .prop_map(
+                    |(
+                        id,
                         seq,
-                        sender: UserId::from_bytes(id),
                         kind,
                         content,
                         metadata,
                         client_id,
-                        created_at: Timestamp::from_millis(millis),
-                        updated_at: Timestamp::from_millis(millis),
-                    }
-                })
+                        millis,
+                        (rev, reply_to, emoji, flag),
+                    )| {
+                        MessageRecord {
+                            id: MessageId::from_bytes(id),
+                            chat: ChatId::from_bytes(id),
+                            seq,
+                            sender: UserId::from_bytes(id),
+                            kind,
+                            content,
+                            metadata,
+                            client_id,
+                            created_at: Timestamp::from_millis(millis),
+                            updated_at: Timestamp::from_millis(millis),
+                            rev,
+                            upload: flag.then_some([7; 16]),
+                            reply_to,
+                            mentions: vec![UserId::from_bytes(id)],
+                            forwarded: flag,
+                            reactions: emoji
+                                .into_iter()
+                                .map(|emoji| Reaction {
+                                    emoji,
+                                    users: vec![UserId::from_bytes(id)],
+                                })
+                                .collect(),
+                            pinned: !flag,
+                            edited_at: flag.then(|| Timestamp::from_millis(millis)),
+                            deleted_at: None,
+                        }
+                    },
+                )
         }
 
         fn member() -> impl Strategy<Value = MemberRecord> {
@@ -343,6 +540,10 @@ mod tests {
                         seq,
                         at: Timestamp::from_millis(millis),
                         own_above,
+                    },
+                    delivered: DeliveryMark {
+                        seq: seq / 2,
+                        at: Timestamp::from_millis(millis),
                     },
                 }
             })
@@ -369,11 +570,44 @@ mod tests {
                     read_at: Timestamp::from_millis(read),
                     own_after_read: own,
                 };
-                let mut bytes = vec![MemberRecord::VERSION];
+                let mut bytes = vec![1];
                 bytes.extend(postcard::to_allocvec(&flat).unwrap());
                 let member = MemberRecord::decode(&bytes).unwrap();
                 prop_assert_eq!(member.joined_at, flat.joined_at);
                 prop_assert_eq!(member.mark, ReadMark { seq, at: flat.read_at, own_above: own });
+                // What was read before delivery marks existed was delivered.
+                prop_assert_eq!(member.delivered_up_to(), DeliveryMark { seq, at: flat.read_at });
+            }
+
+            /// Messages and heads of version 1 read as never changed: `rev`
+            /// is `seq`, for the message and for its chat.
+            #[test]
+            fn version_one_messages_and_heads_read_with_rev_equal_to_seq(
+                message in message(), millis in any::<i64>(),
+            ) {
+                #[derive(serde::Serialize)]
+                struct V1<'a> {
+                    id: MessageId, chat: ChatId, seq: u64, sender: UserId, kind: MessageKind,
+                    content: &'a str, metadata: &'a Option<String>, client_id: &'a Option<String>,
+                    created_at: Timestamp, updated_at: Timestamp,
+                }
+                let old = V1 {
+                    id: message.id, chat: message.chat, seq: message.seq, sender: message.sender,
+                    kind: message.kind, content: &message.content, metadata: &message.metadata,
+                    client_id: &message.client_id, created_at: message.created_at,
+                    updated_at: message.updated_at,
+                };
+                let mut bytes = vec![1];
+                bytes.extend(postcard::to_allocvec(&old).unwrap());
+                let read = MessageRecord::decode(&bytes).unwrap();
+                prop_assert_eq!(read.rev, message.seq);
+                prop_assert_eq!(&read.content, &message.content);
+                prop_assert!(read.reactions.is_empty() && read.deleted_at.is_none() && read.upload.is_none());
+
+                let mut head = vec![1];
+                head.extend(postcard::to_allocvec(&(message.seq, Timestamp::from_millis(millis))).unwrap());
+                let head = ChatHead::decode(&head).unwrap();
+                prop_assert_eq!((head.last_seq, head.last_rev), (message.seq, message.seq));
             }
 
             #[test]
@@ -404,6 +638,8 @@ mod tests {
                 let _ = UploadRecord::decode(&bytes);
                 let _ = UsageRecord::decode(&bytes);
                 let _ = InviteRecord::decode(&bytes);
+                let _ = EditRecord::decode(&bytes);
+                let _ = PinRecord::decode(&bytes);
             }
         }
     }

@@ -27,6 +27,19 @@ pub const PRIVATE_PAIRS: Table = TableDefinition::new("private_pairs");
 pub const MEMBERS: Table = TableDefinition::new("members");
 /// chat id ‖ seq → `MessageRecord`.
 pub const MESSAGES: Table = TableDefinition::new("messages");
+/// chat id ‖ rev → seq: each message under the `rev` of its latest change,
+/// so `changes?since=` is one range scan.
+pub const CHANGES: Table = TableDefinition::new("changes");
+/// chat id ‖ seq ‖ n (u32) → `EditRecord`: a message's earlier versions.
+pub const EDITS: Table = TableDefinition::new("edits");
+/// user id ‖ chat id ‖ seq → empty: messages a user deleted for themselves.
+pub const HIDDEN: Table = TableDefinition::new("hidden");
+/// chat id ‖ seq → `PinRecord`: a chat's pinned messages.
+pub const PINS: Table = TableDefinition::new("pins");
+/// upload id ‖ chat id ‖ seq → empty: the messages that name an upload. An
+/// upload id ‖ `KEPT` entry keeps it for good (an avatar named it, or it
+/// was named before these references were kept).
+pub const UPLOAD_REFS: Table = TableDefinition::new("upload_refs");
 /// chat id ‖ sender id ‖ client id → seq: idempotent sends.
 pub const CLIENT_IDS: Table = TableDefinition::new("client_ids");
 /// E.164 phone number → `OtpRecord`.
@@ -55,7 +68,7 @@ pub const UNNAMED_UPLOADS: Table = TableDefinition::new("unnamed_uploads");
 /// viewer id ‖ user id → empty: the viewer found that user by their number.
 pub const LOOKUPS: Table = TableDefinition::new("lookups");
 
-pub const ALL: [Table; 20] = [
+pub const ALL: [Table; 25] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -76,6 +89,11 @@ pub const ALL: [Table; 20] = [
     LOOKUPS,
     UPLOAD_USAGE,
     UNNAMED_UPLOADS,
+    CHANGES,
+    EDITS,
+    HIDDEN,
+    PINS,
+    UPLOAD_REFS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
@@ -107,6 +125,39 @@ pub fn member(chat: ChatId, user: UserId) -> [u8; 24] {
 
 pub fn message(chat: ChatId, seq: u64) -> [u8; 20] {
     join(&[chat.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn change(chat: ChatId, rev: u64) -> [u8; 20] {
+    join(&[chat.as_bytes(), &rev.to_be_bytes()])
+}
+
+pub fn edit(chat: ChatId, seq: u64, n: u32) -> [u8; 24] {
+    join(&[chat.as_bytes(), &seq.to_be_bytes(), &n.to_be_bytes()])
+}
+
+pub fn hidden(user: UserId, chat: ChatId, seq: u64) -> [u8; 32] {
+    join(&[user.as_bytes(), chat.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn pin(chat: ChatId, seq: u64) -> [u8; 20] {
+    join(&[chat.as_bytes(), &seq.to_be_bytes()])
+}
+
+/// The chat-and-seq part of an upload reference that keeps the upload for
+/// good: no message has chat id zero.
+pub const KEPT: [u8; 20] = [0; 20];
+
+pub fn upload_ref(upload: &[u8; 16], chat: ChatId, seq: u64) -> [u8; 36] {
+    join(&[upload, chat.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn kept_upload(upload: &[u8; 16]) -> [u8; 36] {
+    join(&[upload, &KEPT])
+}
+
+/// The u64 at `at` in a key, as `seq` or `rev` are stored.
+pub fn u64_at(key: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(at..at + 8)?.try_into().ok()?))
 }
 
 pub fn client_id(chat: ChatId, sender: UserId, client_id: &str) -> Vec<u8> {

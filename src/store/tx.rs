@@ -6,8 +6,9 @@ use redb::WriteTransaction;
 use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
-    ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, Record,
-    RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
+    ChatHead, ChatRecord, EditRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord,
+    PinRecord, Record, RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord,
+    WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -99,7 +100,8 @@ impl<'a> Tx<'a> {
         self.delete(tables::USER_CHATS, &tables::user_chat(user, chat))
     }
 
-    /// Stores a new message with its client-id index.
+    /// Stores a new message with its client-id index, its place in the
+    /// change index and its reference to an upload.
     pub fn put_message(&self, message: &MessageRecord) -> Result<(), StoreError> {
         let location = tables::message(message.chat, message.seq);
         self.put_record(tables::MESSAGES, &location, message)?;
@@ -107,7 +109,74 @@ impl<'a> Tx<'a> {
             let key = tables::client_id(message.chat, message.sender, client_id);
             self.put(tables::CLIENT_IDS, &key, &message.seq.to_be_bytes())?;
         }
+        if let Some(upload) = &message.upload {
+            let key = tables::upload_ref(upload, message.chat, message.seq);
+            self.put(tables::UPLOAD_REFS, &key, &[])?;
+        }
+        self.put_change(message)
+    }
+
+    /// Replaces a stored message whose latest change had `old_rev`, moving
+    /// it in the change index to its new `rev`.
+    pub fn rewrite_message(&self, old_rev: u64, message: &MessageRecord) -> Result<(), StoreError> {
+        let location = tables::message(message.chat, message.seq);
+        self.put_record(tables::MESSAGES, &location, message)?;
+        self.delete(tables::CHANGES, &tables::change(message.chat, old_rev))?;
+        self.put_change(message)
+    }
+
+    /// Files `message` in the change index under its `rev`. (A message
+    /// upgraded from before the index existed is filed there by the
+    /// migration, under the same `rev`.)
+    pub(super) fn put_change(&self, message: &MessageRecord) -> Result<(), StoreError> {
+        let key = tables::change(message.chat, message.rev);
+        self.put(tables::CHANGES, &key, &message.seq.to_be_bytes())
+    }
+
+    pub fn put_edit(
+        &self,
+        chat: ChatId,
+        seq: u64,
+        n: u32,
+        edit: &EditRecord,
+    ) -> Result<(), StoreError> {
+        self.put_record(tables::EDITS, &tables::edit(chat, seq, n), edit)
+    }
+
+    /// Erases a message's edit history.
+    pub fn remove_edits(&self, chat: ChatId, seq: u64) -> Result<(), StoreError> {
+        let prefix = tables::message(chat, seq);
+        let keys: Vec<Vec<u8>> = self.access().prefixed_keys(tables::EDITS, &prefix)?;
+        for key in keys {
+            self.delete(tables::EDITS, &key)?;
+        }
         Ok(())
+    }
+
+    pub fn put_hidden(&self, user: UserId, chat: ChatId, seq: u64) -> Result<(), StoreError> {
+        self.put(tables::HIDDEN, &tables::hidden(user, chat, seq), &[])
+    }
+
+    pub fn put_pin(&self, chat: ChatId, seq: u64, pin: &PinRecord) -> Result<(), StoreError> {
+        self.put_record(tables::PINS, &tables::pin(chat, seq), pin)
+    }
+
+    pub fn remove_pin(&self, chat: ChatId, seq: u64) -> Result<(), StoreError> {
+        self.delete(tables::PINS, &tables::pin(chat, seq))
+    }
+
+    /// Keeps an upload for good (an avatar names it).
+    pub fn keep_upload(&self, upload: &[u8; 16]) -> Result<(), StoreError> {
+        self.put(tables::UPLOAD_REFS, &tables::kept_upload(upload), &[])
+    }
+
+    pub fn remove_upload_ref(
+        &self,
+        upload: &[u8; 16],
+        chat: ChatId,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.delete(tables::UPLOAD_REFS, &tables::upload_ref(upload, chat, seq))
     }
 
     pub fn put_otp(&self, phone: &str, otp: &OtpRecord) -> Result<(), StoreError> {
@@ -162,6 +231,8 @@ impl<'a> Tx<'a> {
         self.delete(tables::UNNAMED_UPLOADS, &tables::unnamed_upload(at, id))
     }
 
+    /// Removes an upload's record (its blob is the caller's to remove
+    /// after the commit).
     pub fn remove_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
         self.remove_unnamed_upload(upload.created_at, &upload.id)?;
         self.delete(tables::UPLOADS, &upload.id)

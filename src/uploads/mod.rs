@@ -125,6 +125,11 @@ impl Uploads {
         })
     }
 
+    /// Where the bytes live, for the rules that let an upload go.
+    pub fn blobs(&self) -> &Blobs {
+        &self.inner.blobs
+    }
+
     pub fn max_bytes(&self) -> u64 {
         self.inner.settings.max_bytes
     }

@@ -282,6 +282,18 @@ async fn the_openapi_document_lists_every_rest_route() {
         "GET /api/chats/{chat_id}/messages",
         "POST /api/chats/{chat_id}/messages",
         "POST /api/chats/{chat_id}/read",
+        "POST /api/chats/{chat_id}/received",
+        "GET /api/chats/{chat_id}/changes",
+        "PATCH /api/chats/{chat_id}/messages/{seq}",
+        "DELETE /api/chats/{chat_id}/messages/{seq}",
+        "GET /api/chats/{chat_id}/messages/{seq}/edits",
+        "POST /api/chats/{chat_id}/messages/{seq}/hide",
+        "POST /api/chats/{chat_id}/messages/{seq}/forward",
+        "PUT /api/chats/{chat_id}/messages/{seq}/reactions/{emoji}",
+        "DELETE /api/chats/{chat_id}/messages/{seq}/reactions/{emoji}",
+        "GET /api/chats/{chat_id}/pins",
+        "PUT /api/chats/{chat_id}/pins/{seq}",
+        "DELETE /api/chats/{chat_id}/pins/{seq}",
         "POST /api/uploads",
         "GET /api/uploads/{upload_id}",
     ];
@@ -294,6 +306,8 @@ async fn the_openapi_document_lists_every_rest_route() {
             .replace("{session_id}", "x")
             .replace("{user_id}", "x")
             .replace("{chat_id}", "x")
+            .replace("{seq}", "1")
+            .replace("{emoji}", "%F0%9F%91%8D")
             .replace("{upload_id}", "x");
         let (status, body) = app.call(method.parse().unwrap(), &path, None, None).await;
         assert!(
@@ -303,7 +317,7 @@ async fn the_openapi_document_lists_every_rest_route() {
             "{route}: {status} {body}"
         );
     }
-    for schema in ["User", "Chat", "Message", "ErrorBody"] {
+    for schema in ["User", "Chat", "Message", "ReplyPreview", "ErrorBody"] {
         assert!(
             document["components"]["schemas"].get(schema).is_some(),
             "{schema}"

@@ -13,15 +13,19 @@
 //! send the record they read beside the one they want; `Changed` tells them
 //! someone else wrote first, and they decide again.
 
+mod messages;
+
+pub use messages::*;
+
 use super::StoreError;
 use super::query::Query;
 use super::records::{
-    ChatHead, ChatRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord, RefreshRecord,
-    SessionRecord, UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
+    ChatHead, ChatRecord, InviteRecord, MemberRecord, OtpRecord, RefreshRecord, SessionRecord,
+    UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
 use super::tx::Tx;
-use crate::domain::{ChatKind, MessageKind};
-use crate::id::{ChatId, MessageId, SessionId, UserId};
+use crate::domain::ChatKind;
+use crate::id::{ChatId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
 /// A typed write. Implemented only here, so the only code that touches a
@@ -45,25 +49,32 @@ pub enum Swap<T = ()> {
     Changed,
 }
 
-fn member_of(tx: &Tx<'_>, chat: ChatId, user: UserId) -> Result<Option<ChatRecord>, StoreError> {
+pub(super) fn member_of(
+    tx: &Tx<'_>,
+    chat: ChatId,
+    user: UserId,
+) -> Result<Option<ChatRecord>, StoreError> {
     Ok(tx.chat(chat)?.filter(|record| record.has_participant(user)))
 }
 
-fn head_of(tx: &Tx<'_>, chat: &ChatRecord) -> Result<ChatHead, StoreError> {
-    Ok(tx.chat_head(chat.id)?.unwrap_or(ChatHead {
-        last_seq: 0,
-        last_activity: chat.created_at,
-    }))
+pub(super) fn head_of(tx: &Tx<'_>, chat: &ChatRecord) -> Result<ChatHead, StoreError> {
+    Ok(tx
+        .chat_head(chat.id)?
+        .unwrap_or(ChatHead::empty(chat.created_at)))
 }
 
-fn read_mark_of(tx: &Tx<'_>, chat: ChatId, user: UserId) -> Result<MemberRecord, StoreError> {
+pub(super) fn read_mark_of(
+    tx: &Tx<'_>,
+    chat: ChatId,
+    user: UserId,
+) -> Result<MemberRecord, StoreError> {
     tx.member(chat, user)?
         .ok_or_else(|| StoreError::Corrupt("participant without read mark".into()))
 }
 
 /// Marks the upload `id` as named (by a message or an avatar), so it is
 /// never swept; `false` when there is no such upload (any more).
-fn name_upload(tx: &Tx<'_>, id: &[u8; 16]) -> Result<bool, StoreError> {
+pub(super) fn name_upload(tx: &Tx<'_>, id: &[u8; 16]) -> Result<bool, StoreError> {
     let Some(upload) = tx.upload_by_id(id)? else {
         return Ok(false);
     };
@@ -71,144 +82,22 @@ fn name_upload(tx: &Tx<'_>, id: &[u8; 16]) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-/// A new message at the end of a chat, unless its `clientId` made one already.
-#[derive(Debug, Clone)]
-pub struct SendMessage {
-    pub chat: ChatId,
-    pub sender: UserId,
-    pub kind: MessageKind,
-    pub content: String,
-    pub metadata: Option<String>,
-    pub client_id: Option<String>,
-    /// The upload `metadata.url` names, if any. It must still exist here,
-    /// in the batch: a sweep may have removed it since it was checked.
-    pub upload: Option<[u8; 16]>,
-    pub at: Timestamp,
-}
-
-#[derive(Debug, Clone)]
-pub enum Sent {
-    Stored {
-        message: MessageRecord,
-        participants: Vec<UserId>,
-    },
-    /// The message this `clientId` stored before, with the chat's read marks.
-    Duplicate {
-        message: MessageRecord,
-        members: Vec<(UserId, MemberRecord)>,
-    },
-    /// The sender is not in the chat (or it does not exist).
-    NotMember,
-    /// The upload the message names is gone: nothing was stored.
-    NoSuchUpload,
-}
-
-impl Operation for SendMessage {
-    type Output = Sent;
-
-    fn apply(self, tx: &mut Tx<'_>) -> Result<Sent, StoreError> {
-        let Some(record) = member_of(tx, self.chat, self.sender)? else {
-            return Ok(Sent::NotMember);
-        };
-        if let Some(client_id) = &self.client_id
-            && let Some(seq) = tx.seq_for_client_id(self.chat, self.sender, client_id)?
-        {
-            let message = tx
-                .message(self.chat, seq)?
-                .ok_or_else(|| StoreError::Corrupt("client id points at no message".into()))?;
-            let members = tx.members(self.chat)?;
-            return Ok(Sent::Duplicate { message, members });
-        }
-        if let Some(upload) = &self.upload
-            && !name_upload(tx, upload)?
-        {
-            return Ok(Sent::NoSuchUpload);
-        }
-        let mut head = head_of(tx, &record)?;
-        let mut member = read_mark_of(tx, self.chat, self.sender)?;
-        let message = MessageRecord {
-            id: MessageId::generate(),
-            chat: self.chat,
-            seq: head.last_seq + 1,
-            sender: self.sender,
-            kind: self.kind,
-            content: self.content,
-            metadata: self.metadata,
-            client_id: self.client_id,
-            created_at: self.at,
-            updated_at: self.at,
-        };
-        tx.put_message(&message)?;
-        head.last_seq = message.seq;
-        head.last_activity = self.at;
-        tx.put_chat_head(self.chat, &head)?;
-        member.mark.sent_own();
-        tx.update_member(self.chat, self.sender, &member)?;
-        Ok(Sent::Stored {
-            message,
-            participants: record.participants,
-        })
+/// Names an upload as an avatar: kept for good, since avatars are not
+/// tracked once replaced.
+fn name_avatar(tx: &Tx<'_>, id: &[u8; 16]) -> Result<(), StoreError> {
+    if name_upload(tx, id)? {
+        tx.keep_upload(id)?;
     }
+    Ok(())
 }
 
-/// Moves `user`'s read mark in `chat` up to `seq`.
-#[derive(Debug, Clone, Copy)]
-pub struct MarkRead {
-    pub chat: ChatId,
-    pub user: UserId,
-    pub seq: u64,
-    pub at: Timestamp,
-}
-
-#[derive(Debug, Clone)]
-pub enum Read {
-    Moved {
-        seq: u64,
-        read_at: Timestamp,
-        participants: Vec<UserId>,
-    },
-    /// The mark was there already (or further).
-    Unchanged {
-        seq: u64,
-        read_at: Timestamp,
-    },
-    NotMember,
-}
-
-impl Operation for MarkRead {
-    type Output = Read;
-
-    fn apply(self, tx: &mut Tx<'_>) -> Result<Read, StoreError> {
-        let Some(record) = member_of(tx, self.chat, self.user)? else {
-            return Ok(Read::NotMember);
-        };
-        let last = head_of(tx, &record)?.last_seq;
-        let mut member = read_mark_of(tx, self.chat, self.user)?;
-        let Some(target) = member.mark.advanced(self.seq, last) else {
-            return Ok(Read::Unchanged {
-                seq: member.mark.seq,
-                read_at: member.mark.at,
-            });
-        };
-        // Own messages above the new mark still must not count as unread;
-        // usually the mark reaches the end and there are none.
-        let own_above = if target == last {
-            0
-        } else {
-            let above = tx.messages(self.chat, target + 1, last)?;
-            above
-                .iter()
-                .filter(|message| message.sender == self.user)
-                .count() as u64
-        };
-        member.mark.move_to(target, self.at, own_above);
-        tx.update_member(self.chat, self.user, &member)?;
-        Ok(Read::Moved {
-            seq: target,
-            read_at: self.at,
-            participants: record.participants,
-        })
-    }
+/// Removes an upload's record and gives its bytes back to its owner's
+/// usage; its blob is the caller's to remove once this is committed.
+pub(super) fn drop_upload(tx: &Tx<'_>, upload: &UploadRecord) -> Result<(), StoreError> {
+    tx.remove_upload(upload)?;
+    let usage = tx.upload_usage(upload.owner)?;
+    let bytes = usage.bytes.saturating_sub(upload.size);
+    tx.put_upload_usage(upload.owner, &UsageRecord { bytes })
 }
 
 /// A new chat; for a private chat, the one its two people have already if any.
@@ -242,13 +131,7 @@ impl Operation for CreateChat {
             return Ok(Created::Existing(existing));
         }
         tx.put_chat(&chat)?;
-        tx.put_chat_head(
-            chat.id,
-            &ChatHead {
-                last_seq: 0,
-                last_activity: chat.created_at,
-            },
-        )?;
+        tx.put_chat_head(chat.id, &ChatHead::empty(chat.created_at))?;
         for &user in &chat.participants {
             tx.put_member(chat.id, user, &MemberRecord::joining(chat.created_at, 0))?;
         }
@@ -294,7 +177,7 @@ impl Operation for SaveGroup {
             tx.remove_member(self.changed.id, user)?;
         }
         if let Some(upload) = &self.names_upload {
-            name_upload(tx, upload)?;
+            name_avatar(tx, upload)?;
         }
         tx.put_chat(&self.changed)?;
         Ok(Swap::Done(()))
@@ -324,7 +207,7 @@ impl Operation for SaveUser {
             }
         }
         if let Some(upload) = &self.names_upload {
-            name_upload(tx, upload)?;
+            name_avatar(tx, upload)?;
         }
         tx.put_user(&self.changed)?;
         Ok(Swap::Done(()))
@@ -626,10 +509,7 @@ impl Operation for SweepUploads {
                 tx.remove_unnamed_upload(at, &id)?;
                 continue;
             };
-            tx.remove_upload(&upload)?;
-            let usage = tx.upload_usage(upload.owner)?;
-            let bytes = usage.bytes.saturating_sub(upload.size);
-            tx.put_upload_usage(upload.owner, &UsageRecord { bytes })?;
+            drop_upload(tx, &upload)?;
             swept.removed.push(id);
         }
         Ok(swept)
@@ -660,15 +540,16 @@ fn put_session(tx: &Tx<'_>, session: &SessionRecord) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::domain::MessageKind;
     use crate::store::Store;
 
     fn user(phone: &str) -> UserRecord {
         UserRecord::new(phone.into(), None, Timestamp::now())
     }
 
-    async fn chat_of_two(store: &Store) -> (ChatId, UserId, UserId) {
+    pub(super) async fn chat_of_two(store: &Store) -> (ChatId, UserId, UserId) {
         let (ana, budi) = (user("+6281200000001"), user("+6281200000002"));
         for person in [&ana, &budi] {
             store
@@ -696,15 +577,20 @@ mod tests {
         (chat.id, ana.id, budi.id)
     }
 
-    fn text(chat: ChatId, sender: UserId, client_id: Option<&str>) -> SendMessage {
+    pub(super) fn text(chat: ChatId, sender: UserId, client_id: Option<&str>) -> SendMessage {
         SendMessage {
             chat,
             sender,
-            kind: MessageKind::Text,
-            content: "halo".into(),
-            metadata: None,
+            draft: Draft {
+                kind: MessageKind::Text,
+                content: "halo".into(),
+                metadata: None,
+                upload: None,
+                reply_to: None,
+                mentions: Vec::new(),
+                forwarded: false,
+            },
             client_id: client_id.map(Into::into),
-            upload: None,
             at: Timestamp::now(),
         }
     }
@@ -744,9 +630,10 @@ mod tests {
             store.apply(upload(ana, 680, now)).await.unwrap(),
             Added::OverQuota
         );
-        let naming = |id| SendMessage {
-            upload: Some(id),
-            ..text(chat, ana, None)
+        let naming = |id| {
+            let mut send = text(chat, ana, None);
+            send.draft.upload = Some(id);
+            send
         };
         assert!(matches!(
             store.apply(naming(named_id)).await.unwrap(),
@@ -809,7 +696,7 @@ mod tests {
         let (chat, ana, budi) = chat_of_two(&store).await;
         let seq = |sent: Sent| match sent {
             Sent::Stored { message, .. } | Sent::Duplicate { message, .. } => message.seq,
-            Sent::NotMember | Sent::NoSuchUpload => 0,
+            _ => 0,
         };
         assert_eq!(
             seq(store.apply(text(chat, ana, Some("a"))).await.unwrap()),
@@ -837,19 +724,29 @@ mod tests {
         for _ in 0..3 {
             store.apply(text(chat, ana, None)).await.unwrap();
         }
-        let mark = |seq| MarkRead {
+        let mark = |kind, seq| MoveMark {
             chat,
             user: budi,
+            kind,
             seq,
             at: Timestamp::now(),
         };
         assert!(matches!(
-            store.apply(mark(99)).await.unwrap(),
-            Read::Moved { seq: 3, .. }
+            store.apply(mark(MarkKind::Received, 2)).await.unwrap(),
+            Marked::Moved { seq: 2, .. }
         ));
         assert!(matches!(
-            store.apply(mark(1)).await.unwrap(),
-            Read::Unchanged { seq: 3, .. }
+            store.apply(mark(MarkKind::Read, 99)).await.unwrap(),
+            Marked::Moved { seq: 3, .. }
+        ));
+        assert!(matches!(
+            store.apply(mark(MarkKind::Read, 1)).await.unwrap(),
+            Marked::Unchanged { seq: 3, .. }
+        ));
+        // Reading implies delivery: the delivery mark is at 3 as well.
+        assert!(matches!(
+            store.apply(mark(MarkKind::Received, 3)).await.unwrap(),
+            Marked::Unchanged { seq: 3, .. }
         ));
     }
 }

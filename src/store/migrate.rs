@@ -1,0 +1,190 @@
+//! Bringing a data directory written by an earlier build to
+//! `SCHEMA_VERSION`. Records carry their own layout version and are read in
+//! their old layouts as they are (`Record::upgrade`); what changes here is
+//! what older builds never kept: indexes and counters.
+
+use std::collections::HashSet;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+
+use super::records::{ChatHead, Record, UsageRecord};
+use super::tables;
+use super::tx::Tx;
+use super::{Query, SCHEMA_VERSION, StoreError};
+use crate::id::ChatId;
+use crate::timestamp::Timestamp;
+
+/// Index entries written per transaction while upgrading, so a large
+/// directory never needs one huge transaction.
+const UPGRADE_BATCH: u64 = 50_000;
+
+pub(super) fn migrate(db: &Database) -> Result<(), StoreError> {
+    let found = {
+        let txn = db.begin_write()?;
+        for table in tables::ALL {
+            txn.open_table(table)?;
+        }
+        let found = schema_version(&txn)?;
+        txn.commit()?;
+        found
+    };
+    match found {
+        None | Some(SCHEMA_VERSION) => {}
+        Some(1) => upgrade_from_1(db)?,
+        Some(found) if found > SCHEMA_VERSION => {
+            return Err(StoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Some(found) => {
+            return Err(StoreError::Corrupt(format!(
+                "unknown schema version {found}"
+            )));
+        }
+    }
+    let txn = db.begin_write()?;
+    txn.open_table(tables::META)?.insert(
+        tables::SCHEMA_VERSION_KEY,
+        SCHEMA_VERSION.to_be_bytes().as_slice(),
+    )?;
+    count_upload_usage(&txn)?;
+    txn.commit()?;
+    Ok(())
+}
+
+fn schema_version(txn: &WriteTransaction) -> Result<Option<u32>, StoreError> {
+    let meta = txn.open_table(tables::META)?;
+    let Some(value) = meta.get(tables::SCHEMA_VERSION_KEY)? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 4] = value
+        .value()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("schema version".into()))?;
+    Ok(Some(u32::from_be_bytes(bytes)))
+}
+
+/// Version 1 had no message changes: every message is its own one change,
+/// filed in the change index under `rev` = `seq`. And uploads that a
+/// message or avatar named were kept for good: they stay so. Safe to run
+/// again after a crash part-way (it writes the same entries); the version
+/// moves to 2 only after it finished.
+fn upgrade_from_1(db: &Database) -> Result<(), StoreError> {
+    let heads: Vec<(ChatId, u64)> = {
+        let txn = db.begin_read()?;
+        let table = txn.open_table(tables::CHAT_HEADS)?;
+        table
+            .iter()?
+            .map(|entry| {
+                let (key, value) = entry?;
+                let id: [u8; 12] = key
+                    .value()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("chat head key".into()))?;
+                Ok((
+                    ChatId::from_bytes(id),
+                    ChatHead::decode(value.value())?.last_seq,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?
+    };
+    let total: u64 = heads.iter().map(|(_, last)| last).sum();
+    tracing::info!(
+        chats = heads.len(),
+        messages = total,
+        "upgrading the data directory to schema 2: indexing message changes"
+    );
+    let mut txn = db.begin_write()?;
+    let mut in_batch = 0;
+    for (chat, last_seq) in heads {
+        for seq in 1..=last_seq {
+            txn.open_table(tables::CHANGES)?.insert(
+                tables::change(chat, seq).as_slice(),
+                seq.to_be_bytes().as_slice(),
+            )?;
+            in_batch += 1;
+            if in_batch == UPGRADE_BATCH {
+                txn.commit()?;
+                txn = db.begin_write()?;
+                in_batch = 0;
+            }
+        }
+    }
+    keep_named_uploads(&txn)?;
+    txn.commit()?;
+    Ok(())
+}
+
+fn keep_named_uploads(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let tx = Tx::new(txn);
+    let unnamed: HashSet<[u8; 16]> = tx
+        .unnamed_uploads(Timestamp::from_millis(i64::MAX), usize::MAX)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    for upload in tx.uploads()? {
+        if !unnamed.contains(&upload.id) {
+            tx.keep_upload(&upload.id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives a data directory from before usage was kept the usage of the
+/// uploads it has. Every stored upload adds to its owner's usage, so uploads
+/// without any usage can only come from such a directory; this runs once.
+fn count_upload_usage(txn: &WriteTransaction) -> Result<(), StoreError> {
+    if !txn.open_table(tables::UPLOAD_USAGE)?.is_empty()? {
+        return Ok(());
+    }
+    let tx = Tx::new(txn);
+    let mut totals = std::collections::HashMap::<crate::id::UserId, u64>::new();
+    for upload in tx.uploads()? {
+        *totals.entry(upload.owner).or_default() += upload.size;
+    }
+    for (user, bytes) in totals {
+        tx.put_upload_usage(user, &UsageRecord { bytes })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data_dir::DataDir;
+    use crate::id::UserId;
+    use crate::store::{Store, UploadRecord};
+
+    fn upload(owner: UserId, size: u64) -> UploadRecord {
+        UploadRecord {
+            id: rand::random(),
+            owner,
+            name: "file".into(),
+            content_type: "application/octet-stream".into(),
+            size,
+            sha256: [0; 32],
+            dimensions: None,
+            created_at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn a_directory_from_before_usage_was_kept_gets_the_usage_of_its_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ana, budi) = (UserId::generate(), UserId::generate());
+        {
+            // Uploads as an earlier build stored them: no usage beside them.
+            let db = Database::create(DataDir::new(dir.path()).database()).unwrap();
+            let txn = db.begin_write().unwrap();
+            for record in [upload(ana, 100), upload(ana, 250), upload(budi, 7)] {
+                Tx::new(&txn).put_upload(&record).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let reader = store.read().unwrap();
+        assert_eq!(reader.upload_usage(ana).unwrap().bytes, 350);
+        assert_eq!(reader.upload_usage(budi).unwrap().bytes, 7);
+    }
+}
