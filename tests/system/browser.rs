@@ -629,7 +629,10 @@ async fn two_people_reply_react_edit_pin_and_delete_see_delivery_ticks_and_catch
 
     // Joe comes back to his chat list: the message reaches his device, so
     // Ida sees two grey ticks before he opens the chat; then two blue ones.
-    joe.client.goto(&app.url("/")).await.expect("back to the app");
+    joe.client
+        .goto(&app.url("/"))
+        .await
+        .expect("back to the app");
     let item = format!("[data-testid=\"chat-item\"][data-chat-id=\"{chat_id}\"]");
     joe.wait_js(
         "the chat with one unread message",
@@ -705,6 +708,20 @@ async fn two_people_reply_react_edit_pin_and_delete_see_delivery_ticks_and_catch
     )
     .await;
 
+    // On the phone, the quote above the composer fits, and its cross takes
+    // it away again.
+    ida.open_menu(answer).await;
+    ida.click("menu-reply").await;
+    ida.wait_text_in("reply-preview", answer).await;
+    ida.screenshot("reply-composer-phone.png").await;
+    ida.click("reply-cancel").await;
+    ida.wait_js(
+        "the quote above the composer to go",
+        "return !document.querySelector('[data-testid=\"reply-preview\"]');",
+        vec![],
+    )
+    .await;
+
     // Ida (phone) long-presses the reply and reacts with a heart; Joe adds
     // his own by pressing the chip, and a coffee from the emoji field.
     ida.open_menu(answer).await;
@@ -722,7 +739,9 @@ async fn two_people_reply_react_edit_pin_and_delete_see_delivery_ticks_and_catch
     joe.type_into("react-input", "☕").await;
     joe.click("react-send").await;
     for browser in [&ida, &joe] {
-        browser.wait_reaction(answer, "☕", 1, browser.name == "joe").await;
+        browser
+            .wait_reaction(answer, "☕", 1, browser.name == "joe")
+            .await;
     }
     ida.screenshot("reactions-phone.png").await;
     joe.screenshot("reactions-desktop.png").await;
@@ -1308,7 +1327,10 @@ impl Browser {
                 .then(PointerAction::Up {
                     button: MOUSE_BUTTON_LEFT,
                 });
-            self.client.perform_actions(press).await.expect("long press");
+            self.client
+                .perform_actions(press)
+                .await
+                .expect("long press");
         } else {
             let hover = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
                 element: bubble.clone(),

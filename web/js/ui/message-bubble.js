@@ -170,6 +170,18 @@ function reactionChips(message, me, onReact, nameOf) {
   }));
 }
 
+// After a long press opened the menu, the lifting finger can still count as a tap (when the
+// browser's own long-press time is longer than ours); that tap must not press whatever the menu
+// now shows under it.
+function swallowNextClick() {
+  const swallow = (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+  };
+  window.addEventListener('click', swallow, { capture: true, once: true });
+  setTimeout(() => window.removeEventListener('click', swallow, { capture: true }), 700);
+}
+
 // Right click, long press (touch), or the Menu key / Shift+F10 on the focused bubble. A right
 // click over selected text keeps the browser's own menu, for copying part of a message.
 function menuGestures(el, open) {
@@ -198,14 +210,11 @@ function menuGestures(el, open) {
   el.addEventListener('pointermove', (event) => {
     if (start && Math.hypot(event.clientX - start.x, event.clientY - start.y) > LONG_PRESS_SLOP_PX) cancel();
   });
-  for (const type of ['pointerup', 'pointercancel', 'pointerleave']) el.addEventListener(type, cancel);
-  // The tap that ended a long press must not also follow a link or open a photo.
-  el.addEventListener('click', (event) => {
-    if (!pressed) return;
-    pressed = false;
-    event.preventDefault();
-    event.stopPropagation();
-  }, true);
+  el.addEventListener('pointerup', () => {
+    if (pressed) swallowNextClick();
+    cancel();
+  });
+  for (const type of ['pointercancel', 'pointerleave']) el.addEventListener(type, cancel);
   el.addEventListener('keydown', (event) => {
     if (event.key === 'ContextMenu' || (event.key === 'F10' && event.shiftKey)) {
       event.preventDefault();

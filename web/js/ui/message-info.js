@@ -30,10 +30,11 @@ function render(body, message) {
   const read = others.filter((id) => readAt.has(id)).map((userId) => ({ userId, at: readAt.get(userId) }));
   const delivered = others.filter((id) => !readAt.has(id) && deliveredAt.has(id)).map((userId) => ({ userId, at: deliveredAt.get(userId) }));
   const waiting = others.filter((id) => !readAt.has(id) && !deliveredAt.has(id)).map((userId) => ({ userId }));
-  body.replaceChildren(
+  body.replaceChildren(...[
     section(t('info.readBy'), 'info-read', read),
     section(t('info.deliveredTo'), 'info-delivered', delivered),
-    section(t('info.waiting'), 'info-waiting', waiting));
+    section(t('info.waiting'), 'info-waiting', waiting),
+  ].filter(Boolean));
 }
 
 export function openMessageInfo(message) {

@@ -38,7 +38,7 @@ export function mountPinnedBar(chatId, show) {
     shown = pins[index];
     label.textContent = pins.length > 1 ? t('pins.labelOf', { i: index + 1, n: pins.length }) : t('pins.label');
     const kind = kindIcon(shown);
-    text.replaceChildren(kind ? icon(kind, 'icon preview-kind') : null, summary(shown) || t('msg.photo'));
+    text.replaceChildren(...[kind ? icon(kind, 'icon preview-kind') : null, summary(shown) || t('msg.photo')].filter(Boolean));
     el.dataset.seq = shown.seq;
     el.setAttribute('aria-label', t('pins.goTo', { text: summary(shown) }));
   }

@@ -49,9 +49,16 @@ export function openSheet({ label, title = null, testid, className = '', anchor 
   });
   const onBack = () => dialog.close();
   window.addEventListener('popstate', onBack);
+  const previous = document.activeElement;
   dialog.addEventListener('close', () => {
     window.removeEventListener('popstate', onBack);
     dialog.remove();
+    // The dialog gives focus back by itself, but Chromium can leave a text box it returns to
+    // focused yet deaf to typing; focusing it afresh makes it take keys again.
+    if (document.activeElement === previous && previous?.matches?.('input, textarea')) {
+      previous.blur();
+      previous.focus({ preventScroll: true });
+    }
   });
 
   document.body.append(dialog);
