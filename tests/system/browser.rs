@@ -3,7 +3,10 @@
 //! in with the codes the server "sent", see a new chat appear before its
 //! first message, chat live, see each other typing and their read ticks,
 //! reload, share a photo and talk in a group; one records a voice message on
-//! Chromium's fake microphone and sends a photo and a file beside it.
+//! Chromium's fake microphone and sends a photo and a file beside it; two
+//! reply, react, edit, pin and delete through the message menu, watch the
+//! ticks go from stored to delivered to read, and one of them catches up on
+//! changes made while their browser was offline.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. Without them
 //! the tests print a skip notice and pass, unless `CLAVOX_REQUIRE_BROWSER` is
@@ -16,6 +19,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{
+    InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction, TouchActions,
+};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -73,12 +79,16 @@ async fn two_people_sign_in_chat_live_see_typing_and_read_ticks_keep_history_on_
     )
     .await;
 
-    // Ali writes first; the message is stored (one tick) but not yet read.
+    // Ali writes first; the message is stored (one tick) or already on
+    // Bea's device (two grey ticks), but not yet read.
     ali.type_into("composer", "Hello Bea, lunch today?").await;
     ali.click("send").await;
     let first = ali.wait_message("Hello Bea, lunch today?", true).await;
     assert_eq!(first["seq"], "1", "the first message of the chat is seq 1");
-    ali.wait_status("Hello Bea, lunch today?", "sent").await;
+    assert!(
+        matches!(first["status"].as_str(), Some("sent" | "delivered")),
+        "{first}"
+    );
 
     // It reaches Bea's chat list live, as one unread message from Ali.
     bea.wait_js(
@@ -90,11 +100,9 @@ async fn two_people_sign_in_chat_live_see_typing_and_read_ticks_keep_history_on_
         vec![json!(item)],
     )
     .await;
-    assert_eq!(
-        ali.status_of("Hello Bea, lunch today?").await,
-        "sent",
-        "nobody has opened the chat yet"
-    );
+    // Bea's browser has it (two grey ticks), but nobody has opened the chat yet.
+    ali.wait_status("Hello Bea, lunch today?", "delivered")
+        .await;
 
     // Bea opens it: she sees the message, and Ali's tick turns to "read".
     bea.click_css(&item).await;
@@ -584,6 +592,250 @@ async fn a_voice_message_recorded_in_the_browser_plays_for_the_other_person_besi
     eko.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_reply_react_edit_pin_and_delete_see_delivery_ticks_and_catch_up_on_changes_made_while_offline()
+ {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let (ida_phone, joe_phone) = (phone(7401), phone(7402));
+    let ida = driver.open("ida", PHONE_SIZE).await;
+    let joe = driver.open("joe", DESKTOP_SIZE).await;
+    tokio::join!(
+        ida.sign_in(&app, &ida_phone, "Ida Lestari", None),
+        joe.sign_in(&app, &joe_phone, "Joe Prasetyo", None),
+    );
+
+    // Joe leaves the app for another page: nothing can reach his device.
+    joe.client.goto("about:blank").await.expect("leave the app");
+
+    // Ida writes to Joe: stored on the server, one grey tick, and it stays
+    // that way while Joe is away.
+    ida.click("new-chat").await;
+    ida.type_into("new-chat-phone", &joe_phone).await;
+    ida.click("new-chat-start").await;
+    let chat_id = ida.open_chat_id().await;
+    let question = "Dinner at seven tonight?";
+    ida.type_into("composer", question).await;
+    ida.click("send").await;
+    ida.wait_status(question, "sent").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        ida.status_of(question).await,
+        "sent",
+        "Joe's browser is not on the app: nothing has been delivered"
+    );
+
+    // Joe comes back to his chat list: the message reaches his device, so
+    // Ida sees two grey ticks before he opens the chat; then two blue ones.
+    joe.client
+        .goto(&app.url("/"))
+        .await
+        .expect("back to the app");
+    let item = format!("[data-testid=\"chat-item\"][data-chat-id=\"{chat_id}\"]");
+    joe.wait_js(
+        "the chat with one unread message",
+        r#"const item = document.querySelector(arguments[0]);
+           const badge = item && item.querySelector('[data-testid="unread"]');
+           return Boolean(badge) && badge.textContent.trim() === '1';"#,
+        vec![json!(item)],
+    )
+    .await;
+    ida.wait_status(question, "delivered").await;
+    let tick_colour = r#"const m = [...document.querySelectorAll('[data-testid="message"][data-own="true"]')]
+                           .find((m) => m.textContent.includes(arguments[0]));
+                         const tick = m && m.querySelector('.tick');
+                         return tick ? [m.dataset.status, getComputedStyle(tick).color] : null;"#;
+    let delivered = ida
+        .wait_js("the delivered tick", tick_colour, vec![json!(question)])
+        .await;
+    joe.click_css(&item).await;
+    joe.wait_message(question, false).await;
+    ida.wait_status(question, "read").await;
+    let read = ida
+        .wait_js("the read tick", tick_colour, vec![json!(question)])
+        .await;
+    assert_ne!(
+        delivered[1], read[1],
+        "read ticks are coloured, delivered ones are not: {delivered} {read}"
+    );
+
+    // Joe (desktop) replies through the menu on the bubble's own button: the
+    // quote shows above his composer, then in the bubble for both of them.
+    joe.open_menu(question).await;
+    joe.screenshot("message-menu-desktop.png").await;
+    joe.click("menu-reply").await;
+    joe.wait_text_in("reply-preview", question).await;
+    joe.wait_text_in("reply-preview", "Ida Lestari").await;
+    let answer = "Yes! I will bring dessert";
+    joe.type_into("composer", answer).await;
+    joe.type_into("composer", "\u{E007}").await;
+    let reply = joe.wait_message(answer, true).await;
+    for browser in [&ida, &joe] {
+        browser
+            .wait_js(
+                "the reply to quote Ida's question",
+                r#"const m = [...document.querySelectorAll('[data-testid="message"]')]
+                     .find((m) => m.dataset.seq && m.textContent.includes(arguments[0]));
+                   const quote = m && m.querySelector('[data-testid="quote"]');
+                   return Boolean(quote) && quote.textContent.includes(arguments[1])
+                       && quote.textContent.includes('Ida Lestari');"#,
+                vec![json!(answer), json!(question)],
+            )
+            .await;
+    }
+    joe.wait_js(
+        "the reply preview above the composer to go",
+        "return !document.querySelector('[data-testid=\"reply-preview\"]');",
+        vec![],
+    )
+    .await;
+    ida.screenshot("reply-phone.png").await;
+    joe.screenshot("reply-desktop.png").await;
+
+    // Tapping the quote brings the original into view, highlighted.
+    ida.click_css(&format!(
+        "[data-testid=\"message\"][data-seq=\"{}\"] [data-testid=\"quote\"]",
+        reply["seq"].as_str().unwrap()
+    ))
+    .await;
+    ida.wait_js(
+        "the original message to be highlighted",
+        r#"return [...document.querySelectorAll('[data-testid="message"].flash')]
+             .some((m) => m.textContent.includes(arguments[0]));"#,
+        vec![json!(question)],
+    )
+    .await;
+
+    // On the phone, the quote above the composer fits, and its cross takes
+    // it away again.
+    ida.open_menu(answer).await;
+    ida.click("menu-reply").await;
+    ida.wait_text_in("reply-preview", answer).await;
+    ida.screenshot("reply-composer-phone.png").await;
+    ida.click("reply-cancel").await;
+    ida.wait_js(
+        "the quote above the composer to go",
+        "return !document.querySelector('[data-testid=\"reply-preview\"]');",
+        vec![],
+    )
+    .await;
+
+    // Ida (phone) long-presses the reply and reacts with a heart; Joe adds
+    // his own by pressing the chip, and a coffee from the emoji field.
+    ida.open_menu(answer).await;
+    ida.screenshot("message-menu-phone.png").await;
+    ida.click_css("[data-testid=\"quick-react\"][data-emoji=\"❤️\"]")
+        .await;
+    joe.wait_reaction(answer, "❤️", 1, false).await;
+    joe.click_css("[data-testid=\"reaction\"][data-emoji=\"❤️\"]")
+        .await;
+    for browser in [&ida, &joe] {
+        browser.wait_reaction(answer, "❤️", 2, true).await;
+    }
+    joe.open_menu(answer).await;
+    joe.click("react-more").await;
+    joe.type_into("react-input", "☕").await;
+    joe.click("react-send").await;
+    for browser in [&ida, &joe] {
+        browser
+            .wait_reaction(answer, "☕", 1, browser.name == "joe")
+            .await;
+    }
+    ida.screenshot("reactions-phone.png").await;
+    joe.screenshot("reactions-desktop.png").await;
+
+    // Ida edits her question: its text moves into the composer, Enter saves
+    // it, and both see the new text marked "edited".
+    ida.open_menu(question).await;
+    ida.click("menu-edit").await;
+    ida.wait_js(
+        "the question in the composer for editing",
+        r#"const box = document.querySelector('[data-testid="composer"]');
+           return box.value === arguments[0] && Boolean(document.querySelector('[data-testid="edit-preview"]'));"#,
+        vec![json!(question)],
+    )
+    .await;
+    let edited = "Dinner at eight tonight?";
+    ida.type_into("composer", &format!("\u{E009}a\u{E000}{edited}\u{E007}"))
+        .await;
+    for browser in [&ida, &joe] {
+        browser.wait_edited(edited).await;
+    }
+
+    // Ida pins it: a bar over both conversations shows it.
+    ida.open_menu(edited).await;
+    ida.click("menu-pin").await;
+    for browser in [&ida, &joe] {
+        browser.wait_text_in("pinned-bar", edited).await;
+    }
+
+    // Joe takes his reply back: deleted for everyone, a short italic line
+    // in its place for both, its reactions gone with it.
+    joe.open_menu(answer).await;
+    joe.click("menu-delete").await;
+    joe.click("confirm-delete").await;
+    for browser in [&ida, &joe] {
+        browser.wait_deleted(reply["seq"].as_str().unwrap()).await;
+    }
+    ida.screenshot("deleted-phone.png").await;
+    joe.screenshot("deleted-desktop.png").await;
+
+    // Joe's browser goes offline (the page stays; no reload). Meanwhile Ida
+    // writes, edits and deletes.
+    let later = "Bring the blue umbrella";
+    let gone = "Ignore the last message";
+    ida.type_into("composer", &format!("{later}\u{E007}")).await;
+    ida.type_into("composer", &format!("{gone}\u{E007}")).await;
+    joe.wait_message(later, false).await;
+    let gone_seq = joe.wait_message(gone, false).await["seq"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    joe.client
+        .execute("window.stillTheSamePage = true;", vec![])
+        .await
+        .expect("mark the page");
+    joe.set_offline(true).await;
+    joe.wait_text_in("connection-banner", "No connection").await;
+    let umbrella = "Bring the green umbrella";
+    ida.open_menu(later).await;
+    ida.click("menu-edit").await;
+    ida.type_into("composer", &format!("\u{E009}a\u{E000}{umbrella}\u{E007}"))
+        .await;
+    ida.wait_edited(umbrella).await;
+    ida.open_menu(gone).await;
+    ida.click("menu-delete").await;
+    ida.click("confirm-delete").await;
+    ida.wait_deleted(&gone_seq).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        joe.query_text(umbrella).await.is_none(),
+        "an offline browser cannot have seen the edit"
+    );
+
+    // Back online: Joe's app reconnects and shows both changes, in the same
+    // page.
+    joe.set_offline(false).await;
+    joe.wait_edited(umbrella).await;
+    joe.wait_deleted(&gone_seq).await;
+    assert_eq!(
+        joe.client
+            .execute("return window.stillTheSamePage === true;", vec![])
+            .await
+            .expect("the page marker"),
+        json!(true),
+        "the changes arrived without a reload"
+    );
+
+    for browser in [&ida, &joe] {
+        browser.assert_clean_console().await;
+    }
+    ida.close().await;
+    joe.close().await;
+}
+
 // ---------------------------------------------------------------------------
 // chromedriver and browser sessions
 // ---------------------------------------------------------------------------
@@ -1009,6 +1261,174 @@ impl Browser {
         assert!(
             response.status().is_success(),
             "{}: the microphone permission was not set: {}",
+            self.name,
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// The bubble of the message containing `text`, once it is there.
+    async fn message_element(&self, text: &str) -> Element {
+        self.wait_message_any(text).await;
+        self.client
+            .find(Locator::XPath(&format!(
+                "//*[@data-testid='message' and @data-seq and contains(., '{text}')]"
+            )))
+            .await
+            .expect("the message's bubble")
+    }
+
+    async fn wait_message_any(&self, text: &str) {
+        self.wait_js(
+            &format!("the message {text:?}"),
+            r#"return [...document.querySelectorAll('[data-testid="message"]')]
+                 .some((m) => m.dataset.seq && m.textContent.includes(arguments[0]));"#,
+            vec![json!(text)],
+        )
+        .await;
+    }
+
+    /// Whether a message containing `text` is shown now.
+    async fn query_text(&self, text: &str) -> Option<()> {
+        let found = self
+            .client
+            .execute(
+                r#"return [...document.querySelectorAll('[data-testid="message"]')]
+                     .some((m) => m.textContent.includes(arguments[0]));"#,
+                vec![json!(text)],
+            )
+            .await
+            .expect("look for a message");
+        (found == json!(true)).then_some(())
+    }
+
+    /// Opens the menu of the message containing `text` as a person would: a
+    /// long press on a phone-sized screen; on a desktop, the button that
+    /// shows on the bubble while the pointer is over it.
+    async fn open_menu(&self, text: &str) {
+        let bubble = self.message_element(text).await;
+        let phone = self
+            .client
+            .execute("return window.innerWidth < 768;", vec![])
+            .await
+            .expect("the viewport width")
+            == json!(true);
+        if phone {
+            let press = TouchActions::new("finger".to_owned())
+                .then(PointerAction::MoveToElement {
+                    element: bubble,
+                    duration: None,
+                    x: 0.0,
+                    y: 0.0,
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .pause(Duration::from_millis(800))
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+            self.client
+                .perform_actions(press)
+                .await
+                .expect("long press");
+        } else {
+            let hover = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+                element: bubble.clone(),
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            });
+            self.client.perform_actions(hover).await.expect("hover");
+            self.wait_js(
+                "the menu button to show on the bubble",
+                r#"const m = [...document.querySelectorAll('[data-testid="message"]')]
+                     .find((m) => m.dataset.seq && m.textContent.includes(arguments[0]));
+                   const button = m && m.querySelector('[data-testid="message-menu-button"]');
+                   return Boolean(button) && getComputedStyle(button).opacity === '1';"#,
+                vec![json!(text)],
+            )
+            .await;
+            bubble
+                .find(Locator::Css(&testid("message-menu-button")))
+                .await
+                .expect("the menu button")
+                .click()
+                .await
+                .expect("the menu button is pressed");
+        }
+        let _ = self.client.release_actions().await;
+        self.wait_js(
+            "the message menu",
+            r#"const menu = document.querySelector('[data-testid="message-menu"]');
+               return Boolean(menu) && menu.open && Boolean(menu.querySelector('[data-testid="menu-reply"], [data-testid="menu-hide"]'));"#,
+            vec![],
+        )
+        .await;
+    }
+
+    /// Waits for the message containing `text` to carry `emoji` with `count`
+    /// reactions, pressed when one of them is this person's.
+    async fn wait_reaction(&self, text: &str, emoji: &str, count: u32, mine: bool) {
+        self.wait_js(
+            &format!("{emoji} ×{count} under {text:?}"),
+            r#"const m = [...document.querySelectorAll('[data-testid="message"]')]
+                 .find((m) => m.dataset.seq && m.textContent.includes(arguments[0]));
+               const chip = m && [...m.querySelectorAll('[data-testid="reaction"]')]
+                 .find((c) => c.dataset.emoji === arguments[1]);
+               return Boolean(chip) && chip.dataset.count === String(arguments[2])
+                   && chip.getAttribute('aria-pressed') === String(arguments[3]);"#,
+            vec![json!(text), json!(emoji), json!(count), json!(mine)],
+        )
+        .await;
+    }
+
+    /// Waits for a message reading `text` marked "edited".
+    async fn wait_edited(&self, text: &str) {
+        self.wait_js(
+            &format!("the edited message {text:?}"),
+            r#"return [...document.querySelectorAll('[data-testid="message"]')]
+                 .some((m) => m.querySelector('.msg-text')?.textContent === arguments[0]
+                     && Boolean(m.querySelector('[data-testid="edited"]')));"#,
+            vec![json!(text)],
+        )
+        .await;
+    }
+
+    /// Waits for the message `seq` to show as deleted for everyone: no text,
+    /// no reactions, no menu but "Delete for me".
+    async fn wait_deleted(&self, seq: &str) {
+        self.wait_js(
+            &format!("message {seq} to show as deleted"),
+            r#"const m = document.querySelector(`[data-testid="message"][data-seq="${arguments[0]}"]`);
+               return Boolean(m) && m.dataset.deleted === 'true'
+                   && Boolean(m.querySelector('[data-testid="deleted"]'))
+                   && !m.querySelector('[data-testid="reactions"], [data-testid="quote"], img');"#,
+            vec![json!(seq)],
+        )
+        .await;
+    }
+
+    /// Takes this browser off the network, or puts it back (Chromium's
+    /// network emulation): the page sees `offline` and `online` events.
+    async fn set_offline(&self, offline: bool) {
+        let url = format!(
+            "{}/session/{}/chromium/network_conditions",
+            self.driver, self.session
+        );
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "network_conditions": {
+                "offline": offline,
+                "latency": 0,
+                "download_throughput": -1,
+                "upload_throughput": -1,
+            }}))
+            .send()
+            .await
+            .expect("set network conditions");
+        assert!(
+            response.status().is_success(),
+            "{}: the network was not switched: {}",
             self.name,
             response.text().await.unwrap_or_default()
         );

@@ -39,6 +39,7 @@ export function start() {
   attempt = 0;
   downSince = Date.now();
   window.addEventListener('online', reconnectNow);
+  window.addEventListener('offline', goneOffline);
   document.addEventListener('visibilitychange', onVisibility);
   offSession = session.onChange(onTokens);
   connect();
@@ -48,6 +49,7 @@ export function stop() {
   running = false;
   clearTimeout(retryTimer);
   window.removeEventListener('online', reconnectNow);
+  window.removeEventListener('offline', goneOffline);
   document.removeEventListener('visibilitychange', onVisibility);
   offSession?.();
   drop();
@@ -156,7 +158,10 @@ function scheduleRetry() {
   if (!running) return;
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
   attempt += 1;
-  const delay = Math.round(base * (0.7 + Math.random() * 0.6));
+  // While the device says it has no network, the "online" event is the signal to try; the long
+  // wait only covers a browser that never sends it.
+  const offline = navigator.onLine === false;
+  const delay = offline ? BACKOFF_MAX_MS : Math.round(base * (0.7 + Math.random() * 0.6));
   retryAt = Date.now() + delay;
   clearTimeout(retryTimer);
   retryTimer = setTimeout(connect, delay);
@@ -222,6 +227,14 @@ function checkAlive() {
     drop();
     scheduleRetry();
   });
+}
+
+// The device says it has no network: the socket is dead even if the browser has not noticed, so
+// let it go now (and show it) instead of waiting for a ping to go unanswered. "online" reconnects.
+function goneOffline() {
+  if (!running || !socket) return;
+  drop();
+  scheduleRetry();
 }
 
 function onVisibility() {

@@ -114,6 +114,8 @@ export function duration(ms) {
 
 // One line describing a message, for the chat list and screen-reader announcements.
 export function summary(message) {
+  if (message.hidden) return t('msg.hiddenByYou');
+  if (message.deletedAt) return t('msg.deleted');
   const caption = message.content?.trim();
   switch (message.type) {
     case 'image': return caption || t('msg.photo');
@@ -129,6 +131,7 @@ export function summary(message) {
 // The app's own icon for a message's kind, shown before its summary (an
 // emoji would depend on the system's fonts); none for text.
 export function kindIcon(message) {
+  if (message.hidden || message.deletedAt) return null;
   return { image: 'camera', voice: 'mic', file: 'file' }[message.type] ?? null;
 }
 

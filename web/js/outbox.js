@@ -49,8 +49,10 @@ function newClientId() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-export function enqueue(chatId, content, type = 'text', metadata = null) {
-  const item = { clientId: newClientId(), chatId, content, type, metadata, createdAt: new Date().toISOString() };
+// `replyTo`: the quoted message's ReplyPreview (shown while pending; its seq is what is sent);
+// `mentions`: user ids named with @ in the text.
+export function enqueue(chatId, content, type = 'text', metadata = null, { replyTo = null, mentions = [] } = {}) {
+  const item = { clientId: newClientId(), chatId, content, type, metadata, replyTo, mentions, createdAt: new Date().toISOString() };
   items.push(item);
   save();
   store.addPending(item);
@@ -60,8 +62,8 @@ export function enqueue(chatId, content, type = 'text', metadata = null) {
 // A failed message sent again keeps its clientId, so it can never arrive twice.
 export function retry(pending) {
   store.removePending(pending.chatId, pending.clientId);
-  const { clientId, chatId, content, type, metadata } = pending;
-  const item = { clientId, chatId, content, type, metadata, createdAt: new Date().toISOString() };
+  const { clientId, chatId, content, type, metadata, replyTo = null, mentions = [] } = pending;
+  const item = { clientId, chatId, content, type, metadata, replyTo, mentions, createdAt: new Date().toISOString() };
   items.push(item);
   save();
   store.addPending(item);
@@ -71,6 +73,8 @@ export function retry(pending) {
 function deliver(item) {
   const body = { content: item.content, type: item.type, clientId: item.clientId };
   if (item.metadata) body.metadata = item.metadata;
+  if (item.replyTo?.seq) body.replyTo = item.replyTo.seq;
+  if (item.mentions?.length) body.mentions = item.mentions;
   if (item.type !== 'text' && !item.content) delete body.content;
   if (connection.isOnline()) return connection.request('send_message', { chatId: item.chatId, ...body });
   if (connection.downFor() >= REST_AFTER_MS) return api.post(`/api/chats/${item.chatId}/messages`, body);

@@ -1,6 +1,7 @@
-// The client's picture of the world: chats, message history per chat, users, read marks and who is
-// typing. Only this module changes it; screens read `state` and re-render on its events:
-// "chats", "removed" (chatId), "messages" (chatId), "reads" (chatId), "typing" (chatId), "user" (userId).
+// The client's picture of the world: chats, message history per chat, users, read and delivery
+// marks, pinned messages and who is typing. Only this module changes it; screens read `state` and
+// re-render on its events: "chats", "removed" (chatId), "messages" (chatId), "reads" (chatId),
+// "pins" (chatId), "typing" (chatId), "user" (userId).
 import { createEmitter } from './emitter.js';
 
 const TYPING_EXPIRE_MS = 8_000; // the server ends a typing state after 6 s; this only covers a lost event
@@ -16,6 +17,8 @@ export const state = {
   users: new Map(),
   boxes: new Map(), // chatId → message box, see box()
   reads: new Map(), // chatId → Map(userId → highest seq read)
+  delivered: new Map(), // chatId → Map(userId → highest seq delivered to their devices)
+  pins: new Map(), // chatId → [Message], most recently pinned first, once fetched
   typing: new Map(), // chatId → Map(userId → expiry timer)
   viewing: null, // the chat on screen while the page is visible
 };
@@ -30,6 +33,8 @@ export function reset(me) {
     users: new Map(me ? [[me.id, me]] : []),
     boxes: new Map(),
     reads: new Map(),
+    delivered: new Map(),
+    pins: new Map(),
     typing: new Map(),
     viewing: null,
   });
@@ -111,6 +116,8 @@ export function removeChat(chatId) {
 function forget(chatId) {
   state.boxes.delete(chatId);
   state.reads.delete(chatId);
+  state.delivered.delete(chatId);
+  state.pins.delete(chatId);
   for (const timer of state.typing.get(chatId)?.values() || []) clearTimeout(timer);
   state.typing.delete(chatId);
   events.emit('removed', chatId);
@@ -179,8 +186,19 @@ function insert(b, message) {
     if (list[mid].seq < message.seq) lo = mid + 1;
     else hi = mid;
   }
-  if (list[lo]?.seq === message.seq) list[lo] = { ...list[lo], ...message };
+  if (list[lo]?.seq === message.seq) list[lo] = newer(list[lo], message);
   else list.splice(lo, 0, message);
+}
+
+// The later of two versions of one message: a change-feed page can cross a live update, and an
+// older `rev` must never overwrite a newer one. Hiding is this user's own and is never undone.
+function newer(old, next) {
+  if ((old.rev ?? 0) > (next.rev ?? 0)) return old;
+  return { ...old, ...next, hidden: Boolean(old.hidden || next.hidden) };
+}
+
+export function findMessage(chatId, seq) {
+  return state.boxes.get(chatId)?.messages.find((m) => m.seq === seq) ?? null;
 }
 
 function dropPending(b, clientId) {
@@ -190,7 +208,10 @@ function dropPending(b, clientId) {
 }
 
 function seedReads(chatId, messages) {
-  for (const m of messages) for (const r of m.readBy || []) raiseMark(chatId, r.userId, m.seq);
+  for (const m of messages) {
+    for (const r of m.readBy || []) raiseMark(state.reads, chatId, r.userId, m.seq);
+    for (const d of m.deliveredTo || []) raiseMark(state.delivered, chatId, d.userId, m.seq);
+  }
 }
 
 function absorb(chatId, messages) {
@@ -205,7 +226,9 @@ function absorb(chatId, messages) {
 
 export function setHistory(chatId, messages, hasOlder) {
   const b = absorb(chatId, messages);
-  Object.assign(b, { loaded: true, loading: false, error: null, hasOlder });
+  // Changes that arrived while the page was in flight, to messages the page holds.
+  for (const m of b.early?.values() || []) if (b.messages.some((known) => known.seq === m.seq)) insert(b, m);
+  Object.assign(b, { loaded: true, loading: false, error: null, hasOlder, early: null });
   events.emit('messages', chatId);
 }
 
@@ -245,6 +268,55 @@ export function putMessage(message) {
   return { isNew, gap };
 }
 
+// A changed message (message_updated, an action's answer, the change feed): replaced where it is
+// known, its chat's preview and pinned list kept in step. Messages older than the loaded history
+// are left for when they are fetched; one newer than it means new messages were missed (`gap`).
+function applyUpdate(message) {
+  const { chatId } = message;
+  const chat = state.chats.get(chatId);
+  const b = box(chatId);
+  let gap = false;
+  if (b.loaded && (!b.messages.length || message.seq >= b.messages[0].seq)) {
+    gap = b.messages.length > 0 && message.seq > lastSeq(chatId) + 1;
+    dropPending(b, message.clientId);
+    insert(b, message);
+  } else if (b.loading) {
+    if (!b.early) b.early = new Map();
+    b.early.set(message.seq, message);
+  }
+  seedReads(chatId, [message]);
+  if (chat?.lastMessage && chat.lastMessage.seq === message.seq) chat.lastMessage = newer(chat.lastMessage, message);
+  else if (chat && (!chat.lastMessage || message.seq > chat.lastMessage.seq)) chat.lastMessage = message;
+  const pinned = state.pins.get(chatId);
+  if (pinned) {
+    const at = pinned.findIndex((m) => m.seq === message.seq);
+    const keep = message.pinned && !message.deletedAt;
+    if (at >= 0 && keep) pinned[at] = newer(pinned[at], message);
+    else if (at >= 0) pinned.splice(at, 1);
+    else if (keep) pinned.unshift(message);
+  }
+  return gap;
+}
+
+export function updateMessages(chatId, messages) {
+  if (!messages.length) return false;
+  let gap = false;
+  for (const m of messages) gap = applyUpdate(m) || gap;
+  events.emit('messages', chatId);
+  events.emit('pins', chatId);
+  events.emit('chats');
+  return gap;
+}
+
+export const updateMessage = (message) => updateMessages(message.chatId, [message]);
+
+export function setPins(chatId, messages) {
+  state.pins.set(chatId, messages.filter((m) => m.pinned !== false && !m.deletedAt));
+  events.emit('pins', chatId);
+}
+
+export const pinsOf = (chatId) => state.pins.get(chatId) || [];
+
 export function addPending(item) {
   box(item.chatId).pending.push({
     ...item,
@@ -253,6 +325,7 @@ export function addPending(item) {
     senderId: state.me?.id,
     isRead: false,
     readBy: [],
+    reactions: [],
     failed: false,
   });
   events.emit('messages', item.chatId);
@@ -272,18 +345,33 @@ export function removePending(chatId, clientId) {
   events.emit('messages', chatId);
 }
 
-// ---- Read marks ----
+// ---- Read and delivery marks ----
 
-function raiseMark(chatId, userId, seq) {
-  if (!state.reads.has(chatId)) state.reads.set(chatId, new Map());
-  const marks = state.reads.get(chatId);
+function raiseMark(table, chatId, userId, seq) {
+  if (!table.has(chatId)) table.set(chatId, new Map());
+  const marks = table.get(chatId);
   if ((marks.get(userId) ?? 0) >= seq) return false;
   marks.set(userId, seq);
   return true;
 }
 
 export function setRead(chatId, userId, seq) {
-  if (raiseMark(chatId, userId, seq)) events.emit('reads', chatId);
+  if (raiseMark(state.reads, chatId, userId, seq)) events.emit('reads', chatId);
+}
+
+export function setDelivered(chatId, userId, seq) {
+  if (raiseMark(state.delivered, chatId, userId, seq)) events.emit('reads', chatId);
+}
+
+// Delivered when the server says so, or when every other participant's devices have it; a read
+// mark counts as delivery too.
+export function isDelivered(chat, message) {
+  if (message.isDelivered || isRead(chat, message)) return true;
+  const reads = state.reads.get(chat.id);
+  const delivered = state.delivered.get(chat.id);
+  const reached = (id) => Math.max(reads?.get(id) ?? 0, delivered?.get(id) ?? 0) >= message.seq;
+  const others = chat.participants.filter((id) => id !== message.senderId);
+  return others.length > 0 && others.every(reached);
 }
 
 // Read when the server says so, or when every other participant's mark has reached it.

@@ -12,7 +12,7 @@ export function mountBanner() {
   const message = h('span', { class: 'banner-text' });
   const countdown = h('span', { class: 'banner-extra', 'aria-hidden': 'true' });
   const retry = h('button', { type: 'button', class: 'banner-btn', onclick: () => connection.reconnectNow() }, t('banner.retry'));
-  const el = h('div', { class: 'banner', role: 'status', hidden: true }, icon('alert'), h('span', null, message, ' ', countdown), retry);
+  const el = h('div', { class: 'banner', role: 'status', 'data-testid': 'connection-banner', hidden: true }, icon('alert'), h('span', null, message, ' ', countdown), retry);
 
   function set(node, text) {
     // Unchanged text is left alone so screen readers don't repeat it.

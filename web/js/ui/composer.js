@@ -1,17 +1,24 @@
 // Writing messages: a growing textarea (Enter sends, Shift+Enter breaks the line), attachments,
 // voice messages (the microphone replaces Send while there is no text), and the typing signal: typing_start at most every 3 s while typing, typing_stop on send, on
 // blur, or after 4 s without a keystroke. Drafts survive switching chats.
+// Above the text box: the message being replied to, or the one being edited (its text moves into
+// the box and Send saves it); the cross or Escape cancels either. In groups, "@" suggests members.
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
 import * as api from '../api.js';
 import * as connection from '../connection.js';
 import * as outbox from '../outbox.js';
+import * as people from '../people.js';
+import * as actions from '../message-actions.js';
 import { codePoints } from '../format.js';
 import { errorText } from '../errors.js';
 import { canRecord } from '../voice.js';
 import { toast } from './notify.js';
 import { voiceControls } from './voice-recorder.js';
+import { mentionSuggester } from './mentions.js';
+import { quote, previewOf } from './quote.js';
+import { reportError } from './message-menu.js';
 
 const MAX_CHARS = 4096;
 const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
@@ -51,17 +58,123 @@ export function mountComposer(chatId) {
   const picker = h('input', { type: 'file', hidden: true, tabindex: -1, 'data-testid': 'attach-input' });
   const attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: () => picker.click() }, icon('attach'));
   const voice = canRecord() ? voiceControls({ onChange: layout, onRecorded: sendVoice }) : null;
-  const el = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } },
+  const form = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } },
     attach, picker, voice?.discardButton, textarea, voice?.bar, send, voice?.start, voice?.sendButton);
+  const mentions = mentionSuggester(textarea, chatId, onInput);
+  const context = h('div', { class: 'composer-context', 'data-testid': 'composer-context', hidden: true });
+  const el = h('div', { class: 'composer-area' }, mentions.el, context, form);
+  let mode = null; // { kind: 'reply' | 'edit', message, draft? }
 
   // Recording: the bar takes the place of the text box. No text: the microphone takes Send's place.
+  // Editing: Send saves, and nothing can be attached or recorded.
   function layout() {
     const recording = Boolean(voice?.active());
     const empty = !textarea.value.trim();
-    attach.hidden = recording;
+    const editing = mode?.kind === 'edit';
+    attach.hidden = recording || editing;
     textarea.hidden = recording;
-    send.hidden = recording || (Boolean(voice) && empty);
-    voice?.setAvailable(empty);
+    send.hidden = recording || (Boolean(voice) && empty && !editing);
+    voice?.setAvailable(empty && !editing);
+  }
+
+  function showContext() {
+    if (!mode) {
+      context.hidden = true;
+      context.replaceChildren();
+      send.replaceChildren(icon('send'));
+      send.setAttribute('aria-label', t('composer.send'));
+      send.title = t('composer.send');
+      return;
+    }
+    const { kind, message } = mode;
+    const editing = kind === 'edit';
+    const cancel = h('button', {
+      type: 'button',
+      class: 'icon-btn context-cancel',
+      'data-testid': editing ? 'edit-cancel' : 'reply-cancel',
+      'aria-label': t(editing ? 'composer.cancelEdit' : 'composer.cancelReply'),
+      title: t(editing ? 'composer.cancelEdit' : 'composer.cancelReply'),
+      onclick: () => {
+        cancelMode();
+        textarea.focus();
+      },
+    }, icon('close'));
+    const name = editing ? t('composer.editing') : t('composer.replyingTo', { name: people.nameOf(message.senderId) });
+    context.replaceChildren(
+      icon(editing ? 'edit' : 'reply', 'icon context-icon'),
+      h('div', { class: 'context-quote', 'data-testid': editing ? 'edit-preview' : 'reply-preview' }, quote(previewOf(message), name)),
+      cancel);
+    context.hidden = false;
+    send.replaceChildren(icon(editing ? 'check' : 'send'));
+    send.setAttribute('aria-label', t(editing ? 'composer.save' : 'composer.send'));
+    send.title = t(editing ? 'composer.save' : 'composer.send');
+  }
+
+  function cancelMode() {
+    if (mode?.kind === 'edit') {
+      textarea.value = mode.draft;
+      fit();
+    }
+    mode = null;
+    showContext();
+    layout();
+  }
+
+  // Quotes `message` above the text box; what is sent next replies to it.
+  function reply(message) {
+    if (mode?.kind === 'edit') cancelMode();
+    mode = { kind: 'reply', message };
+    showContext();
+    layout();
+    textarea.focus();
+  }
+
+  // Puts `message`'s text in the box for editing; the draft comes back afterwards.
+  function edit(message) {
+    const draft = mode?.kind === 'edit' ? mode.draft : textarea.value;
+    mode = { kind: 'edit', message, draft };
+    textarea.value = message.content || '';
+    showContext();
+    fit();
+    layout();
+    textarea.focus();
+    textarea.setSelectionRange(textarea.value.length, textarea.value.length);
+  }
+
+  async function saveEdit() {
+    const { message } = mode;
+    const content = textarea.value.trim();
+    if (!content && message.type === 'text') {
+      toast(t('composer.editEmpty'));
+      return;
+    }
+    if (codePoints(content) > MAX_CHARS) {
+      toast(t('composer.tooLong', { max: MAX_CHARS }));
+      return;
+    }
+    if (content === (message.content || '').trim()) {
+      cancelMode();
+      return;
+    }
+    send.disabled = true;
+    try {
+      await actions.edit(message, content);
+      if (mode?.message === message) cancelMode();
+    } catch (err) {
+      reportError(err);
+    } finally {
+      send.disabled = false;
+    }
+  }
+
+  // What goes with the next message: the quoted one, and who was @mentioned in `content`.
+  function extras(content) {
+    const replyTo = mode?.kind === 'reply' ? previewOf(mode.message) : null;
+    if (replyTo) {
+      mode = null;
+      showContext();
+    }
+    return { replyTo, mentions: content ? mentions.take(content) : [] };
   }
 
   function signal(event) {
@@ -95,13 +208,17 @@ export function mountComposer(chatId) {
   }
 
   function submit() {
+    if (mode?.kind === 'edit') {
+      saveEdit();
+      return;
+    }
     const content = textarea.value.trim();
     if (!content) return;
     if (codePoints(content) > MAX_CHARS) {
       toast(t('composer.tooLong', { max: MAX_CHARS }));
       return;
     }
-    outbox.enqueue(chatId, content);
+    outbox.enqueue(chatId, content, 'text', null, extras(content));
     textarea.value = '';
     drafts.delete(chatId);
     stopTyping();
@@ -129,7 +246,7 @@ export function mountComposer(chatId) {
         type = 'image';
         Object.assign(metadata, await imageSize(file));
       }
-      outbox.enqueue(chatId, '', type, metadata);
+      outbox.enqueue(chatId, '', type, metadata, extras(''));
     } catch (err) {
       toast(errorText(err, { payload_too_large: t('composer.fileTooLarge') }));
     } finally {
@@ -148,19 +265,31 @@ export function mountComposer(chatId) {
     sendUpload(file, { voiceMs: durationMs, progress: t('composer.sendingVoice') });
   }
 
+  function onInput() {
+    if (mode?.kind !== 'edit') drafts.set(chatId, textarea.value);
+    fit();
+    layout();
+    mentions.update();
+    if (mode?.kind !== 'edit') onTyping();
+  }
+
   textarea.addEventListener('keydown', (event) => {
-    // isComposing: Enter that confirms an IME candidate must not send.
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+    // isComposing: keys that drive an IME (Enter confirming a candidate) are not ours.
+    if (event.isComposing || event.keyCode === 229) return;
+    if (mentions.keydown(event)) return;
+    if (event.key === 'Escape' && mode) {
+      event.preventDefault();
+      cancelMode();
+      return;
+    }
+    if (event.key === 'Enter' && !event.shiftKey) {
       event.preventDefault();
       submit();
     }
   });
-  textarea.addEventListener('input', () => {
-    drafts.set(chatId, textarea.value);
-    fit();
-    layout();
-    onTyping();
-  });
+  textarea.addEventListener('input', onInput);
+  textarea.addEventListener('click', () => mentions.update());
+  textarea.addEventListener('blur', () => mentions.close());
   textarea.addEventListener('blur', stopTyping);
   // Keep the keyboard open on phones: pressing Send must not take focus from the textarea.
   send.addEventListener('pointerdown', (event) => {
@@ -173,6 +302,8 @@ export function mountComposer(chatId) {
     el,
     textarea,
     fit,
+    reply,
+    edit,
     destroy() {
       stopTyping();
       voice?.destroy();

@@ -1,5 +1,6 @@
-// One open chat: header (name, presence or member count), the message list, who is typing, and
-// the composer. While it is on screen and the page is visible, everything shown is marked read.
+// One open chat: header (name, presence or member count), the pinned message, the message list,
+// who is typing, and the composer. While it is on screen and the page is visible, everything shown
+// is marked read. A message's menu fills the composer for a reply or an edit.
 import { h, batched, isDesktop } from '../dom.js';
 import { icon } from '../icons.js';
 import { t, tn } from '../i18n.js';
@@ -11,6 +12,8 @@ import { presence } from '../format.js';
 import { avatar } from './avatar.js';
 import { mountMessageList } from './message-list.js';
 import { mountComposer } from './composer.js';
+import { mountPinnedBar } from './pinned-bar.js';
+import { openMessageMenu, react } from './message-menu.js';
 
 function typingText(ids) {
   if (ids.length === 1) return t('typing.one', { name: people.firstName(ids[0]) });
@@ -25,8 +28,12 @@ export function mountConversation(container, chatId) {
   const openInfo = () => router.navigate(`/chat/${chatId}/info`);
   const infoButton = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'group-info', onclick: openInfo }, icon('info'));
   const typing = h('div', { class: 'typing', 'data-testid': 'typing', hidden: true });
-  const list = mountMessageList(chatId);
+  const list = mountMessageList(chatId, {
+    onMenu: (message, anchor) => openMessageMenu(message, anchor, { onReply: composer.reply, onEdit: composer.edit }),
+    onReact: react,
+  });
   const composer = mountComposer(chatId);
+  const pinned = mountPinnedBar(chatId, list.showSeq);
 
   const root = h('section', { class: 'conv', 'aria-labelledby': 'conv-title' },
     h('header', { class: 'bar conv-bar' },
@@ -34,6 +41,7 @@ export function mountConversation(container, chatId) {
       // Mouse shortcut only; the info button is the accessible way in.
       h('div', { class: 'conv-head', onclick: openInfo }, face, h('div', { class: 'conv-titles' }, title, subtitle)),
       infoButton),
+    pinned.el,
     h('div', { class: 'conv-body' }, list.el, list.jump),
     // The live region stays in place; only its child is shown and hidden.
     h('div', { class: 'typing-wrap', 'aria-live': 'polite' }, typing),
@@ -105,7 +113,10 @@ export function mountConversation(container, chatId) {
     unsubscribers.forEach((off) => off());
     document.removeEventListener('visibilitychange', markIfVisible);
     if (store.state.viewing === chatId) store.setViewing(null);
+    // A menu or picker for this chat's messages goes with it.
+    document.querySelector('dialog.sheet[open]')?.close();
     composer.destroy();
+    pinned.destroy();
     list.destroy();
     root.remove();
   };

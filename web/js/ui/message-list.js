@@ -1,6 +1,7 @@
 // The scrolling history of one chat. It renders incrementally (bubbles are reused by key), keeps
 // the reader's place when older pages load above, follows new messages only when the reader is
-// at the bottom, loads older pages on scrolling up, and announces incoming messages.
+// at the bottom, loads older pages on scrolling up, announces incoming messages, and brings one
+// message into view on request (a reply's original, a pinned message), loading history back to it.
 import { h, patch } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
@@ -11,12 +12,13 @@ import * as people from '../people.js';
 import { clock, dayKey, dayLabel, summary } from '../format.js';
 import { errorText } from '../errors.js';
 import { bubble } from './message-bubble.js';
-import { announce } from './notify.js';
+import { announce, toast } from './notify.js';
 
 const RUN_GAP_MS = 5 * 60_000; // messages further apart than this start a new visual run
 const STICK_PX = 80;
 const LOAD_OLDER_PX = 300;
 const JUMP_PX = 400;
+const FLASH_MS = 1_600;
 
 const keyOf = (m) => (m.clientId ? `c:${m.senderId}:${m.clientId}` : `i:${m.id}`);
 
@@ -25,7 +27,8 @@ function sameRun(a, b) {
     && Math.abs(Date.parse(b.createdAt) - Date.parse(a.createdAt)) < RUN_GAP_MS;
 }
 
-export function mountMessageList(chatId) {
+// `handlers`: onMenu(message, anchor), onReact(message, emoji); a quote's tap is handled here.
+export function mountMessageList(chatId, handlers = {}) {
   const el = h('div', { class: 'messages', 'data-testid': 'message-list', role: 'region', 'aria-label': t('conv.messages'), tabindex: 0 });
   const jump = h('button', { type: 'button', class: 'jump', hidden: true, 'aria-label': t('conv.jump'), onclick: () => toEnd('smooth') }, icon('down'));
   const cache = new Map(); // key → { signature, el }
@@ -63,7 +66,14 @@ export function mountMessageList(chatId) {
 
   function statusOf(chat, m) {
     if (m.seq == null) return m.failed ? 'failed' : 'sending';
-    return chat && store.isRead(chat, m) ? 'read' : 'sent';
+    if (!chat) return 'sent';
+    if (store.isRead(chat, m)) return 'read';
+    return store.isDelivered(chat, m) ? 'delivered' : 'sent';
+  }
+
+  // The names a bubble highlights: each mentioned person's "@Name" as it was typed.
+  function mentionsOf(m, me) {
+    return (m.mentions || []).map((id) => ({ name: people.nameOf(id), me: id === me }));
   }
 
   function messageNodes(chat, items) {
@@ -81,9 +91,17 @@ export function mountMessageList(chatId) {
       const last = !sameRun(m, items[i + 1]);
       const senderName = group && !own && first ? people.nameOf(m.senderId) : '';
       const status = own ? statusOf(chat, m) : null;
-      const signature = JSON.stringify([m.id, m.seq, m.content, m.type, m.metadata, status, first, last, senderName, clock(m.createdAt)]);
+      const mentions = mentionsOf(m, me);
+      const replyName = m.replyTo ? people.nameOf(m.replyTo.senderId) : '';
+      const reactors = (m.reactions || []).map((r) => r.userIds.map(people.nameOf));
+      const signature = JSON.stringify([m.id, m.seq, m.rev, m.content, m.type, m.metadata, status, first, last, senderName,
+        clock(m.createdAt), m.editedAt, m.deletedAt, m.hidden, m.pinned, m.forwarded, m.replyTo, replyName, mentions, m.reactions, reactors]);
       nodes.push(reuse(keyOf(m), signature, () => bubble(m, {
-        own, first, last, senderName, status, onMediaLoad,
+        own, first, last, senderName, status, mentions, replyName, me, onMediaLoad,
+        nameOf: people.nameOf,
+        onMenu: m.seq != null && !m.hidden ? (anchor) => handlers.onMenu?.(store.findMessage(chatId, m.seq) || m, anchor) : null,
+        onQuote: showSeq,
+        onReact: (emoji) => handlers.onReact?.(store.findMessage(chatId, m.seq) || m, emoji),
         onRetry: () => outbox.retry(m),
         onDiscard: () => store.removePending(chatId, m.clientId),
       })));
@@ -132,6 +150,24 @@ export function mountMessageList(chatId) {
     maybeLoadOlder(b);
   }
 
+  // Scrolls `seq` into the middle of the view and highlights it a moment, loading older pages
+  // until it is there; says so when it is not there any more.
+  async function showSeq(seq) {
+    const found = await sync.loadBackTo(chatId, seq);
+    render();
+    const target = found && el.querySelector(`[data-testid="message"][data-seq="${seq}"]`);
+    if (!target || target.dataset.hidden) {
+      toast(t('reply.missing'));
+      return;
+    }
+    target.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    target.classList.remove('flash');
+    // Restart the animation even when the same message is shown twice in a row.
+    void target.offsetWidth;
+    target.classList.add('flash');
+    setTimeout(() => target.classList.remove('flash'), FLASH_MS);
+  }
+
   function maybeLoadOlder(b = store.box(chatId)) {
     if (!b.loaded || !b.hasOlder || b.loadingOlder || !el.clientHeight) return;
     if (el.scrollTop < LOAD_OLDER_PX) sync.loadOlder(chatId);
@@ -150,5 +186,5 @@ export function mountMessageList(chatId) {
     maybeLoadOlder();
   }, { passive: true });
 
-  return { el, jump, render, destroy: () => resizes.disconnect() };
+  return { el, jump, render, showSeq, destroy: () => resizes.disconnect() };
 }
