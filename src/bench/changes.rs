@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::api::User;
-use super::history::{Options, hammer};
-use super::report::{PageResult, Progress};
+use super::readers::hammer;
+use super::report::{ChangesResult, FeedRead, Progress};
 use super::socket::{Counters, Socket};
 use super::{Context, connect_all};
 
@@ -23,24 +22,16 @@ const WINDOW: usize = 512;
 /// How long the bench waits for any answer before it gives up.
 const STALL: Duration = Duration::from_secs(30);
 /// Messages per feed read.
-pub const FEED_LIMIT: u64 = 100;
+const FEED_LIMIT: u64 = 100;
 const EMOJI: [&str; 8] = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "🔥"];
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangesResult {
-    pub changes: u64,
-    pub changes_per_second: f64,
-    /// Reads of `changes?since=` from the chat's first, middle and last `rev`s.
-    pub feed: Vec<FeedRead>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FeedRead {
-    pub since: u64,
-    #[serde(flatten)]
-    pub read: PageResult,
+/// How many changes to make, and how to read the feed after.
+pub struct Plan {
+    pub count: u64,
+    /// Concurrent keep-alive readers of each feed position.
+    pub readers: usize,
+    /// How long each position is read.
+    pub duration: Duration,
 }
 
 /// Makes `count` changes to the `messages` of `chat`, as `sender` (who sent
@@ -50,10 +41,10 @@ pub async fn run(
     sender: &User,
     chat: &str,
     messages: u64,
-    count: u64,
-    options: &Options,
+    plan: &Plan,
     progress: &Progress,
 ) -> Result<ChangesResult, String> {
+    let count = plan.count;
     let changes_per_second = change(ctx, sender, chat, messages, count, progress).await?;
     let rev = feed_rev(ctx, sender, chat).await?;
     let mut feed = Vec::new();
@@ -62,10 +53,11 @@ pub async fn run(
         let url = ctx.api.url(&format!(
             "/api/chats/{chat}/changes?since={since}&limit={FEED_LIMIT}"
         ));
-        let read = hammer(ctx, &sender.token, &url, options).await;
+        let read = hammer(ctx, &sender.token, &url, plan.readers, plan.duration).await;
         feed.push(FeedRead { since, read });
     }
     Ok(ChangesResult {
+        feed_limit: FEED_LIMIT,
         changes: count,
         changes_per_second,
         feed,

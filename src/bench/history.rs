@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::api::User;
-use super::report::{HistoryResult, PageResult, Progress, percentile_ms};
+use super::readers::hammer;
+use super::report::{HistoryResult, PageResult, Progress};
 use super::socket::{Counters, Socket};
 use super::{Context, connect_all};
 
@@ -91,8 +91,11 @@ pub async fn run(
                 &filled.users[0],
                 chat,
                 messages,
-                count,
-                options,
+                &super::changes::Plan {
+                    count,
+                    readers: options.readers,
+                    duration: options.duration,
+                },
                 &progress,
             )
             .await?,
@@ -181,56 +184,8 @@ async fn read(
         "reading page {page} with {} clients",
         options.readers
     ));
-    let read = hammer(ctx, &reader.token, &url, options).await;
+    let read = hammer(ctx, &reader.token, &url, options.readers, options.duration).await;
     Ok(PageResult { page, ..read })
-}
-
-/// `options.readers` keep-alive clients getting `url` over and over for
-/// `options.duration`; `page` is left 0 for the caller to fill in.
-pub(super) async fn hammer(ctx: &Context, token: &str, url: &str, options: &Options) -> PageResult {
-    let started = Instant::now();
-    let deadline = started + options.duration;
-    let clients = (0..options.readers).map(|_| {
-        let http = ctx.api.http().clone();
-        let url = url.to_owned();
-        let token = token.to_owned();
-        async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            while Instant::now() < deadline {
-                let began = Instant::now();
-                let answer = http.get(&url).bearer_auth(&token).send().await;
-                let ok = match answer {
-                    Ok(response) if response.status().is_success() => {
-                        response.bytes().await.is_ok()
-                    }
-                    _ => false,
-                };
-                if ok {
-                    latencies.push(began.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                } else {
-                    errors += 1;
-                }
-            }
-            (latencies, errors)
-        }
-    });
-    let answers = join_all(clients).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let errors = answers.iter().map(|(_, errors)| errors).sum();
-    let mut latencies: Vec<u32> = answers
-        .into_iter()
-        .flat_map(|(latencies, _)| latencies)
-        .collect();
-    latencies.sort_unstable();
-    PageResult {
-        page: 0,
-        requests: latencies.len() as u64,
-        requests_per_second: latencies.len() as f64 / elapsed,
-        p50_ms: percentile_ms(&latencies, 0.5),
-        p99_ms: percentile_ms(&latencies, 0.99),
-        errors,
-    }
 }
 
 /// The page must hold the right messages, or its speed means nothing.

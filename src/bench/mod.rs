@@ -12,6 +12,7 @@ mod idle;
 mod load;
 mod otp;
 mod process;
+mod readers;
 mod report;
 mod socket;
 mod target;

@@ -122,6 +122,25 @@ pub struct PageResult {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct ChangesResult {
+    /// Messages per feed read.
+    pub feed_limit: u64,
+    pub changes: u64,
+    pub changes_per_second: f64,
+    /// Reads of `changes?since=` from the chat's first, middle and last `rev`s.
+    pub feed: Vec<FeedRead>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedRead {
+    pub since: u64,
+    #[serde(flatten)]
+    pub read: PageResult,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HistoryResult {
     pub messages: u64,
     pub readers: usize,
@@ -132,7 +151,7 @@ pub struct HistoryResult {
     pub deep_page: u64,
     pub newest: PageResult,
     pub deep: PageResult,
-    pub changes: Option<super::changes::ChangesResult>,
+    pub changes: Option<ChangesResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -270,7 +289,7 @@ impl Display for Report {
                     changes.changes,
                     changes.changes_per_second,
                     changes.changes_per_second / history.fill_per_second.max(1e-9),
-                    super::changes::FEED_LIMIT
+                    changes.feed_limit
                 )?;
                 writeln!(
                     out,
