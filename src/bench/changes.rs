@@ -23,6 +23,8 @@ const WINDOW: usize = 512;
 const STALL: Duration = Duration::from_secs(30);
 /// Messages per feed read.
 const FEED_LIMIT: u64 = 100;
+/// The newest messages, where most changes happen.
+const RECENT: u64 = 1000;
 const EMOJI: [&str; 8] = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "🔥"];
 
 /// How many changes to make, and how to read the feed after.
@@ -45,7 +47,27 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<ChangesResult, String> {
     let count = plan.count;
-    let changes_per_second = change(ctx, sender, chat, messages, count, progress).await?;
+    // First where people mostly react and fix typos: the newest messages;
+    // then anywhere in the chat, the hardest case for the disk.
+    let recent = messages.min(RECENT);
+    let recent_per_second = change(
+        ctx,
+        sender,
+        chat,
+        (messages - recent, recent),
+        count / 2,
+        progress,
+    )
+    .await?;
+    let spread_per_second = change(
+        ctx,
+        sender,
+        chat,
+        (0, messages),
+        count - count / 2,
+        progress,
+    )
+    .await?;
     let rev = feed_rev(ctx, sender, chat).await?;
     let mut feed = Vec::new();
     for since in [0, rev / 2, rev.saturating_sub(FEED_LIMIT)] {
@@ -59,18 +81,19 @@ pub async fn run(
     Ok(ChangesResult {
         feed_limit: FEED_LIMIT,
         changes: count,
-        changes_per_second,
+        recent_per_second,
+        spread_per_second,
         feed,
     })
 }
 
-/// Edits and reactions spread over the whole chat, as fast as the server
-/// acknowledges them; the rate achieved.
+/// Edits and reactions to the `span` messages after seq `first`, as fast
+/// as the server acknowledges them; the rate achieved.
 async fn change(
     ctx: &Context,
     sender: &User,
     chat: &str,
-    messages: u64,
+    (first, span): (u64, u64),
     count: u64,
     progress: &Progress,
 ) -> Result<f64, String> {
@@ -86,8 +109,8 @@ async fn change(
             .await
             .map_err(|_| "the change window closed".to_owned())?;
         permit.forget();
-        // A stride that visits the whole chat, old messages as much as new.
-        let seq = n.wrapping_mul(7919) % messages + 1;
+        // A stride that visits the whole span, evenly.
+        let seq = first + n.wrapping_mul(7919) % span + 1;
         let socket = &sockets[n as usize % CHANGERS];
         if n % 2 == 0 {
             socket.request(

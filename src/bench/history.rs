@@ -107,8 +107,8 @@ pub async fn run(
         newest.requests_per_second,
         deep.requests_per_second,
         changes.as_ref().map_or(String::new(), |changes| format!(
-            "; {} changes at {:.0}/s",
-            changes.changes, changes.changes_per_second
+            "; {} changes at {:.0}/s (newest messages), {:.0}/s (anywhere)",
+            changes.changes, changes.recent_per_second, changes.spread_per_second
         ))
     ));
     Ok(HistoryResult {

@@ -54,6 +54,20 @@ impl ChatService {
         seq: u64,
         request: Request,
     ) -> Result<MessageView> {
+        self.submit_change(actor, chat, seq, request).await?.await
+    }
+
+    /// `change_message` in two steps, as `submit_message`: checks the
+    /// request and queues the change, then returns what resolves once it
+    /// is on disk. Changes queued one after another by one caller apply in
+    /// that order, so a socket can have many in flight.
+    pub async fn submit_change(
+        &self,
+        actor: UserId,
+        chat: ChatId,
+        seq: u64,
+        request: Request,
+    ) -> Result<impl Future<Output = Result<MessageView>> + Send + 'static> {
         let windows = self.inner.windows;
         let change = match request {
             Request::Edit { content } => {
@@ -80,7 +94,7 @@ impl ChatService {
         };
         let changed = self
             .store()
-            .apply_then(change, move |changed| {
+            .submit(change, move |changed| {
                 if let ops::Changed::Done { outcome, .. } = changed {
                     metrics::counter!("clavox_message_changes_total").increment(1);
                     let view = view_of(outcome);
@@ -88,31 +102,34 @@ impl ChatService {
                 }
             })
             .await?;
-        match changed {
-            ops::Changed::Done {
-                outcome,
-                freed_upload,
-            } => {
-                if let Some(upload) = freed_upload {
-                    // The record is gone; a crash before this leaves a blob
-                    // that no record names, which the sweep removes.
-                    if let Err(error) = self.inner.blobs.remove(&upload).await {
-                        tracing::warn!(%error, "removing a deleted message's file failed; the sweep will");
+        let service = self.clone();
+        Ok(async move {
+            match changed.await? {
+                ops::Changed::Done {
+                    outcome,
+                    freed_upload,
+                } => {
+                    if let Some(upload) = freed_upload {
+                        // The record is gone; a crash before this leaves a
+                        // blob that no record names, which the sweep removes.
+                        if let Err(error) = service.inner.blobs.remove(&upload).await {
+                            tracing::warn!(%error, "removing a deleted message's file failed; the sweep will");
+                        }
                     }
+                    Ok(as_seen_by_actor(&outcome))
                 }
-                Ok(self.as_seen_by(actor, &outcome)?)
+                ops::Changed::Unchanged(outcome) => Ok(as_seen_by_actor(&outcome)),
+                ops::Changed::NotFound => Err(Error::NotFound),
+                ops::Changed::Refused(refusal) => Err(refusal.into()),
             }
-            ops::Changed::Unchanged(outcome) => Ok(self.as_seen_by(actor, &outcome)?),
-            ops::Changed::NotFound => Err(Error::NotFound),
-            ops::Changed::Refused(refusal) => Err(refusal.into()),
-        }
+        })
     }
 
     /// Deletes the message for `user` only.
     pub async fn hide_message(&self, user: UserId, chat: ChatId, seq: u64) -> Result<MessageView> {
         let hide = ops::HideMessage { chat, seq, user };
         match self.store().apply(hide).await? {
-            Some(outcome) => Ok(view_of(&outcome).hidden_from_viewer()),
+            Some(outcome) => Ok(as_seen_by_actor(&outcome)),
             None => Err(Error::NotFound),
         }
     }
@@ -239,21 +256,16 @@ impl ChatService {
         chat_of(&reader, chat, user)?;
         reader.message(chat, seq)?.ok_or(Error::NotFound)
     }
+}
 
-    /// The changed message as its `actor` sees it (deleted for themselves
-    /// or not).
-    fn as_seen_by(&self, actor: UserId, outcome: &ops::Outcome) -> Result<MessageView> {
-        let message = &outcome.message;
-        let hidden = self
-            .store()
-            .read()?
-            .is_hidden(actor, message.chat, message.seq)?;
-        let view = view_of(outcome);
-        Ok(if hidden {
-            view.hidden_from_viewer()
-        } else {
-            view
-        })
+/// The changed message as the one who changed it sees it (deleted for
+/// themselves or not).
+fn as_seen_by_actor(outcome: &ops::Outcome) -> MessageView {
+    let view = view_of(outcome);
+    if outcome.hidden_for_actor {
+        view.hidden_from_viewer()
+    } else {
+        view
     }
 }
 

@@ -144,30 +144,45 @@ impl Connection {
     }
 
     /// Handles one client event as far as it can without waiting for the
-    /// disk: a `send_message` is checked and queued, and its answer comes
-    /// once it is stored, while the socket's next events are handled (its
-    /// messages still get `seq` in the order they were sent). The caller
-    /// bounds how many answers it lets wait.
+    /// disk: a `send_message`, `edit_message`, `delete_message` or `react`
+    /// is checked and queued, and its answer comes once it is stored, while
+    /// the socket's next events are handled (they still apply, and take
+    /// `seq` and `rev`, in the order they were sent). The caller bounds how
+    /// many answers it lets wait.
     pub async fn start(&mut self, event: &str, data: Value) -> Result<Reply, Error> {
         // Messages have their own budget, per user (`MESSAGE_RATE`).
         if event != "send_message" {
             self.spend_event_budget()?;
         }
-        if event == "send_message" {
-            let user = self.user().ok_or(Error::Unauthorized)?;
-            let SendMessage { chat_id, message } = parse(data)?;
-            let stored = self
-                .state
-                .chat
-                .submit_message(user, chat_id, message)
-                .await?;
-            self.stop_typing(chat_id);
-            return Ok(Reply::Later(Box::pin(async move {
-                let (stored, _) = stored.await?;
-                to_value(&stored)
-            })));
+        match event {
+            "send_message" => {
+                let user = self.user().ok_or(Error::Unauthorized)?;
+                let SendMessage { chat_id, message } = parse(data)?;
+                let stored = self
+                    .state
+                    .chat
+                    .submit_message(user, chat_id, message)
+                    .await?;
+                self.stop_typing(chat_id);
+                Ok(Reply::Later(Box::pin(async move {
+                    let (stored, _) = stored.await?;
+                    to_value(&stored)
+                })))
+            }
+            "edit_message" | "delete_message" | "react" => {
+                let user = self.user().ok_or(Error::Unauthorized)?;
+                let (chat_id, seq, request) = change_request(event, data)?;
+                let changed = self
+                    .state
+                    .chat
+                    .submit_change(user, chat_id, seq, request)
+                    .await?;
+                Ok(Reply::Later(Box::pin(
+                    async move { to_value(&changed.await?) },
+                )))
+            }
+            _ => self.answer(event, data).await.map(Reply::Now),
         }
-        self.answer(event, data).await.map(Reply::Now)
     }
 
     async fn answer(&mut self, event: &str, data: Value) -> Result<Value, Error> {
@@ -208,33 +223,6 @@ impl Connection {
             "mark_received" => {
                 let MessageRef { chat_id, seq } = parse(data)?;
                 to_value(&chat.mark_received(user, chat_id, seq).await?)
-            }
-            "edit_message" => {
-                let EditMessage {
-                    chat_id,
-                    seq,
-                    content,
-                } = parse(data)?;
-                let request = ChangeRequest::Edit { content };
-                to_value(&chat.change_message(user, chat_id, seq, request).await?)
-            }
-            "delete_message" => {
-                let MessageRef { chat_id, seq } = parse(data)?;
-                to_value(
-                    &chat
-                        .change_message(user, chat_id, seq, ChangeRequest::Delete)
-                        .await?,
-                )
-            }
-            "react" => {
-                let React {
-                    chat_id,
-                    seq,
-                    emoji,
-                    on,
-                } = parse(data)?;
-                let request = ChangeRequest::React { emoji, on };
-                to_value(&chat.change_message(user, chat_id, seq, request).await?)
             }
             other => Err(Error::UnknownEvent(other.chars().take(64).collect())),
         }
@@ -364,6 +352,34 @@ impl Connection {
 
 fn instant_of(moment: Timestamp) -> Instant {
     Instant::now() + Timestamp::now().until(moment)
+}
+
+/// The message and change an `edit_message`, `delete_message` or `react`
+/// asks for.
+fn change_request(event: &str, data: Value) -> Result<(ChatId, u64, ChangeRequest), Error> {
+    Ok(match event {
+        "edit_message" => {
+            let EditMessage {
+                chat_id,
+                seq,
+                content,
+            } = parse(data)?;
+            (chat_id, seq, ChangeRequest::Edit { content })
+        }
+        "delete_message" => {
+            let MessageRef { chat_id, seq } = parse(data)?;
+            (chat_id, seq, ChangeRequest::Delete)
+        }
+        _ => {
+            let React {
+                chat_id,
+                seq,
+                emoji,
+                on,
+            } = parse(data)?;
+            (chat_id, seq, ChangeRequest::React { emoji, on })
+        }
+    })
 }
 
 fn parse<T: DeserializeOwned>(data: Value) -> Result<T, Error> {

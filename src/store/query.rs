@@ -80,6 +80,21 @@ impl<'a> Access<'a> {
         self.scan(table, prefix, end, limit)
     }
 
+    /// The greatest key that starts with `prefix`, if any: one step from
+    /// the end of the range, however many keys it holds.
+    fn last_key_with_prefix(
+        &self,
+        table: Table,
+        prefix: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let end = prefix_end(prefix);
+        let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        match self.0 {
+            Transaction::Read(txn) => last_in(&txn.open_table(table)?, prefix, end),
+            Transaction::Write(txn) => last_in(&txn.open_table(table)?, prefix, end),
+        }
+    }
+
     /// The keys that start with `prefix`.
     pub(super) fn prefixed_keys(
         &self,
@@ -115,6 +130,20 @@ fn scan_in(
             Ok((key.value().to_vec(), value.value().to_vec()))
         })
         .collect()
+}
+
+fn last_in(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    start: &[u8],
+    end: Bound<&[u8]>,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    match table
+        .range::<&[u8]>((Bound::Included(start), end))?
+        .next_back()
+    {
+        Some(entry) => Ok(Some(entry?.0.value().to_vec())),
+        None => Ok(None),
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix`, if any.
@@ -278,12 +307,19 @@ pub trait Query {
             .collect()
     }
 
-    /// How many earlier versions a message has.
-    fn edit_count(&self, chat: ChatId, seq: u64) -> Result<usize, StoreError> {
-        Ok(self
+    /// The number the next earlier version of a message is filed under.
+    fn next_edit(&self, chat: ChatId, seq: u64) -> Result<u32, StoreError> {
+        let last = self
             .access()
-            .prefixed_keys(tables::EDITS, &tables::message(chat, seq))?
-            .len())
+            .last_key_with_prefix(tables::EDITS, &tables::message(chat, seq))?;
+        match last {
+            None => Ok(0),
+            Some(key) => key
+                .get(20..24)
+                .and_then(|n| n.try_into().ok())
+                .map(|n| u32::from_be_bytes(n).saturating_add(1))
+                .ok_or_else(|| StoreError::Corrupt("edit key".into())),
+        }
     }
 
     /// The seqs from `first` to `last` that `user` deleted for themselves.

@@ -92,7 +92,8 @@ fn check_history(history: &Value, messages: u64, changes: bool) {
     let changes = &history["changes"];
     assert_eq!(changes["changes"], 300, "{history}");
     assert!(
-        changes["changesPerSecond"].as_f64().unwrap() > 0.0,
+        changes["recentPerSecond"].as_f64().unwrap() > 0.0
+            && changes["spreadPerSecond"].as_f64().unwrap() > 0.0,
         "{history}"
     );
     let since: Vec<u64> = changes["feed"]

@@ -360,6 +360,8 @@ pub enum Change {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub message: MessageRecord,
+    /// Whether the one who made the change deleted it for themselves.
+    pub hidden_for_actor: bool,
     pub participants: Vec<UserId>,
     pub members: Vec<(UserId, MemberRecord)>,
     pub reply: Option<MessageRecord>,
@@ -392,8 +394,10 @@ impl Operation for ChangeMessage {
         let Some(mut message) = tx.message(self.chat, self.seq)? else {
             return Ok(Changed::NotFound);
         };
+        let actor = self.actor;
         let outcome = |tx: &Tx<'_>, message: MessageRecord| -> Result<Outcome, StoreError> {
             Ok(Outcome {
+                hidden_for_actor: tx.is_hidden(actor, message.chat, message.seq)?,
                 members: tx.members(message.chat)?,
                 reply: replied(tx, &message)?,
                 participants: chat.participants.clone(),
@@ -467,7 +471,7 @@ fn edit(
     if content == message.content {
         return Ok(Ok(false));
     }
-    let n = u32::try_from(tx.edit_count(message.chat, message.seq)?).unwrap_or(u32::MAX);
+    let n = tx.next_edit(message.chat, message.seq)?;
     let earlier = EditRecord {
         content: std::mem::replace(&mut message.content, content),
         written_at: message.edited_at.unwrap_or(message.created_at),
@@ -610,6 +614,7 @@ impl Operation for HideMessage {
         };
         tx.put_hidden(self.user, self.chat, self.seq)?;
         Ok(Some(Outcome {
+            hidden_for_actor: true,
             members: tx.members(self.chat)?,
             reply: replied(tx, &message)?,
             participants: chat.participants,
