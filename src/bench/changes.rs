@@ -55,19 +55,12 @@ pub async fn run(
         sender,
         chat,
         (messages - recent, recent),
-        count / 2,
+        0..count / 2,
         progress,
     )
     .await?;
-    let spread_per_second = change(
-        ctx,
-        sender,
-        chat,
-        (0, messages),
-        count - count / 2,
-        progress,
-    )
-    .await?;
+    let spread_per_second =
+        change(ctx, sender, chat, (0, messages), count / 2..count, progress).await?;
     let rev = feed_rev(ctx, sender, chat).await?;
     let mut feed = Vec::new();
     for since in [0, rev / 2, rev.saturating_sub(FEED_LIMIT)] {
@@ -87,23 +80,26 @@ pub async fn run(
     })
 }
 
-/// Edits and reactions to the `span` messages after seq `first`, as fast
-/// as the server acknowledges them; the rate achieved.
+/// Edits and reactions numbered `numbers` to the `span` messages after seq
+/// `first`, as fast as the server acknowledges them; the rate achieved.
+/// Each number makes a different change, so the phases never repeat one
+/// another's (a repeated edit or reaction changes nothing).
 async fn change(
     ctx: &Context,
     sender: &User,
     chat: &str,
     (first, span): (u64, u64),
-    count: u64,
+    numbers: std::ops::Range<u64>,
     progress: &Progress,
 ) -> Result<f64, String> {
+    let count = numbers.end - numbers.start;
     let window = Arc::new(Semaphore::new(CHANGERS * WINDOW));
     let counters = Counters::with_window(ctx.epoch, Arc::clone(&window));
     counters.set_recording(false);
     let tokens = vec![sender.token.as_str(); CHANGERS];
     let sockets: Vec<Socket> = connect_all(ctx, &tokens, &counters, progress).await?;
     let started = Instant::now();
-    for n in 0..count {
+    for n in numbers {
         let permit = window
             .acquire()
             .await

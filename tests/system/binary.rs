@@ -551,7 +551,7 @@ fn seed_and_migrate_work_on_a_data_directory_without_a_server() {
     assert!(ok && said.contains("already there"), "{said}");
     let (ok, said) = admin(dir.path(), &["migrate"]);
     assert!(
-        ok && said.contains("schema version 1") && said.contains("3 users"),
+        ok && said.contains("schema version 2") && said.contains("3 users"),
         "{said}"
     );
 }
