@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderValue, Method, Request};
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -37,7 +36,9 @@ pub fn router(state: &AppState) -> Router {
         .nest("/api", crate::api::router(state))
         .merge(crate::realtime::router(state))
         .merge(crate::ops::router())
+        .merge(crate::join::router())
         .fallback(crate::web::serve)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::join::send_browsers_to_join))
         .with_state(state.clone())
         // An idle timeout, not a total one: a large upload on a slow link
         // keeps going as long as bytes keep arriving.
@@ -101,7 +102,7 @@ const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 /// Serves until `shutdown` resolves, then: stop accepting, finish requests
 /// in flight, close sockets with 1001, commit queued writes.
 pub async fn serve(
-    listener: TcpListener,
+    ports: Vec<listener::Port>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -129,7 +130,7 @@ pub async fn serve(
             state.config.max_connections_per_ip
         },
     };
-    listener::serve(listener, router(&state), settings, async move {
+    listener::serve(ports, router(&state), settings, async move {
         shutdown.await;
         tracing::info!("shutting down: closing sockets, finishing queued writes");
         hub.shut_down();

@@ -8,8 +8,12 @@ use std::path::{Component, Path, PathBuf};
 
 // A backup's entries carry the data directory's own names.
 use crate::data_dir::{
-    DATABASE as DATABASE_FILE, JWT_SECRET as SECRET_FILE, UPLOADS as UPLOADS_DIR,
+    DATABASE as DATABASE_FILE, JWT_SECRET as SECRET_FILE, TLS_AUTHORITY, TLS_AUTHORITY_KEY,
+    UPLOADS as UPLOADS_DIR,
 };
+
+/// Key files a backup carries beside the database, when they exist.
+const KEY_FILES: [&str; 3] = [SECRET_FILE, TLS_AUTHORITY, TLS_AUTHORITY_KEY];
 use crate::store::{Query, Store, StoreError, create_private_dir};
 
 /// The archive's name inside the staging directory, until it is renamed to `out`.
@@ -144,11 +148,15 @@ fn write_archive(store: &Store, data_dir: &Path, staging: &Path) -> Result<Summa
     archive
         .append_path_with_name(&database, DATABASE_FILE)
         .map_err(io("cannot archive", &database))?;
-    let secret = data_dir.join(SECRET_FILE);
-    if secret.exists() {
-        archive
-            .append_path_with_name(&secret, SECRET_FILE)
-            .map_err(io("cannot archive", &secret))?;
+    // The keys, when there are any: the JWT key keeps everyone signed in,
+    // the local authority keeps phones trusting the restored server.
+    for name in KEY_FILES {
+        let path = data_dir.join(name);
+        if path.exists() {
+            archive
+                .append_path_with_name(&path, name)
+                .map_err(io("cannot archive", &path))?;
+        }
     }
     // Uploads never change once stored, so copying those the snapshot names
     // gives exactly the files that belong to it.
@@ -305,7 +313,8 @@ fn check_entry(name: &Path, kind: tar::EntryType) -> Result<(), String> {
             .file_name()
             .and_then(|file| file.to_str())
             .is_some_and(is_upload_id);
-    if name == Path::new(DATABASE_FILE) || name == Path::new(SECRET_FILE) || is_upload {
+    let is_key = KEY_FILES.iter().any(|key| name == Path::new(key));
+    if name == Path::new(DATABASE_FILE) || is_key || is_upload {
         Ok(())
     } else {
         Err("is not a file a Clavox backup holds".into())
@@ -337,7 +346,13 @@ mod tests {
 
     #[test]
     fn regular_files_at_the_names_a_backup_writes_are_accepted() {
-        for name in [DATABASE_FILE, SECRET_FILE, UPLOAD] {
+        for name in [
+            DATABASE_FILE,
+            SECRET_FILE,
+            TLS_AUTHORITY,
+            TLS_AUTHORITY_KEY,
+            UPLOAD,
+        ] {
             assert_eq!(check_entry(Path::new(name), EntryType::Regular), Ok(()));
             // Files with holes come as sparse entries.
             assert_eq!(check_entry(Path::new(name), EntryType::GNUSparse), Ok(()));

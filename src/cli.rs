@@ -18,8 +18,10 @@ use crate::bus::Hub;
 use crate::config::{Config, LogFormat};
 use crate::env_file::{self, EnvFileError};
 use crate::http::AppState;
+use crate::listener::Port;
 use crate::store::{Store, StoreError};
-use crate::{lan, telemetry};
+use crate::tls::Https;
+use crate::{join, lan, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -304,13 +306,33 @@ async fn start(config: Config) -> Result<(), String> {
     let keys = Keys::load(&config)?;
     let sender = delivery::from_config(&config)?;
     let address = SocketAddr::new(config.host, config.port);
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|error| format!("cannot listen on {address}: {error} (is another server using port {}? set PORT to change it)", config.port))?;
+    let listener = bind(address, "PORT").await?;
     let local = listener.local_addr().map_err(|error| error.to_string())?;
+    let mut ports = vec![Port::plain(listener)];
+    // Reading or making certificates is blocking file and key work.
+    let tls_config = config.clone();
+    let https = tokio::task::spawn_blocking(move || Https::prepare(&tls_config))
+        .await
+        .map_err(|error| format!("cannot prepare HTTPS: {error}"))??;
+    let mut secure = None;
+    if let Some(https) = &https {
+        let listener = bind(SocketAddr::new(config.host, config.tls_port), "TLS_PORT").await?;
+        let port = listener
+            .local_addr()
+            .map_err(|error| error.to_string())?
+            .port();
+        secure = Some(https.public(port));
+        ports.push(Port {
+            listener,
+            tls: Some(https.acceptor.clone()),
+        });
+    }
     // Everything is prepared before the banner: "ready" means ready.
-    let state = AppState::new(config, store, &keys, Arc::clone(&sender))
+    let mut state = AppState::new(config, store, &keys, Arc::clone(&sender))
         .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
+    if let Some(secure) = secure {
+        state = state.with_https(secure);
+    }
     let mdns = state
         .config
         .mdns
@@ -322,16 +344,37 @@ async fn start(config: Config) -> Result<(), String> {
                 })
                 .ok()
         });
-    announce(&state.config, local, sender.as_ref(), mdns.is_some());
-    app::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|error| format!("server error: {error}"))?;
+    announce(&state, local, sender.as_ref(), mdns.is_some());
+    let upkeep_stop = tokio_util::sync::CancellationToken::new();
+    let upkeep = https
+        .as_ref()
+        .map(|https| https.upkeep(upkeep_stop.clone()));
+    let served = app::serve(ports, state, shutdown_signal()).await;
+    upkeep_stop.cancel();
+    if let Some(upkeep) = upkeep {
+        let _ = upkeep.await;
+    }
+    served.map_err(|error| format!("server error: {error}"))?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-/// The start-up banner: what runs, where its data is, how to reach it.
-fn announce(config: &Config, local: SocketAddr, sender: &dyn OtpSender, on_mdns: bool) {
+/// Binds `address`; a port in use stops the start with one line naming
+/// the setting that picks it.
+async fn bind(address: SocketAddr, setting: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(address).await.map_err(|error| {
+        format!(
+            "cannot listen on {address}: {error} (is another server using port {}? set {setting} to change it)",
+            address.port()
+        )
+    })
+}
+
+/// The start-up banner: what runs, where its data is, how to reach it,
+/// and (with HTTPS) the secure address, the authority's fingerprint and a
+/// QR code of the address for phones.
+fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns: bool) {
+    let config = &state.config;
     let version = env!("CARGO_PKG_VERSION");
     let data_dir = config.data_dir.display().to_string();
     let delivery = sender.describe();
@@ -339,17 +382,78 @@ fn announce(config: &Config, local: SocketAddr, sender: &dyn OtpSender, on_mdns:
     if on_mdns {
         urls.push(format!("http://{}:{}", lan::MDNS_HOST, local.port()));
     }
+    let secure = state.https.as_deref();
+    // Phones reach the first LAN address; loopback serves this machine.
+    let secure_urls: Vec<String> = secure
+        .map(|https| {
+            urls.iter()
+                .filter_map(|url| url.strip_prefix("http://"))
+                .filter_map(|authority| authority.rsplit_once(':').map(|(host, _)| host))
+                .map(|host| {
+                    join::https_url(
+                        host.trim_start_matches('[').trim_end_matches(']'),
+                        https.port,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let phone_url = secure_urls
+        .iter()
+        .find(|url| !url.contains("127.0.0.1") && !url.contains("[::1]"))
+        .or(secure_urls.first());
+    let authority = secure.and_then(|https| https.authority.as_ref());
+    let fingerprint = authority.map(|authority| authority.fingerprint.as_str());
+    let join_url = urls
+        .iter()
+        .find(|url| !url.contains("127.0.0.1"))
+        .or(urls.first())
+        .map(|url| format!("{url}/join"));
     match config.log_format {
         LogFormat::Json => {
-            tracing::info!(version, data_dir, otp_delivery = %delivery, urls = ?urls, "clavox is ready");
+            tracing::info!(
+                version,
+                data_dir,
+                otp_delivery = %delivery,
+                urls = ?urls,
+                https_urls = ?secure_urls,
+                ca_fingerprint = fingerprint,
+                ca_new = authority.map(|authority| authority.new),
+                join_url,
+                "clavox is ready"
+            );
         }
         LogFormat::Pretty => {
             tracing::info!("Clavox {version} is ready");
             for url in &urls {
                 tracing::info!("  open:          {url}");
             }
+            for url in &secure_urls {
+                tracing::info!("  https:         {url}");
+            }
             tracing::info!("  data:          {data_dir}");
             tracing::info!("  login codes:   {delivery}");
+            if let Some(authority) = authority {
+                tracing::info!("  certificate authority SHA-256 fingerprint:");
+                tracing::info!("                 {}", authority.fingerprint);
+                if authority.new {
+                    tracing::info!(
+                        "  this authority is new: phones and computers trust it once, from {}",
+                        join_url.as_deref().unwrap_or("/join")
+                    );
+                } else if let Some(join_url) = &join_url {
+                    tracing::info!("  new devices:   {join_url}");
+                }
+            }
+            if let Some(rows) = phone_url.and_then(|url| join::qr::terminal(url)) {
+                tracing::info!(
+                    "  scan to open {} on a phone:",
+                    phone_url.map_or("", String::as_str)
+                );
+                for row in rows {
+                    tracing::info!("  {row}");
+                }
+            }
         }
     }
 }

@@ -52,6 +52,17 @@ pub enum Registration {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// HTTPS with a certificate from the server's own local authority.
+    Auto,
+    /// HTTPS with the certificate and key in TLS_CERT and TLS_KEY,
+    /// reloaded when they change.
+    Files,
+    /// Plain HTTP only (behind a reverse proxy that does HTTPS).
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     Pretty,
@@ -233,6 +244,29 @@ pub struct Config {
     #[arg(long, env = "DELETE_WINDOW", default_value = "2d", value_parser = parse_duration)]
     pub delete_window: Duration,
 
+    /// HTTPS beside plain HTTP: `auto` (the server's own local certificate
+    /// authority; phones trust it once, from /join), `files` (TLS_CERT and
+    /// TLS_KEY) or `off`.
+    #[arg(long, env = "TLS", value_enum, default_value_t = TlsMode::Auto, ignore_case = true)]
+    pub tls: TlsMode,
+
+    /// The HTTPS port (0: any free port).
+    #[arg(long, env = "TLS_PORT", default_value_t = 5443)]
+    pub tls_port: u16,
+
+    /// For TLS=auto: more names and addresses the certificate carries,
+    /// comma-separated (in a container: the host's LAN address and name).
+    #[arg(long, env = "TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Vec<String>,
+
+    /// For TLS=files: the certificate chain (PEM), reloaded when it changes.
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// For TLS=files: the private key (PEM), reloaded when it changes.
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
     /// Log format: `pretty` or `json` (levels come from RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, ignore_case = true)]
     pub log_format: LogFormat,
@@ -305,6 +339,30 @@ impl Config {
             return Err(format!(
                 "TWILIO_API_URL: `{}` must be an http(s) URL",
                 self.twilio_api_url
+            ));
+        }
+        let files = [self.tls_cert.is_some(), self.tls_key.is_some()];
+        match self.tls {
+            TlsMode::Files if files.contains(&false) => {
+                return Err("TLS=files needs both TLS_CERT and TLS_KEY (PEM files)".into());
+            }
+            TlsMode::Auto | TlsMode::Off if files.contains(&true) => {
+                return Err("TLS_CERT and TLS_KEY are used only with TLS=files; set TLS=files or remove them".into());
+            }
+            _ => {}
+        }
+        for name in &self.tls_names {
+            let name = name.trim();
+            if name.parse::<IpAddr>().is_err() && !crate::tls::names::is_dns_name(name) {
+                return Err(format!(
+                    "TLS_NAMES: `{name}` is neither an address nor a host name"
+                ));
+            }
+        }
+        if self.tls != TlsMode::Off && self.tls_port != 0 && self.tls_port == self.port {
+            return Err(format!(
+                "TLS_PORT and PORT are both {}: HTTPS needs a port of its own",
+                self.port
             ));
         }
         for origin in &self.frontend_url {

@@ -14,6 +14,13 @@ pub const UPLOADS: &str = "uploads";
 pub const PARTIAL_UPLOADS: &str = "partial";
 /// The admin commands' Unix socket.
 pub const ADMIN_SOCKET: &str = "admin.sock";
+/// The local certificate authority (`TLS=auto`): certificate and key. Both
+/// go into backups, so a restored server keeps the root phones trust.
+pub const TLS_AUTHORITY: &str = "tls-ca.pem";
+pub const TLS_AUTHORITY_KEY: &str = "tls-ca.key";
+/// The certificate the authority issued for this machine, and its key.
+pub const TLS_CERTIFICATE: &str = "tls-cert.pem";
+pub const TLS_CERTIFICATE_KEY: &str = "tls-cert.key";
 
 /// A data directory: where each of its parts lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,4 +56,33 @@ impl DataDir {
     pub fn admin_socket(&self) -> PathBuf {
         self.root.join(ADMIN_SOCKET)
     }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+/// Replaces `path` with `bytes`, readable by this user only, atomically: a
+/// crash leaves the old file or the new one, never a torn one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".new");
+    let staged = PathBuf::from(staged);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&staged)?;
+    // An older file at the staging name may have other permissions.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&staged, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
 }

@@ -33,15 +33,37 @@ fn lan_addresses(local: SocketAddr) -> Vec<IpAddr> {
     let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
     interfaces
         .into_iter()
-        .filter(|interface| {
-            !VIRTUAL_PREFIXES
-                .iter()
-                .any(|prefix| interface.name.starts_with(prefix))
-        })
+        .filter(|interface| !is_virtual(&interface.name))
         .map(|interface| interface.ip())
         // An IPv4 listener (0.0.0.0) is reachable on IPv4 addresses only.
         .filter(|ip| !ip.is_loopback() && !is_link_local(*ip) && (local.is_ipv6() || ip.is_ipv4()))
         .collect()
+}
+
+/// Every address of this machine a client may use to reach it, on any
+/// interface but container bridges: loopback and LAN alike (what a
+/// certificate for this machine must name).
+pub fn machine_addresses() -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|interface| !is_virtual(&interface.name))
+        .map(|interface| interface.ip())
+        .filter(|ip| !is_link_local(*ip))
+        .collect();
+    addresses.extend([
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ]);
+    addresses.sort();
+    addresses.dedup();
+    addresses
+}
+
+fn is_virtual(interface: &str) -> bool {
+    VIRTUAL_PREFIXES
+        .iter()
+        .any(|prefix| interface.starts_with(prefix))
 }
 
 /// The name the server is announced under.

@@ -2,6 +2,7 @@
 //! them, and serves each with hyper's HTTP/1 under a header read timeout, so a
 //! client that opens a connection and sends its request head a byte at a
 //! time (slow-loris) is cut off instead of holding the connection forever.
+//! An HTTPS port does the TLS handshake first, under the same timeout.
 //! Shutdown stops accepting, lets requests in flight finish and waits for
 //! their connections; upgraded sockets are the hub's to close. A socket,
 //! upgraded or not, closes by lingering (`LingeringClose`). Also
@@ -26,6 +27,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -42,22 +44,86 @@ pub struct Settings {
     pub max_per_peer: u32,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops
-/// accepting and waits for the connections in flight to finish.
+/// A bound port, plain or HTTPS.
+pub struct Port {
+    pub listener: TcpListener,
+    /// The TLS side of an HTTPS port.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl Port {
+    pub fn plain(listener: TcpListener) -> Self {
+        Self {
+            listener,
+            tls: None,
+        }
+    }
+}
+
+/// Which kind of port a request came in on, for handlers that answer
+/// differently over plain HTTP (the `/join` redirect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    Tls,
+}
+
+/// Serves `app` on every port until `shutdown` resolves, then stops
+/// accepting and waits for the connections in flight to finish. A peer's
+/// share of connections counts over all ports together.
 pub async fn serve(
-    listener: TcpListener,
+    ports: Vec<Port>,
     app: Router,
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let connections = TaskTracker::new();
     let stopping = CancellationToken::new();
+    let accepting = CancellationToken::new();
     let peers = AddressCounts::new(settings.max_per_peer);
-    tokio::pin!(shutdown);
+    let loops: Vec<_> = ports
+        .into_iter()
+        .map(|port| {
+            tokio::spawn(accept(
+                port,
+                Accepting {
+                    app: app.clone(),
+                    header_timeout: settings.header_timeout,
+                    peers: peers.clone(),
+                    connections: connections.clone(),
+                    stopping: stopping.clone(),
+                },
+                accepting.clone(),
+            ))
+        })
+        .collect();
+    shutdown.await;
+    accepting.cancel();
+    for accept_loop in loops {
+        let _ = accept_loop.await;
+    }
+    stopping.cancel();
+    connections.close();
+    connections.wait().await;
+}
+
+/// What every accept loop shares.
+#[derive(Clone)]
+struct Accepting {
+    app: Router,
+    header_timeout: Duration,
+    peers: AddressCounts,
+    connections: TaskTracker,
+    stopping: CancellationToken,
+}
+
+/// Accepts on one port until `accepting` is cancelled; the port closes
+/// when it returns.
+async fn accept(port: Port, shared: Accepting, accepting: CancellationToken) {
     loop {
         let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            () = accepting.cancelled() => break,
+            accepted = port.listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     backoff(&error).await;
@@ -65,56 +131,67 @@ pub async fn serve(
                 }
             },
         };
-        let Some(claim) = peers.claim(peer.ip()) else {
+        let Some(claim) = shared.peers.claim(peer.ip()) else {
             refuse(&stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(serve_connection(
-            stream,
-            peer,
-            app.clone(),
-            settings.header_timeout,
-            stopping.clone(),
-            claim,
-        ));
+        let stream = LingeringClose(Some(stream));
+        let shared_here = shared.clone();
+        match &port.tls {
+            None => {
+                shared.connections.spawn(async move {
+                    serve_connection(stream, peer, Transport::Plain, shared_here).await;
+                    drop(claim);
+                });
+            }
+            Some(tls) => {
+                let tls = tls.clone();
+                shared.connections.spawn(async move {
+                    // A client that sends garbage or stalls in the handshake
+                    // is cut off like one that stalls in its headers.
+                    let handshake =
+                        tokio::time::timeout(shared_here.header_timeout, tls.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, Transport::Tls, shared_here).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                    drop(claim);
+                });
+            }
+        }
     }
-    drop(listener);
-    stopping.cancel();
-    connections.close();
-    connections.wait().await;
 }
 
 /// One connection: HTTP/1 with upgrades (WebSocket), the peer's address
-/// handed to handlers as `ConnectInfo`, and a graceful end at shutdown.
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: Router,
-    header_timeout: Duration,
-    stopping: CancellationToken,
-    _claim: Claim,
-) {
-    let app = app.map_request(move |request: Request<Incoming>| {
+/// and the transport handed to handlers, and a graceful end at shutdown.
+async fn serve_connection<S>(stream: S, peer: SocketAddr, transport: Transport, shared: Accepting)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let app = shared.app.map_request(move |request: Request<Incoming>| {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(transport);
         request
     });
     let mut builder = http1::Builder::new();
     // hyper applies the header timeout only with a timer to run it.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(shared.header_timeout);
     let connection = builder
-        .serve_connection(
-            TokioIo::new(LingeringClose(Some(stream))),
-            TowerToHyperService::new(app),
-        )
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        () = stopping.cancelled() => {
+        () = shared.stopping.cancelled() => {
             // Finishes the request in flight, then closes; an idle
             // keep-alive connection closes at once.
             connection.as_mut().graceful_shutdown();

@@ -191,6 +191,8 @@ impl Launch {
             .args(["--otp-webhook-url", &self.webhook])
             // The load comes from one address and logs in many users at once.
             .args(["--otp-cooldown", "0", "--mdns", "false"])
+            // The bench measures plain HTTP and sockets.
+            .args(["--tls", "off"])
             .args([
                 "--rate-limit-max-requests",
                 "4000000000",

@@ -31,6 +31,8 @@ pub struct AppState {
     pub sockets: TaskTracker,
     /// Realtime connections per client address (`MAX_SOCKETS_PER_IP`).
     pub sockets_per_ip: AddressCounts,
+    /// The HTTPS port as clients see it; `None` without one (`TLS=off`).
+    pub https: Option<Arc<crate::tls::Public>>,
 }
 
 impl AppState {
@@ -70,6 +72,14 @@ impl AppState {
             hub,
             uploads,
             sockets: TaskTracker::new(),
+            https: None,
         })
+    }
+
+    /// The same state, with HTTPS served as `https` says.
+    #[must_use]
+    pub fn with_https(mut self, https: crate::tls::Public) -> Self {
+        self.https = Some(Arc::new(https));
+        self
     }
 }

@@ -170,9 +170,13 @@ impl TestApp {
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            app::serve(listener, state, async move {
-                let _ = stopped.await;
-            })
+            app::serve(
+                vec![clavox::listener::Port::plain(listener)],
+                state,
+                async move {
+                    let _ = stopped.await;
+                },
+            )
             .await
             .unwrap();
         });

@@ -84,6 +84,8 @@ impl Server {
             .current_dir(working_dir)
             // A `.env` under test decides the log format, not the shell.
             .env_remove("LOG_FORMAT")
+            // HTTPS on a free port, so servers of parallel tests never meet.
+            .env("TLS_PORT", "0")
             .envs(env.iter().copied())
             .args(["serve", "--port", &port.to_string()])
             .args(settings)
@@ -130,6 +132,17 @@ impl Server {
                 return line;
             }
         }
+    }
+
+    /// The HTTPS port the banner names.
+    pub fn https_port(&mut self) -> u16 {
+        let line = self.wait_for_line("https://127.0.0.1:");
+        let port = line
+            .split("https://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("the banner names the HTTPS address");
+        port.parse().expect("a port number")
     }
 
     /// Logs in by reading the code from the server's log, as a person would.

@@ -538,6 +538,22 @@ async fn a_backup_taken_during_writes_restores_every_message_acknowledged_before
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no gaps");
     let (ok, said) = admin(&restored, &["users", "list"]);
     assert!(ok && said.contains("2 users"), "{said}");
+    // Phones keep trusting the restored server: its authority came along.
+    for name in ["tls-ca.pem", "tls-ca.key"] {
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            std::fs::read(restored.join(name)).unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            std::fs::metadata(restored.join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
 }
 
 #[test]

@@ -95,6 +95,8 @@ async fn the_static_binary_serves_a_chat_from_an_empty_root() {
             "/data",
             "--mdns",
             "false",
+            "--tls-port",
+            "0",
         ])
         .env_clear()
         .stdout(Stdio::piped())

@@ -11,6 +11,7 @@ mod binary;
 mod browser;
 mod crash;
 mod full_disk;
+mod https;
 mod isolation;
 mod mdns;
 mod packaging;

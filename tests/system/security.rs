@@ -195,6 +195,7 @@ fn a_dotenv_the_group_can_write_is_refused() {
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .env("MDNS", "false")
+        .env("TLS_PORT", "0")
         .env_remove("LOG_FORMAT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
