@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/join/ca.crt", get(certificate))
         .route("/join/clavox.mobileconfig", get(profile))
         .route("/join/join.css", get(stylesheet))
+        .route("/join/join.js", get(script))
         .route("/join/plain", get(go_on_plain))
 }
 
@@ -132,6 +133,17 @@ async fn stylesheet() -> Response {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         page::STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        page::SCRIPT,
     )
         .into_response()
 }

@@ -136,6 +136,22 @@ const ID: Words = Words {
     other_language: "English",
 };
 
+/// The platforms' sections, in the order of `Words::platforms`.
+const PLATFORM_IDS: [&str; 5] = ["android", "ios", "windows", "macos", "linux"];
+
+/// Opens the section of the platform the page is read on; without it
+/// (scripts off) every section is one tap away.
+pub const SCRIPT: &str = r#"const agent = navigator.userAgent;
+const touchMac = /Macintosh/.test(agent) && navigator.maxTouchPoints > 1;
+const platform = /Android/.test(agent) ? 'android'
+  : /iPhone|iPad|iPod/.test(agent) || touchMac ? 'ios'
+  : /Windows/.test(agent) ? 'windows'
+  : /Macintosh/.test(agent) ? 'macos'
+  : /Linux|X11/.test(agent) ? 'linux' : null;
+const section = platform && document.getElementById(platform);
+if (section) section.open = true;
+"#;
+
 /// What one rendering of the page shows.
 pub struct Page<'a> {
     pub language: Language,
@@ -174,6 +190,7 @@ impl Page<'_> {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <link rel="stylesheet" href="/join/join.css">
+<script src="/join/join.js" defer></script>
 </head>
 <body>
 <main>
@@ -201,13 +218,14 @@ impl Page<'_> {
                 download_crt = words.download_crt,
                 download_profile = words.download_profile,
                 fingerprint_lead = words.fingerprint,
-                fingerprint = authority.fingerprint,
+                // Breaks only between byte pairs on a narrow screen.
+                fingerprint = authority.fingerprint.replace(':', ":<wbr>"),
                 step_trust = words.step_trust,
             );
-            for (platform, steps) in words.platforms {
+            for ((platform, steps), id) in words.platforms.iter().zip(PLATFORM_IDS) {
                 let _ = writeln!(
                     html,
-                    "<details><summary>{platform}</summary><p>{steps}</p></details>"
+                    "<details id=\"{id}\"><summary>{platform}</summary><p>{steps}</p></details>"
                 );
             }
             html.push_str("</section>\n");
@@ -267,7 +285,7 @@ section { background: #fff; border-radius: 12px; padding: 1rem; margin: 1rem 0; 
 a { color: var(--accent); }
 .button { display: inline-block; background: var(--accent); color: #fff; text-decoration: none; padding: .6rem 1rem; border-radius: 8px; margin: .25rem .25rem .25rem 0; font-weight: 600; overflow-wrap: anywhere; }
 .button.secondary { background: transparent; color: var(--accent); border: 1px solid var(--accent); }
-.fingerprint { display: block; font-size: .8rem; overflow-wrap: anywhere; background: #eef2f1; padding: .5rem; border-radius: 6px; }
+.fingerprint { display: block; font-size: .8rem; background: #eef2f1; padding: .5rem; border-radius: 6px; }
 details { border-top: 1px solid #e3e8e7; padding: .5rem 0; }
 summary { cursor: pointer; font-weight: 600; }
 .qr svg { width: 220px; height: 220px; max-width: 100%; background: #fff; }
