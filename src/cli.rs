@@ -385,8 +385,11 @@ fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns
     let secure = state.https.as_deref();
     // Phones reach the first LAN address; loopback serves this machine.
     let secure_urls: Vec<String> = secure
-        .map(|https| {
-            urls.iter()
+        .map(|https| match &https.domain {
+            // Under ACME the certificate names the public name only.
+            Some(domain) => vec![join::https_url(domain, https.port)],
+            None => urls
+                .iter()
                 .filter_map(|url| url.strip_prefix("http://"))
                 .filter_map(|authority| authority.rsplit_once(':').map(|(host, _)| host))
                 .map(|host| {
@@ -395,7 +398,7 @@ fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns
                         https.port,
                     )
                 })
-                .collect()
+                .collect(),
         })
         .unwrap_or_default();
     let phone_url = secure_urls

@@ -55,6 +55,9 @@ pub enum Registration {
 pub enum TlsMode {
     /// HTTPS with a certificate from the server's own local authority.
     Auto,
+    /// HTTPS with a certificate for TLS_DOMAIN from an ACME authority (Let's
+    /// Encrypt by default), by TLS-ALPN-01 on TLS_PORT, renewed by itself.
+    Acme,
     /// HTTPS with the certificate and key in TLS_CERT and TLS_KEY,
     /// reloaded when they change.
     Files,
@@ -245,8 +248,8 @@ pub struct Config {
     pub delete_window: Duration,
 
     /// HTTPS beside plain HTTP: `auto` (the server's own local certificate
-    /// authority; phones trust it once, from /join), `files` (TLS_CERT and
-    /// TLS_KEY) or `off`.
+    /// authority; phones trust it once, from /join), `acme` (TLS_DOMAIN),
+    /// `files` (TLS_CERT and TLS_KEY) or `off`.
     #[arg(long, env = "TLS", value_enum, default_value_t = TlsMode::Auto, ignore_case = true)]
     pub tls: TlsMode,
 
@@ -258,6 +261,29 @@ pub struct Config {
     /// comma-separated (in a container: the host's LAN address and name).
     #[arg(long, env = "TLS_NAMES", value_delimiter = ',')]
     pub tls_names: Vec<String>,
+
+    /// For TLS=acme: the public name the certificate is for. The ACME
+    /// authority must reach TLS_PORT at this name (as port 443 outside).
+    #[arg(long, env = "TLS_DOMAIN")]
+    pub tls_domain: Option<String>,
+
+    /// For TLS=acme: the address the ACME authority may write to about
+    /// the certificate (expiry notices).
+    #[arg(long, env = "ACME_EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// For TLS=acme: the ACME directory URL.
+    #[arg(
+        long,
+        env = "ACME_DIRECTORY",
+        default_value = "https://acme-v02.api.letsencrypt.org/directory"
+    )]
+    pub acme_directory: String,
+
+    /// For TLS=acme: a PEM certificate authority to trust for the ACME
+    /// directory itself (a private ACME server such as step-ca).
+    #[arg(long, env = "ACME_CA_FILE")]
+    pub acme_ca_file: Option<PathBuf>,
 
     /// For TLS=files: the certificate chain (PEM), reloaded when it changes.
     #[arg(long, env = "TLS_CERT")]
@@ -349,7 +375,31 @@ impl Config {
             TlsMode::Auto | TlsMode::Off if files.contains(&true) => {
                 return Err("TLS_CERT and TLS_KEY are used only with TLS=files; set TLS=files or remove them".into());
             }
+            TlsMode::Acme => match &self.tls_domain {
+                None => {
+                    return Err("TLS=acme needs TLS_DOMAIN, the public name of this server".into());
+                }
+                Some(domain)
+                    if !crate::tls::names::is_dns_name(domain) || !domain.contains('.') =>
+                {
+                    return Err(format!(
+                        "TLS_DOMAIN: `{domain}` must be a public host name like chat.example.com"
+                    ));
+                }
+                Some(_) => {}
+            },
             _ => {}
+        }
+        if !is_http_url(&self.acme_directory) {
+            return Err(format!(
+                "ACME_DIRECTORY: `{}` must be an http(s) URL",
+                self.acme_directory
+            ));
+        }
+        if let Some(email) = &self.acme_email
+            && (!email.contains('@') || email.contains(char::is_whitespace))
+        {
+            return Err(format!("ACME_EMAIL: `{email}` is not an email address"));
         }
         for name in &self.tls_names {
             let name = name.trim();

@@ -21,6 +21,10 @@ pub const TLS_AUTHORITY_KEY: &str = "tls-ca.key";
 /// The certificate the authority issued for this machine, and its key.
 pub const TLS_CERTIFICATE: &str = "tls-cert.pem";
 pub const TLS_CERTIFICATE_KEY: &str = "tls-cert.key";
+/// `TLS=acme`: the ACME account, and the certificate it got and its key.
+pub const ACME_ACCOUNT: &str = "acme-account.json";
+pub const ACME_CERTIFICATE: &str = "acme-cert.pem";
+pub const ACME_CERTIFICATE_KEY: &str = "acme-cert.key";
 
 /// A data directory: where each of its parts lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -153,9 +153,14 @@ async fn accept(port: Port, shared: Accepting, accepting: CancellationToken) {
                     let handshake =
                         tokio::time::timeout(shared_here.header_timeout, tls.accept(stream)).await;
                     match handshake {
-                        Ok(Ok(stream)) => {
+                        // A TLS-ALPN-01 validation ends with its handshake.
+                        Ok(Ok(stream))
+                            if stream.get_ref().1.alpn_protocol()
+                                != Some(crate::tls::ACME_ALPN) =>
+                        {
                             serve_connection(stream, peer, Transport::Tls, shared_here).await;
                         }
+                        Ok(Ok(_)) => {}
                         Ok(Err(error)) => {
                             tracing::debug!(%error, %peer, "TLS handshake failed");
                         }

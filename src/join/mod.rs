@@ -55,7 +55,10 @@ async fn join_page(
         // No HTTPS here (TLS=off, behind a proxy): nothing to join.
         return redirect("/");
     };
-    let address = secure_address(https, headers.get(HOST));
+    let address = match &https.domain {
+        Some(domain) => https_url(domain, https.port),
+        None => secure_address(https, headers.get(HOST)),
+    };
     let qr_svg = qr::svg(&address);
     let language = Language::choose(
         query.lang.as_deref(),
@@ -290,6 +293,7 @@ mod tests {
         let https = Public {
             port: 5443,
             authority: None,
+            domain: None,
         };
         let address =
             |host: &str| secure_address(&https, Some(&HeaderValue::from_str(host).unwrap()));

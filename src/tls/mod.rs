@@ -3,6 +3,7 @@
 //! configuration the accept loop uses, and what the `/join` page and the
 //! banner show about it.
 
+pub mod acme;
 pub mod authority;
 pub mod files;
 pub mod local;
@@ -16,13 +17,17 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, TlsMode};
+use acme::AcmeTls;
 use files::FileTls;
 use local::LocalTls;
-use slot::CertSlot;
+
+/// The ALPN protocol of TLS-ALPN-01 validations (RFC 8737).
+pub const ACME_ALPN: &[u8] = b"acme-tls/1";
 
 /// Where the HTTPS port's certificate comes from.
 pub enum Source {
     Local(Arc<LocalTls>),
+    Acme(Arc<AcmeTls>),
     Files(Arc<FileTls>),
 }
 
@@ -44,6 +49,7 @@ impl Https {
                     names::Names::of_this_machine().with(&extra)
                 })?))
             }
+            TlsMode::Acme => Source::Acme(Arc::new(AcmeTls::start(config)?)),
             TlsMode::Files => {
                 let (Some(certificate), Some(key)) = (&config.tls_cert, &config.tls_key) else {
                     return Err("TLS=files needs TLS_CERT and TLS_KEY".into());
@@ -51,12 +57,13 @@ impl Https {
                 Source::Files(Arc::new(FileTls::start(certificate.clone(), key.clone())?))
             }
         };
-        let slot = match &source {
-            Source::Local(local) => local.slot(),
-            Source::Files(files) => files.slot(),
+        let config = match &source {
+            Source::Local(local) => server_config(local.slot(), false)?,
+            Source::Files(files) => server_config(files.slot(), false)?,
+            Source::Acme(acme) => server_config(acme.resolver(), true)?,
         };
         Ok(Some(Self {
-            acceptor: TlsAcceptor::from(server_config(slot)?),
+            acceptor: TlsAcceptor::from(config),
             source,
         }))
     }
@@ -66,16 +73,22 @@ impl Https {
         match &self.source {
             Source::Local(local) => tokio::spawn(Arc::clone(local).keep_fresh(stop)),
             Source::Files(files) => tokio::spawn(Arc::clone(files).watch(stop)),
+            Source::Acme(acme) => tokio::spawn(Arc::clone(acme).run(stop)),
         }
     }
 
     /// What `/join` and the banner show, for HTTPS on `port`.
     pub fn public(&self, port: u16) -> Public {
-        let authority = match &self.source {
-            Source::Local(local) => Some(AuthorityCard::of(local)),
-            Source::Files(_) => None,
+        let (authority, domain) = match &self.source {
+            Source::Local(local) => (Some(AuthorityCard::of(local)), None),
+            Source::Acme(acme) => (None, Some(acme.domain().to_owned())),
+            Source::Files(_) => (None, None),
         };
-        Public { port, authority }
+        Public {
+            port,
+            authority,
+            domain,
+        }
     }
 }
 
@@ -85,6 +98,8 @@ impl Https {
 pub struct Public {
     pub port: u16,
     pub authority: Option<AuthorityCard>,
+    /// The public name, under `TLS=acme`: the one address to open.
+    pub domain: Option<String>,
 }
 
 /// The local authority, for downloads and comparison.
@@ -115,14 +130,21 @@ impl AuthorityCard {
 
 /// The one place the crypto provider is chosen: ring, as for every other
 /// TLS use in the binary.
-fn server_config(slot: Arc<CertSlot>) -> Result<Arc<ServerConfig>, String> {
+fn server_config(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    acme: bool,
+) -> Result<Arc<ServerConfig>, String> {
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|error| format!("cannot set up TLS: {error}"))?
             .with_no_client_auth()
-            .with_cert_resolver(slot);
-    // The server speaks HTTP/1.1 (WebSocket upgrades included).
+            .with_cert_resolver(resolver);
+    // The server speaks HTTP/1.1 (WebSocket upgrades included), and under
+    // ACME answers validators that ask for nothing else.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if acme {
+        config.alpn_protocols.push(ACME_ALPN.to_vec());
+    }
     Ok(Arc::new(config))
 }
