@@ -7,6 +7,10 @@ const CHUNK_MS = 1_000;
 
 export const canRecord = () => Boolean(navigator.mediaDevices?.getUserMedia && window.MediaRecorder);
 
+// Browsers keep the microphone from pages that are not secure contexts (plain http:// on a LAN
+// address); there the button stays, to say where recording does work.
+export const needsSecureAddress = () => !navigator.mediaDevices && window.isSecureContext === false;
+
 function pickType() {
   if (typeof MediaRecorder.isTypeSupported !== 'function') return '';
   return TYPES.find((type) => MediaRecorder.isTypeSupported(type)) || '';

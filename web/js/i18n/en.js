@@ -201,6 +201,9 @@ export default {
   'voice.noMic': 'No microphone was found. Connect one and try again.',
   'voice.busy': 'Another app is using the microphone. Close it and try again.',
   'voice.failed': 'Recording could not start. Try again.',
+  'voice.secureTitle': 'Voice messages need the secure address',
+  'voice.secureText': 'Browsers let only secure (https://) pages use the microphone, and this page was opened over plain http://. Open this server’s secure address to record voice messages; the page there shows how to set it up on this device.',
+  'voice.secureOpen': 'Go to the secure address',
 
   'viewer.close': 'Close',
   'viewer.download': 'Download',

@@ -195,6 +195,9 @@ export default {
   'voice.noMic': 'Mikrofon tidak ditemukan. Sambungkan mikrofon lalu coba lagi.',
   'voice.busy': 'Mikrofon sedang dipakai aplikasi lain. Tutup aplikasi itu lalu coba lagi.',
   'voice.failed': 'Perekaman tidak bisa dimulai. Coba lagi.',
+  'voice.secureTitle': 'Pesan suara memerlukan alamat aman',
+  'voice.secureText': 'Browser hanya mengizinkan halaman aman (https://) memakai mikrofon, dan halaman ini dibuka lewat http:// biasa. Buka alamat aman server ini untuk merekam pesan suara; halaman itu menjelaskan cara menyiapkannya di perangkat ini.',
+  'voice.secureOpen': 'Buka alamat aman',
 
   'viewer.close': 'Tutup',
   'viewer.download': 'Unduh',

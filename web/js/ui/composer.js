@@ -13,7 +13,7 @@ import * as people from '../people.js';
 import * as actions from '../message-actions.js';
 import { codePoints } from '../format.js';
 import { errorText } from '../errors.js';
-import { canRecord } from '../voice.js';
+import { canRecord, needsSecureAddress } from '../voice.js';
 import { toast } from './notify.js';
 import { voiceControls } from './voice-recorder.js';
 import { mentionSuggester } from './mentions.js';
@@ -57,7 +57,7 @@ export function mountComposer(chatId) {
   const send = h('button', { type: 'submit', class: 'send-btn', 'data-testid': 'send', 'aria-label': t('composer.send'), title: t('composer.send') }, icon('send'));
   const picker = h('input', { type: 'file', hidden: true, tabindex: -1, 'data-testid': 'attach-input' });
   const attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: () => picker.click() }, icon('attach'));
-  const voice = canRecord() ? voiceControls({ onChange: layout, onRecorded: sendVoice }) : null;
+  const voice = canRecord() || needsSecureAddress() ? voiceControls({ onChange: layout, onRecorded: sendVoice }) : null;
   const form = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } },
     attach, picker, voice?.discardButton, textarea, voice?.bar, send, voice?.start, voice?.sendButton);
   const mentions = mentionSuggester(textarea, chatId, onInput);

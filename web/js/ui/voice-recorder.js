@@ -6,8 +6,9 @@ import { h, setBusy } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
 import { duration } from '../format.js';
-import { record, extensionFor } from '../voice.js';
+import { record, extensionFor, needsSecureAddress } from '../voice.js';
 import { toast, announce } from './notify.js';
+import { openSheet } from './sheet.js';
 
 const TICK_MS = 200;
 const MIN_MS = 600; // a tap rather than a message
@@ -30,6 +31,21 @@ function micError(err) {
     case 'AbortError': return t('voice.busy');
     default: return t('voice.failed');
   }
+}
+
+// On plain http:// the browser has no microphone for the page: say so, and where to go instead.
+function explainSecureAddress(anchor) {
+  openSheet({
+    label: t('voice.secureTitle'),
+    title: t('voice.secureTitle'),
+    testid: 'voice-needs-https',
+    className: 'note-sheet',
+    anchor,
+    content: [
+      h('p', { class: 'help' }, t('voice.secureText')),
+      h('a', { class: 'btn btn-primary btn-block', href: '/join', 'data-testid': 'voice-join' }, t('voice.secureOpen')),
+    ],
+  });
 }
 
 export function voiceControls({ onChange, onRecorded }) {
@@ -74,6 +90,10 @@ export function voiceControls({ onChange, onRecorded }) {
 
   async function begin() {
     if (recording || starting) return;
+    if (needsSecureAddress()) {
+      explainSecureAddress(start);
+      return;
+    }
     starting = true;
     setBusy(start, true);
     try {
