@@ -1,5 +1,6 @@
 // Boot: choose the screen for the session (sign-in, name, or the app), start and stop the
-// background services with it, and remount the UI when the language changes.
+// background services with it, and remount the UI when the language changes. Once per page: the
+// service worker, the install offer and the new-version prompt.
 import * as session from './session.js';
 import * as api from './api.js';
 import * as connection from './connection.js';
@@ -7,10 +8,13 @@ import * as store from './store.js';
 import * as sync from './sync.js';
 import * as outbox from './outbox.js';
 import * as people from './people.js';
+import * as worker from './worker.js';
+import * as install from './install.js';
 import { onLangChange } from './i18n.js';
 import { mountLogin } from './ui/login.js';
 import { mountNameStep } from './ui/name-step.js';
 import { mountShell } from './ui/shell.js';
+import { watchForUpdates } from './ui/app-notices.js';
 
 const root = document.getElementById('app');
 let mode = null;
@@ -77,3 +81,6 @@ onLangChange(() => render(true));
 store.on('chats', updateTitle);
 api.keepFresh();
 render();
+install.listen();
+worker.register();
+watchForUpdates();

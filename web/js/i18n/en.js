@@ -288,4 +288,16 @@ export default {
   'banner.retry': 'Retry now',
   'banner.queued.one': '{n} message waiting.',
   'banner.queued.other': '{n} messages waiting.',
+
+  'update.ready': 'A new version of Clavox is ready.',
+  'update.reload': 'Reload',
+  'notice.dismiss': 'Dismiss',
+
+  'install.title': 'App',
+  'install.action': 'Install app',
+  'install.help': 'Install Clavox to open it from your home screen or app list, in a window of its own.',
+  'install.homeScreen': 'Install Clavox: choose “Add to Home Screen” from the Share menu.',
+
+  'offline.title': 'You are offline',
+  'offline.text': 'Clavox cannot reach its server. Check your Wi-Fi or mobile data, then try again.',
 };

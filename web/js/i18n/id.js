@@ -279,4 +279,16 @@ export default {
   'banner.retryIn': 'Mencoba lagi dalam {s} detik.',
   'banner.retry': 'Coba sekarang',
   'banner.queued.other': '{n} pesan menunggu.',
+
+  'update.ready': 'Versi baru Clavox sudah siap.',
+  'update.reload': 'Muat ulang',
+  'notice.dismiss': 'Tutup',
+
+  'install.title': 'Aplikasi',
+  'install.action': 'Pasang aplikasi',
+  'install.help': 'Pasang Clavox agar bisa dibuka dari layar utama atau daftar aplikasi, di jendelanya sendiri.',
+  'install.homeScreen': 'Pasang Clavox: pilih “Tambah ke Layar Utama” dari menu Bagikan.',
+
+  'offline.title': 'Anda sedang offline',
+  'offline.text': 'Clavox tidak dapat menjangkau servernya. Periksa Wi-Fi atau data seluler Anda, lalu coba lagi.',
 };

@@ -10,6 +10,7 @@ import { kindIcon, listTime, summary } from '../format.js';
 import { errorText } from '../errors.js';
 import { loadChats } from '../sync.js';
 import { avatar } from './avatar.js';
+import { installButton } from './install-app.js';
 
 function preview(chat) {
   const typers = store.typers(chat.id);
@@ -66,11 +67,13 @@ export function mountChatList(container) {
   const list = h('ul', { class: 'chat-list', 'data-testid': 'chat-list', 'aria-label': t('list.title') });
   const empty = h('div', { class: 'empty', hidden: true });
   const title = h('h1', { class: 'bar-title', tabindex: -1 }, t('list.title'));
+  const install = installButton();
 
   const root = h('section', { class: 'panel', 'aria-label': t('list.title') },
     h('header', { class: 'bar' },
       profileButton,
       title,
+      install.el,
       h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'new-group', 'aria-label': t('list.newGroup'), title: t('list.newGroup'), onclick: () => router.navigate('/new-group') }, icon('group')),
       h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'new-chat', 'aria-label': t('list.newChat'), title: t('list.newChat'), onclick: () => router.navigate('/new') }, icon('compose'))),
     h('div', { class: 'search' }, icon('search', 'icon search-icon'), search),
@@ -134,6 +137,7 @@ export function mountChatList(container) {
   return () => {
     clearInterval(clock);
     unsubscribers.forEach((off) => off());
+    install.destroy();
     root.remove();
   };
 }

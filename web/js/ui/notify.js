@@ -30,3 +30,10 @@ export function announce(text) {
   // Replacing the node makes repeated identical texts announce again.
   announcer.replaceChildren(h('p', null, text));
 }
+
+// Puts `el` (a notice with buttons of its own) among the toasts until the returned function is called.
+export function notice(el) {
+  ensure();
+  host.append(el);
+  return () => el.remove();
+}

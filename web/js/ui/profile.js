@@ -13,6 +13,7 @@ import { errorText } from '../errors.js';
 import { avatar } from './avatar.js';
 import { panelHeader } from './panel.js';
 import { languageSelect } from './language-select.js';
+import { installSection } from './install-app.js';
 
 const RASTER_TYPES = 'image/png,image/jpeg,image/gif,image/webp';
 
@@ -39,6 +40,7 @@ export function mountProfile(container) {
   const devices = h('ul', { class: 'people-list', 'aria-label': t('profile.devices') });
   const devicesStatus = h('p', { class: 'muted', role: 'status' });
   const endOthers = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true }, t('profile.endOthers'));
+  const install = installSection();
   const logout = h('button', { type: 'button', class: 'btn btn-danger btn-block', 'data-testid': 'logout' }, icon('logout'), t('profile.logout'));
 
   function renderPreview() {
@@ -168,6 +170,7 @@ export function mountProfile(container) {
       h('div', { class: 'stack' },
         h('h2', { class: 'section-title' }, h('label', { for: 'profile-lang' }, t('settings.language'))),
         languageSelect('profile-lang')),
+      install?.el,
       h('div', { class: 'stack' },
         h('h2', { class: 'section-title' }, t('profile.devices')),
         h('p', { class: 'help' }, t('profile.devicesHelp')),
@@ -180,5 +183,8 @@ export function mountProfile(container) {
   renderPreview();
   loadDevices();
   root.querySelector('h1')?.focus({ preventScroll: true });
-  return () => root.remove();
+  return () => {
+    install?.destroy();
+    root.remove();
+  };
 }

@@ -13,6 +13,7 @@ import { mountProfile } from './profile.js';
 import { mountConversation } from './conversation.js';
 import { mountChatInfo } from './chat-info.js';
 import { toast } from './notify.js';
+import { offerHomeScreenHint } from './app-notices.js';
 
 const SIDE_VIEWS = { list: mountChatList, 'new-chat': mountNewChat, 'new-group': mountNewGroup, profile: mountProfile };
 
@@ -31,6 +32,7 @@ export function mountShell(root) {
   const main = h('main', { class: 'main' });
   const shell = h('div', { class: 'shell' }, side, main);
   root.append(banner.el, shell);
+  const hideHint = offerHomeScreenHint();
 
   const slots = { side: { key: null, destroy: null }, main: { key: null, destroy: null } };
   let lastChatId = null;
@@ -79,6 +81,7 @@ export function mountShell(root) {
     slots.side.destroy?.();
     slots.main.destroy?.();
     banner.destroy();
+    hideHint();
     shell.remove();
   };
 }

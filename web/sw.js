@@ -1,0 +1,70 @@
+// The service worker, served at /sw.js with this release's version filled in. It keeps the app
+// shell (the page and the bundled files it loads) in a cache named after the version, so the app
+// opens without a network; a new release changes these bytes, the browser installs the new worker
+// beside this one, and the app offers to switch (see js/worker.js). Messages, sockets,
+// notifications, uploads and the server's own pages always go to the network and are never kept.
+const VERSION = '%ASSET_VERSION%';
+const BASE = `/assets/${VERSION}/`;
+const CACHE = `clavox-${VERSION}`;
+const SHELL = '/';
+const OFFLINE = `${BASE}offline.html`;
+const FILES = ["%ASSET_FILES%"];
+// Paths the server answers itself: their navigations never fall back to the app shell.
+const SERVER_PATHS = ['/api', '/ws', '/socket.io', '/notify', '/join', '/healthz', '/readyz', '/metrics'];
+
+const isServerPath = (path) => SERVER_PATHS.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+
+async function precache() {
+  const cache = await caches.open(CACHE);
+  // During an upgrade the page may already come from the next release; a shell whose files are
+  // not this version's would break offline, so the install fails and the browser tries later.
+  const page = await fetch(SHELL, { cache: 'no-cache' });
+  if (!page.ok || !(await page.clone().text()).includes(BASE)) throw new Error(`the page is not release ${VERSION}`);
+  await cache.addAll(FILES.map((name) => BASE + name));
+  await cache.put(SHELL, page);
+}
+
+async function activate() {
+  const names = await caches.keys();
+  await Promise.all(names.filter((name) => name.startsWith('clavox-') && name !== CACHE).map((name) => caches.delete(name)));
+  // The page's request goes out while the worker starts, instead of after.
+  await self.registration.navigationPreload?.enable();
+  // The first visit's page works offline at once, without a reload.
+  await self.clients.claim();
+}
+
+// Network first, so every visit online gets the current release; the kept shell, else the offline
+// page, when the server cannot be reached.
+async function navigate(event, path) {
+  try {
+    return (await event.preloadResponse) || (await fetch(event.request));
+  } catch {
+    const cache = await caches.open(CACHE);
+    const page = (isServerPath(path) ? null : await cache.match(SHELL)) || (await cache.match(OFFLINE));
+    return page || new Response('Clavox cannot be reached. Check the connection and try again.', {
+      status: 503,
+      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    });
+  }
+}
+
+async function fromCache(request) {
+  return (await caches.match(request, { cacheName: CACHE })) || fetch(request);
+}
+
+self.addEventListener('install', (event) => event.waitUntil(precache()));
+self.addEventListener('activate', (event) => event.waitUntil(activate()));
+
+// A new release waits until the person chooses to reload (the app's "new version" prompt).
+self.addEventListener('message', (event) => {
+  if (event.data?.type === 'skip-waiting') self.skipWaiting();
+});
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event;
+  const url = new URL(request.url);
+  if (request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (request.mode === 'navigate') event.respondWith(navigate(event, url.pathname));
+  else if (url.pathname.startsWith(BASE)) event.respondWith(fromCache(request));
+  // Anything else (the API, sockets, uploads, other releases' files) is left to the browser.
+});
