@@ -5,9 +5,11 @@
 //! - `app`: assembles the router and its layers, `serve`
 //! - `bench`: `clavox bench`, a load generator that drives a server as clients do
 //! - `api`: REST handlers, one file per resource; `realtime`: the socket adapters
-//!   (`/ws`, Socket.IO); `web`: the bundled web app; `ops`: health and metrics
+//!   (`/ws`, Socket.IO); `web`: the bundled web app; `ops`: health and metrics;
+//!   `join`: the `/join` page and the plain port's redirect of browsers to it
 //! - `http`: the floor under those: state, extractors, rate limits, socket admission;
-//!   `listener`: the accept loop (header timeout, per-address connection cap)
+//!   `listener`: the accept loop (header timeout, per-address connection cap, TLS);
+//!   `tls`: where the HTTPS certificate comes from (local authority, ACME, files)
 //! - `chat`: the product's rules (users, chats, messages, presence); `auth`: login and sessions
 //! - `bus`: what the rules publish to after commit; the hub is its in-process form
 //! - `store`: the database (redb), its single writer and its records; `blobs`: attachment bytes
