@@ -50,7 +50,7 @@ pub fn router(state: &AppState) -> Router {
         .layer(hardening_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(hardening_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(hardening_header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-        .layer(hardening_header(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
+        .layer(axum::middleware::from_fn(cross_origin_opener_policy))
         .layer(
             TraceLayer::new_for_http()
                 // The path only: a query string may carry a token (`/ws?token=`).
@@ -62,6 +62,23 @@ pub fn router(state: &AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(Error::Internal("a request handler panicked".into()))
         }))
+}
+
+/// `Cross-Origin-Opener-Policy: same-origin`, where browsers heed it: on a
+/// plain-HTTP LAN address they ignore it and log an error about it.
+async fn cross_origin_opener_policy(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let secure = crate::join::is_secure_context(&request);
+    let mut response = next.run(request).await;
+    if secure {
+        response.headers_mut().insert(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        );
+    }
+    response
 }
 
 fn hardening_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

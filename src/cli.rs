@@ -437,8 +437,7 @@ fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns
             tracing::info!("  data:          {data_dir}");
             tracing::info!("  login codes:   {delivery}");
             if let Some(authority) = authority {
-                tracing::info!("  certificate authority SHA-256 fingerprint:");
-                tracing::info!("                 {}", authority.fingerprint);
+                tracing::info!("  CA SHA-256:    {}", authority.fingerprint);
                 if authority.new {
                     tracing::info!(
                         "  this authority is new: phones and computers trust it once, from {}",

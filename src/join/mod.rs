@@ -180,21 +180,28 @@ pub async fn send_browsers_to_join(
 
 fn is_plain_app_load(request: &Request) -> bool {
     let headers = request.headers();
-    // A reverse proxy that did HTTPS already says so.
-    let proxied_https = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
-    let path = request.uri().path();
-    request.extensions().get::<Transport>() == Some(&Transport::Plain)
-        && request.method() == Method::GET
-        && is_app_path(path)
+    request.method() == Method::GET
+        && is_app_path(request.uri().path())
         && headers
             .get(ACCEPT)
             .and_then(|accept| accept.to_str().ok())
             .is_some_and(|accept| accept.contains("text/html"))
-        && !host_is_loopback(headers.get(HOST))
+        && !is_secure_context(request)
         && !has_plain_cookie(headers)
-        && !proxied_https
+}
+
+/// Whether a browser sees the page `request` loads as a secure context:
+/// it came over TLS (here, or to a proxy that says so), or to a loopback
+/// name. Only there do service workers, the microphone and headers such
+/// as Cross-Origin-Opener-Policy work.
+pub fn is_secure_context(request: &Request) -> bool {
+    let headers = request.headers();
+    let proxied_https = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+    request.extensions().get::<Transport>() == Some(&Transport::Tls)
+        || proxied_https
+        || host_is_loopback(headers.get(HOST))
 }
 
 /// Paths the web app's page answers (everything the fallback serves but

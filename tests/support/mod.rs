@@ -112,6 +112,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
     pub codes: Arc<RecordingSender>,
+    /// The HTTPS port's address, for a server started with one.
+    pub https: Option<SocketAddr>,
     dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -140,6 +142,17 @@ impl TestApp {
         Self::start(dir, overrides, Delivery::Recorded).await
     }
 
+    /// Starts a server with HTTPS beside HTTP, its certificate from its own
+    /// local authority (`TLS=auto`), as `clavox serve` runs by default.
+    pub async fn spawn_with_https() -> Self {
+        Self::start(
+            tempfile::tempdir().unwrap(),
+            &[("--tls", "auto")],
+            Delivery::Recorded,
+        )
+        .await
+    }
+
     /// Starts a server that delivers codes the way its settings say
     /// (webhook, Twilio), not through the recorder.
     pub async fn spawn_delivering(overrides: &[(&str, &str)]) -> Self {
@@ -165,18 +178,31 @@ impl TestApp {
                 clavox::auth::delivery::from_config(&config).expect("delivery settings are valid")
             }
         };
-        let state = AppState::new(config, store, &keys, sender).expect("state builds");
+        let https = if overrides.contains(&("--tls", "auto")) {
+            clavox::tls::Https::prepare(&config).expect("HTTPS prepares")
+        } else {
+            None
+        };
+        let mut state = AppState::new(config, store, &keys, sender).expect("state builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        let mut ports = vec![clavox::listener::Port::plain(listener)];
+        let mut https_address = None;
+        if let Some(https) = https {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let local = listener.local_addr().unwrap();
+            state = state.with_https(https.public(local.port()));
+            ports.push(clavox::listener::Port {
+                listener,
+                tls: Some(https.acceptor.clone()),
+            });
+            https_address = Some(local);
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            app::serve(
-                vec![clavox::listener::Port::plain(listener)],
-                state,
-                async move {
-                    let _ = stopped.await;
-                },
-            )
+            app::serve(ports, state, async move {
+                let _ = stopped.await;
+            })
             .await
             .unwrap();
         });
@@ -188,6 +214,7 @@ impl TestApp {
             address,
             client,
             codes,
+            https: https_address,
             dir: Some(dir),
             stop: Some(stop),
             server: Some(server),

@@ -9,7 +9,9 @@
 //! changes made while their browser was offline. The app installs: its
 //! service worker keeps the release's shell, which opens without the server,
 //! and a new release is offered with a prompt; on plain http the microphone
-//! says voice messages need the HTTPS address.
+//! says voice messages need the HTTPS address. Over HTTPS, with the
+//! server's own authority trusted as a person trusts it (from `/join`, into
+//! the browser's certificate store), the app installs and records voice.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. Without them
 //! the tests print a skip notice and pass, unless `CLAVOX_REQUIRE_BROWSER` is
@@ -1171,6 +1173,163 @@ async fn the_app_installs_opens_without_the_server_offers_a_new_release_and_says
     kim.close().await;
 }
 
+/// A person on the LAN opens the plain address, lands on `/join`, trusts
+/// the server's authority the way that page says (here: Chromium's NSS
+/// store, what "import it under Certificates → Authorities" fills), and
+/// follows the secure address: a secure context, where the service worker
+/// installs and the microphone records a voice message.
+#[tokio::test]
+async fn over_https_with_the_authority_trusted_the_app_installs_and_records_voice() {
+    let Some(certutil) = find_program("certutil") else {
+        assert!(
+            std::env::var_os("CLAVOX_REQUIRE_BROWSER").is_none(),
+            "CLAVOX_REQUIRE_BROWSER is set but certutil is missing (apt-get install libnss3-tools)"
+        );
+        eprintln!("skipped: install libnss3-tools to run the HTTPS browser test");
+        return;
+    };
+    let app = TestApp::spawn_with_https().await;
+    let https_port = app.https.expect("an HTTPS port").port();
+    let home = TempDir::new().unwrap();
+    let store = home.path().join(".pki/nssdb");
+    std::fs::create_dir_all(&store).unwrap();
+    let database = format!("sql:{}", store.display());
+    let authority = app.data_dir().join("tls-ca.pem");
+    for args in [
+        vec!["-N", "-d", &database, "--empty-password"],
+        vec![
+            "-A",
+            "-d",
+            &database,
+            "-n",
+            "Clavox",
+            "-t",
+            "C,,",
+            "-i",
+            authority.to_str().unwrap(),
+        ],
+    ] {
+        let status = Command::new(&certutil).args(&args).status().unwrap();
+        assert!(status.success(), "certutil {args:?}");
+    }
+    let Some(driver) = Driver::start_at_home(Some(home.path())).await else {
+        return;
+    };
+    // clavox.local as mDNS would resolve it: not a loopback name, so plain
+    // HTTP there is no secure context.
+    let mut switches = vec!["--host-resolver-rules=MAP clavox.local 127.0.0.1"];
+    switches.extend(FAKE_MICROPHONE);
+    let lia = driver.open_with("lia", PHONE_SIZE, &switches).await;
+    lia.client
+        .goto(&format!("http://clavox.local:{}/", app.address.port()))
+        .await
+        .unwrap();
+    lia.wait_js(
+        "the join page in place of the app",
+        r#"return location.pathname === '/join' && Boolean(document.getElementById('secure-address'));"#,
+        vec![],
+    )
+    .await;
+    lia.screenshot("join-phone.png").await;
+    lia.client
+        .goto(&format!(
+            "http://clavox.local:{}/join?lang=id",
+            app.address.port()
+        ))
+        .await
+        .unwrap();
+    lia.wait_js(
+        "the join page in Indonesian",
+        "return document.documentElement.lang === 'id';",
+        vec![],
+    )
+    .await;
+    lia.screenshot("join-id-phone.png").await;
+    let address = lia
+        .wait_js(
+            "the secure address",
+            "return document.getElementById('secure-address').getAttribute('href');",
+            vec![],
+        )
+        .await;
+    let secure = format!("https://clavox.local:{https_port}/");
+    assert_eq!(address, json!(secure));
+
+    let lia_phone = phone(7401);
+    let friend = app.login(&phone(7402)).await;
+    lia.sign_in_at(&secure, &app, &lia_phone, "Lia Kusuma", None)
+        .await;
+    lia.wait_js(
+        "a secure context with the service worker in control",
+        r#"const worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+           return window.isSecureContext && location.protocol === 'https:'
+               && Boolean(worker) && worker.state === 'activated';"#,
+        vec![],
+    )
+    .await;
+    lia.click("new-chat").await;
+    lia.type_into("new-chat-phone", &friend.phone).await;
+    lia.click("new-chat-start").await;
+    lia.open_chat_id().await;
+    lia.click("record").await;
+    lia.wait_recording(1200).await;
+    lia.click("record-send").await;
+    lia.wait_js(
+        "the voice message stored",
+        r#"const m = document.querySelector('[data-testid="message"][data-own="true"]');
+           return Boolean(m) && Boolean(m.dataset.seq) && Boolean(m.querySelector('[data-testid="voice"] audio'));"#,
+        vec![],
+    )
+    .await;
+    lia.screenshot("https-voice-phone.png").await;
+    lia.assert_clean_console().await;
+    lia.close().await;
+}
+
+/// The start-up banner as a terminal shows it: the addresses, the HTTPS
+/// address, the authority's fingerprint and the QR code a phone scans.
+#[tokio::test]
+async fn the_banner_shows_the_secure_address_and_a_scannable_qr_code() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let dir = TempDir::new().unwrap();
+    let mut server = crate::support::process::Server::start(dir.path());
+    // The QR code's last row is its bottom margin: half blocks only.
+    server.wait_for_line("▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀");
+    let escape = |line: &str| line.replace('&', "&amp;").replace('<', "&lt;");
+    let lines: Vec<String> = server.seen.iter().map(|line| escape(line)).collect();
+    let page = dir.path().join("banner.html");
+    std::fs::write(
+        &page,
+        format!(
+            "<!doctype html><meta charset=utf-8><body style=\"margin:0;background:#1e1e1e\">\
+             <pre style=\"color:#e6e6e6;font:13px/1.0 'DejaVu Sans Mono',monospace;padding:12px;margin:0\">{}</pre>",
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+    let terminal = driver.open("terminal", (1320, 560)).await;
+    terminal
+        .client
+        .goto(&format!("file://{}", page.display()))
+        .await
+        .unwrap();
+    let text = terminal
+        .wait_js(
+            "the banner",
+            "return document.querySelector('pre').textContent;",
+            vec![],
+        )
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("https:") && text.contains("CA SHA-256:") && text.contains("scan to open")
+    );
+    terminal.screenshot("banner.png").await;
+    terminal.close().await;
+}
+
 // ---------------------------------------------------------------------------
 // chromedriver and browser sessions
 // ---------------------------------------------------------------------------
@@ -1195,6 +1354,12 @@ impl Driver {
     /// Starts chromedriver, or returns `None` (after saying so) when the
     /// browser is not installed and the environment does not require it.
     async fn start() -> Option<Self> {
+        Self::start_at_home(None).await
+    }
+
+    /// [`Driver::start`], with `home` as the browsers' home directory (where
+    /// Chromium on Linux keeps its certificate store, `.pki/nssdb`).
+    async fn start_at_home(home: Option<&Path>) -> Option<Self> {
         let chromedriver = find_program("chromedriver");
         let chromium = Path::new(CHROMIUM).is_file();
         let Some(chromedriver) = chromedriver.filter(|_| chromium) else {
@@ -1210,7 +1375,11 @@ impl Driver {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let process = Command::new(&chromedriver)
+        let mut command = Command::new(&chromedriver);
+        if let Some(home) = home {
+            command.env("HOME", home);
+        }
+        let process = command
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
