@@ -315,7 +315,9 @@ fn the_dockerfile_runs_the_static_binary_as_non_root_on_scratch_with_the_server_
     assert_eq!(env_value("HOST"), Some(server_default("host").as_str()));
     let port = server_default("port");
     assert_eq!(env_value("PORT"), Some(port.as_str()));
-    assert_eq!(find("EXPOSE"), [port.as_str()]);
+    // The HTTP port and the HTTPS one (TLS=auto is the default).
+    let tls_port = server_default("tls_port");
+    assert_eq!(find("EXPOSE"), [format!("{port} {tls_port}")]);
     let volume = find("VOLUME");
     assert!(
         volume == ["/data"] || volume == ["[\"/data\"]"],
