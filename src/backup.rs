@@ -9,11 +9,11 @@ use std::path::{Component, Path, PathBuf};
 // A backup's entries carry the data directory's own names.
 use crate::data_dir::{
     DATABASE as DATABASE_FILE, JWT_SECRET as SECRET_FILE, TLS_AUTHORITY, TLS_AUTHORITY_KEY,
-    UPLOADS as UPLOADS_DIR,
+    UPLOADS as UPLOADS_DIR, VAPID_KEY,
 };
 
 /// Key files a backup carries beside the database, when they exist.
-const KEY_FILES: [&str; 3] = [SECRET_FILE, TLS_AUTHORITY, TLS_AUTHORITY_KEY];
+const KEY_FILES: [&str; 4] = [SECRET_FILE, TLS_AUTHORITY, TLS_AUTHORITY_KEY, VAPID_KEY];
 use crate::store::{Query, Store, StoreError, create_private_dir};
 
 /// The archive's name inside the staging directory, until it is renamed to `out`.
@@ -351,6 +351,7 @@ mod tests {
             SECRET_FILE,
             TLS_AUTHORITY,
             TLS_AUTHORITY_KEY,
+            VAPID_KEY,
             UPLOAD,
         ] {
             assert_eq!(check_entry(Path::new(name), EntryType::Regular), Ok(()));

@@ -25,6 +25,9 @@ pub const TLS_CERTIFICATE_KEY: &str = "tls-cert.key";
 pub const ACME_ACCOUNT: &str = "acme-account.json";
 pub const ACME_CERTIFICATE: &str = "acme-cert.pem";
 pub const ACME_CERTIFICATE_KEY: &str = "acme-cert.key";
+/// The Web Push (VAPID) signing key. It goes into backups: subscriptions
+/// browsers made stop working when it changes.
+pub const VAPID_KEY: &str = "vapid-key.pem";
 
 /// A data directory: where each of its parts lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

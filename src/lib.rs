@@ -39,6 +39,7 @@ pub mod id;
 pub mod join;
 pub mod lan;
 pub mod listener;
+pub mod notify;
 pub mod ops;
 pub mod realtime;
 pub mod seed;

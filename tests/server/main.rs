@@ -19,3 +19,4 @@ mod messages;
 mod realtime;
 mod uploads;
 mod users;
+mod webpush;

@@ -1,0 +1,7 @@
+//! Notifications for people who are not connected: the pieces that reach a
+//! phone or browser from outside the app. Each submodule owns one way out
+//! (Web Push so far) as pure building blocks: it knows its protocol and its
+//! safety checks, and never reads the store, the configuration or the chat
+//! rules, which decide who is notified and when.
+
+pub mod webpush;
