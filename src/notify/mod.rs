@@ -4,4 +4,5 @@
 //! safety checks, and never reads the store, the configuration or the chat
 //! rules, which decide who is notified and when.
 
+pub mod ntfy;
 pub mod webpush;
