@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod i18n;
 mod messages;
+mod ntfy;
 mod realtime;
 mod uploads;
 mod users;
