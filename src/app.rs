@@ -37,6 +37,7 @@ pub fn router(state: &AppState) -> Router {
         .merge(crate::realtime::router(state))
         .merge(crate::ops::router())
         .merge(crate::join::router())
+        .nest("/notify", crate::notify::ntfy::router())
         .fallback(crate::web::serve)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::join::send_browsers_to_join))
         .with_state(state.clone())
@@ -125,6 +126,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = state.hub.clone();
     let sockets = state.sockets.clone();
+    let state_background = state.background.clone();
     let store = state.store.clone();
     let admin = admin::Context {
         store: store.clone(),
@@ -156,8 +158,11 @@ pub async fn serve(
     if let Some(admin) = admin {
         let _ = admin.await;
     }
-    // A sweep under way finishes its writes before the store closes.
+    // A sweep under way finishes its writes before the store closes, and
+    // so do the notifier and the push sender.
     let _ = sweeper.await;
+    state_background.close();
+    state_background.wait().await;
     sockets.close();
     if tokio::time::timeout(SOCKET_DRAIN, sockets.wait())
         .await

@@ -328,8 +328,7 @@ async fn start(config: Config) -> Result<(), String> {
         });
     }
     // Everything is prepared before the banner: "ready" means ready.
-    let mut state = AppState::new(config, store, &keys, Arc::clone(&sender))
-        .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
+    let mut state = AppState::new(config, store, &keys, Arc::clone(&sender))?;
     if let Some(secure) = secure {
         state = state.with_https(secure);
     }

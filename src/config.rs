@@ -293,6 +293,35 @@ pub struct Config {
     #[arg(long, env = "TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
+    /// Whether pushes and ntfy notifications show the message text; off,
+    /// they say "New message".
+    #[arg(long, env = "PUSH_PREVIEW", default_value = "true", value_parser = parse_switch, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub push_preview: bool,
+
+    /// Push services besides the browsers' own that subscriptions may name
+    /// (`host` or `host:port`, comma-separated; UnifiedPush distributors,
+    /// where http:// is allowed too).
+    #[arg(long, env = "PUSH_ALLOWED_HOSTS")]
+    pub push_allowed_hosts: Option<String>,
+
+    /// Where to POST unread nudges (private messages and mentions still
+    /// unread after NOTIFY_WEBHOOK_DELAY), e.g. an SMS or WhatsApp gateway.
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL")]
+    pub notify_webhook_url: Option<String>,
+
+    /// Signs nudges with `X-Clavox-Signature: sha256=<HMAC>`, as codes are.
+    #[arg(long, env = "NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notify_webhook_secret: Option<Secret>,
+
+    /// How long a message stays unread before its nudge.
+    #[arg(long, env = "NOTIFY_WEBHOOK_DELAY", default_value = "15m", value_parser = parse_duration)]
+    pub notify_webhook_delay: Duration,
+
+    /// The address people open the app at, for links in notifications
+    /// (default: the HTTPS address on this machine's first LAN address).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Log format: `pretty` or `json` (levels come from RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, ignore_case = true)]
     pub log_format: LogFormat,
@@ -400,6 +429,25 @@ impl Config {
             && (!email.contains('@') || email.contains(char::is_whitespace))
         {
             return Err(format!("ACME_EMAIL: `{email}` is not an email address"));
+        }
+        if let Some(hosts) = &self.push_allowed_hosts {
+            hosts
+                .parse::<crate::notify::webpush::AllowedHosts>()
+                .map_err(|problem: String| problem)?;
+        }
+        if let Some(url) = &self.notify_webhook_url
+            && !is_http_url(url)
+        {
+            return Err(format!(
+                "NOTIFY_WEBHOOK_URL: `{url}` must be an http(s) URL"
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && !is_origin(url)
+        {
+            return Err(format!(
+                "PUBLIC_URL: `{url}` must be an origin like https://chat.example.com"
+            ));
         }
         for name in &self.tls_names {
             let name = name.trim();

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(list).post(create))
         .route("/{chat_id}", get(chat).patch(update))
         .route("/{chat_id}/participants", post(add_participants))
+        .route("/{chat_id}/mute", put(mute).delete(unmute))
         .route(
             "/{chat_id}/participants/{user_id}",
             delete(remove_participant),
@@ -114,5 +115,27 @@ pub(super) async fn remove_participant(
         .chat
         .remove_participant(principal.user, path_id(&chat)?, path_id(&user)?)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/api/chats/{chat_id}/mute", tag = "chats", security(("bearer" = [])), params(("chat_id" = String, Path)), responses((status = 204, description = "Muted: no pushes or nudges for this chat, except mentions"), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, description = "No such chat, or not the caller's", body = ErrorBody)))]
+pub(super) async fn mute(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(chat_id): Path<String>,
+) -> Result<StatusCode> {
+    let chat = path_id(&chat_id)?;
+    state.chat.set_mute(principal.user, chat, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/chats/{chat_id}/mute", tag = "chats", security(("bearer" = [])), params(("chat_id" = String, Path)), responses((status = 204, description = "Unmuted"), (status = 401, description = "Missing, bad or expired token", body = ErrorBody), (status = 404, description = "No such chat, or not the caller's", body = ErrorBody)))]
+pub(super) async fn unmute(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(chat_id): Path<String>,
+) -> Result<StatusCode> {
+    let chat = path_id(&chat_id)?;
+    state.chat.set_mute(principal.user, chat, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@ mod changes;
 mod chats;
 mod messages;
 mod openapi;
+mod push;
 mod uploads;
 mod users;
 
@@ -24,6 +25,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .nest("/users", users::router())
         .nest("/chats", chats::router())
         .nest("/uploads", uploads::router())
+        .nest("/push", push::push_router())
+        .nest("/notify", push::notify_router())
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, changes, chats, messages, uploads, users};
+use super::{auth, changes, chats, messages, push, uploads, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,13 @@ use super::{auth, changes, chats, messages, uploads, users};
         chats::create,
         chats::chat,
         chats::update,
+        chats::mute,
+        push::key,
+        push::subscribe,
+        push::unsubscribe,
+        push::topic,
+        push::replace_topic,
+        chats::unmute,
         chats::add_participants,
         chats::remove_participant,
         messages::list,
@@ -52,6 +59,7 @@ use super::{auth, changes, chats, messages, uploads, users};
         (name = "chats", description = "Private chats and groups"),
         (name = "messages", description = "Messages, their changes, and read and delivery marks"),
         (name = "uploads", description = "Attachments"),
+        (name = "notifications", description = "Web Push subscriptions and the ntfy topic"),
     )
 )]
 struct ApiDoc;

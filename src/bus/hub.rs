@@ -16,6 +16,9 @@ use super::{Bus, Closer, Encodings, Event, Sink, close};
 
 struct Entry {
     id: u64,
+    /// The app said its page is hidden (`visibility`): its user is not
+    /// watching through this socket, so pushes still go out.
+    hidden: bool,
     session: SessionId,
     sink: Arc<dyn Sink>,
     closer: Closer,
@@ -73,6 +76,22 @@ impl Registration {
         }
     }
 
+    /// Records whether the app behind this socket is in view.
+    pub fn set_visible(&self, visible: bool) {
+        let mut users = self
+            .hub
+            .inner
+            .users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = users
+            .get_mut(&self.user)
+            .and_then(|entries| entries.iter_mut().find(|entry| entry.id == self.id))
+        {
+            entry.hidden = !visible;
+        }
+    }
+
     /// Removes the socket and tells whether the user went offline.
     pub fn leave(mut self) -> Presence {
         self.removed = true;
@@ -115,6 +134,7 @@ impl Hub {
         };
         entries.push(Entry {
             id,
+            hidden: false,
             session,
             sink,
             closer,
@@ -148,6 +168,16 @@ impl Hub {
             }
         }
         Presence::Unchanged
+    }
+
+    /// Whether `user` has a socket whose app is in view.
+    pub fn is_user_watching(&self, user: UserId) -> bool {
+        self.inner
+            .users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&user)
+            .is_some_and(|entries| entries.iter().any(|entry| !entry.hidden))
     }
 
     pub fn is_user_online(&self, user: UserId) -> bool {
@@ -212,6 +242,10 @@ impl Bus for Hub {
                 Self::offer(entry, event, &mut encodings);
             }
         }
+    }
+
+    fn is_watching(&self, user: UserId) -> bool {
+        self.is_user_watching(user)
     }
 
     fn is_online(&self, user: UserId) -> bool {

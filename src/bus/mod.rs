@@ -48,6 +48,10 @@ pub trait Bus: Send + Sync + 'static {
     /// Whether `user` has at least one authenticated socket.
     fn is_online(&self, user: UserId) -> bool;
 
+    /// Whether `user` has a socket whose app is in view (not one that said
+    /// its page is hidden): such a user needs no push.
+    fn is_watching(&self, user: UserId) -> bool;
+
     /// Closes every socket that authenticated with a token of `session`.
     fn end_session(&self, session: SessionId);
 

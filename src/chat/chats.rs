@@ -153,7 +153,9 @@ fn view_for(reader: &impl Query, chat: &ChatRecord, viewer: UserId) -> Result<Ch
             None => None,
         },
     };
-    Ok(ChatView::new(chat, last_message, unread))
+    let mut view = ChatView::new(chat, last_message, unread);
+    view.muted = reader.is_muted(viewer, chat.id)?;
+    Ok(view)
 }
 
 /// `chat_updated` for each of `users`, each with their own view of `chat`.
@@ -191,6 +193,25 @@ impl ChatService {
         }
         chats.sort_by_key(|(activity, _)| std::cmp::Reverse(*activity));
         Ok(chats.into_iter().map(|(_, view)| view).collect())
+    }
+
+    /// Mutes or unmutes `chat` for `user`, and tells the user's other
+    /// devices (`chat_updated`).
+    pub async fn set_mute(&self, user: UserId, chat: ChatId, muted: bool) -> Result<()> {
+        let member = self
+            .store()
+            .apply(ops::SetMute { user, chat, muted })
+            .await?;
+        if !member {
+            return Err(Error::NotFound);
+        }
+        let reader = self.store().read()?;
+        if let Some(record) = reader.chat(chat)? {
+            let view = view_for(&reader, &record, user)?;
+            self.bus()
+                .publish(&[user], &Event::new("chat_updated", &view));
+        }
+        Ok(())
     }
 
     pub fn chat(&self, user: UserId, chat: ChatId) -> Result<ChatView> {

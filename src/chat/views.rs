@@ -237,6 +237,8 @@ pub struct ChatView {
     pub created_by: UserId,
     pub last_message: Option<MessageView>,
     pub unread_count: u64,
+    /// Whether the viewer muted it (no pushes, mentions excepted).
+    pub muted: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -256,6 +258,7 @@ impl ChatView {
             created_by: chat.created_by,
             last_message,
             unread_count,
+            muted: false,
             created_at: chat.created_at,
             updated_at: chat.updated_at,
         }

@@ -12,7 +12,8 @@ use crate::bus::Hub;
 use crate::chat::{self, ChatService};
 use crate::config::Config;
 use crate::listener::AddressCounts;
-use crate::store::{Store, StoreError};
+use crate::notify::{self, ntfy::Topics, service::Notifications};
+use crate::store::Store;
 use crate::uploads::{self, Uploads};
 
 use super::rate_limit::Limits;
@@ -33,6 +34,17 @@ pub struct AppState {
     pub sockets_per_ip: AddressCounts,
     /// The HTTPS port as clients see it; `None` without one (`TLS=off`).
     pub https: Option<Arc<crate::tls::Public>>,
+    /// Push subscriptions, ntfy topics, the VAPID key.
+    pub notifications: Notifications,
+    /// Background work (the notifier, the push sender, nudges) that ends
+    /// at shutdown, before the store closes.
+    pub background: TaskTracker,
+}
+
+impl axum::extract::FromRef<AppState> for Topics {
+    fn from_ref(state: &AppState) -> Self {
+        state.notifications.topics().clone()
+    }
 }
 
 impl AppState {
@@ -41,14 +53,23 @@ impl AppState {
         store: Store,
         keys: &Keys,
         sender: Arc<dyn OtpSender>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, String> {
         let hub = Hub::new();
-        let bus = Arc::new(hub.clone());
+        let background = TaskTracker::new();
+        let (bus, notifications) = notify::setup::start(
+            &config,
+            &store,
+            Arc::new(hub.clone()),
+            &background,
+            &hub.shutdown_signal(),
+        )
+        .map_err(|problem| format!("cannot set up notifications: {problem}"))?;
         let uploads = Uploads::open(
             &config.data_dir,
             store.clone(),
             uploads::Settings::from_config(&config),
-        )?;
+        )
+        .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
         let auth = Auth::new(
             store.clone(),
             keys,
@@ -73,6 +94,8 @@ impl AppState {
             uploads,
             sockets: TaskTracker::new(),
             https: None,
+            notifications,
+            background,
         })
     }
 

@@ -4,5 +4,10 @@
 //! safety checks, and never reads the store, the configuration or the chat
 //! rules, which decide who is notified and when.
 
+pub mod notifier;
 pub mod ntfy;
+pub mod nudge;
+pub mod sender;
+pub mod service;
+pub mod setup;
 pub mod webpush;

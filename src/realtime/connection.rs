@@ -193,6 +193,13 @@ impl Connection {
         if event == "ping" {
             return Ok(json!({}));
         }
+        if event == "visibility" {
+            let Visibility { visible } = parse(data)?;
+            if let Some(session) = &self.session {
+                session.registration.set_visible(visible);
+            }
+            return Ok(json!({ "visible": visible }));
+        }
         let chat = self.state.chat.clone();
         match event {
             "join_chat" | "leave_chat" => {
@@ -395,6 +402,13 @@ fn to_value(data: &impl serde::Serialize) -> Result<Value, Error> {
 struct JoinUser {
     token: String,
     user_id: Option<String>,
+}
+
+/// `visibility`: whether the app's page is in view (`document.hidden`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Visibility {
+    visible: bool,
 }
 
 #[derive(Deserialize)]

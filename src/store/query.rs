@@ -8,8 +8,8 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use super::StoreError;
 use super::records::{
     ChatHead, ChatRecord, EditRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord,
-    PinRecord, Record, RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord,
-    WrongCodesRecord,
+    PinRecord, PushJobRecord, PushSubscriptionRecord, Record, RefreshRecord, SessionRecord,
+    UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -410,6 +410,87 @@ pub trait Query {
             .access()
             .get(tables::LOOKUPS, &tables::lookup(viewer, user))?
             .is_some())
+    }
+
+    fn is_muted(&self, user: UserId, chat: ChatId) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::MUTES, &tables::mute(user, chat))?
+            .is_some())
+    }
+
+    /// The user's push subscriptions with their keys.
+    fn push_subscriptions(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<([u8; 16], PushSubscriptionRecord)>, StoreError> {
+        self.access()
+            .prefixed(tables::PUSH_SUBSCRIPTIONS, user.as_bytes())?
+            .iter()
+            .map(|(key, value)| {
+                let endpoint_key = key
+                    .get(12..28)
+                    .and_then(|part| <[u8; 16]>::try_from(part).ok())
+                    .ok_or_else(|| StoreError::Corrupt("push subscription key".into()))?;
+                Ok((endpoint_key, PushSubscriptionRecord::decode(value)?))
+            })
+            .collect()
+    }
+
+    fn push_subscription(
+        &self,
+        user: UserId,
+        endpoint_key: &[u8; 16],
+    ) -> Result<Option<PushSubscriptionRecord>, StoreError> {
+        self.access().record(
+            tables::PUSH_SUBSCRIPTIONS,
+            &tables::push_subscription(user, endpoint_key),
+        )
+    }
+
+    /// Up to `limit` queued pushes due at `now` or before, soonest first,
+    /// with their due times and ids.
+    fn due_pushes(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, [u8; 16], PushJobRecord)>, StoreError> {
+        let end = tables::push_job(now, &[0xff; 16]);
+        self.access()
+            .scan(tables::PUSH_QUEUE, &[], Bound::Included(&end), limit)?
+            .iter()
+            .map(|(key, value)| {
+                let (due, id) = tables::unnamed_upload_parts(key)
+                    .ok_or_else(|| StoreError::Corrupt("push queue key".into()))?;
+                Ok((due, id, PushJobRecord::decode(value)?))
+            })
+            .collect()
+    }
+
+    /// When the soonest queued push is due, if any is queued.
+    fn next_push_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let first = self
+            .access()
+            .scan(tables::PUSH_QUEUE, &[], Bound::Unbounded, 1)?;
+        Ok(first
+            .first()
+            .and_then(|(key, _)| tables::unnamed_upload_parts(key))
+            .map(|(due, _)| due))
+    }
+
+    fn topic_of(&self, user: UserId) -> Result<Option<[u8; 16]>, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::USER_TOPICS, user.as_bytes())?
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok()))
+    }
+
+    fn topic_owner(&self, topic: &[u8; 16]) -> Result<Option<UserId>, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::NOTIFY_TOPICS, topic)?
+            .and_then(|bytes| <[u8; 12]>::try_from(bytes.as_slice()).ok())
+            .map(UserId::from_bytes))
     }
 
     fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {

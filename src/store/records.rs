@@ -644,3 +644,42 @@ mod tests {
         }
     }
 }
+
+/// A browser's Web Push subscription, made in one session: ending the
+/// session drops it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscriptionRecord {
+    pub user: UserId,
+    pub session: SessionId,
+    pub endpoint: String,
+    /// The browser's P-256 public key and auth secret, base64url.
+    pub p256dh: String,
+    pub auth: String,
+    pub created_at: Timestamp,
+}
+
+impl Record for PushSubscriptionRecord {
+    const VERSION: u8 = 1;
+}
+
+/// A push waiting to be sent (or sent again), with what it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushJobRecord {
+    pub user: UserId,
+    /// The subscription it goes to (its key under the user).
+    pub endpoint_key: [u8; 16],
+    /// The JSON the service worker reads.
+    pub payload: Vec<u8>,
+    /// 0 very low … 3 high (RFC 8030 `Urgency`).
+    pub urgency: u8,
+    /// RFC 8030 `Topic`: a newer push with the same topic replaces this
+    /// one on the device.
+    pub topic: Option<String>,
+    /// Past this it is dropped unsent (its `TTL` ran out).
+    pub expires_at: Timestamp,
+    pub attempts: u32,
+}
+
+impl Record for PushJobRecord {
+    const VERSION: u8 = 1;
+}

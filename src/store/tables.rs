@@ -68,7 +68,20 @@ pub const UNNAMED_UPLOADS: Table = TableDefinition::new("unnamed_uploads");
 /// viewer id ‖ user id → empty: the viewer found that user by their number.
 pub const LOOKUPS: Table = TableDefinition::new("lookups");
 
-pub const ALL: [Table; 25] = [
+/// user id ‖ chat id → empty: the chats the user muted.
+pub const MUTES: Table = TableDefinition::new("mutes");
+/// user id ‖ endpoint key → `PushSubscriptionRecord`.
+pub const PUSH_SUBSCRIPTIONS: Table = TableDefinition::new("push_subscriptions");
+/// session id ‖ user id ‖ endpoint key → empty: what a session subscribed.
+pub const SESSION_PUSH: Table = TableDefinition::new("session_push");
+/// due time ‖ job id → `PushJobRecord`: pushes to send, soonest first.
+pub const PUSH_QUEUE: Table = TableDefinition::new("push_queue");
+/// topic → user id, and user id → topic: each user's secret notification
+/// topic (`/notify/<topic>`).
+pub const NOTIFY_TOPICS: Table = TableDefinition::new("notify_topics");
+pub const USER_TOPICS: Table = TableDefinition::new("user_topics");
+
+pub const ALL: [Table; 31] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -94,6 +107,12 @@ pub const ALL: [Table; 25] = [
     HIDDEN,
     PINS,
     UPLOAD_REFS,
+    MUTES,
+    PUSH_SUBSCRIPTIONS,
+    SESSION_PUSH,
+    PUSH_QUEUE,
+    NOTIFY_TOPICS,
+    USER_TOPICS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
@@ -172,17 +191,38 @@ pub fn lookup(viewer: UserId, user: UserId) -> [u8; 24] {
     join(&[viewer.as_bytes(), user.as_bytes()])
 }
 
+pub fn mute(user: UserId, chat: ChatId) -> [u8; 24] {
+    join(&[user.as_bytes(), chat.as_bytes()])
+}
+
+pub fn push_subscription(user: UserId, endpoint_key: &[u8; 16]) -> [u8; 28] {
+    join(&[user.as_bytes(), endpoint_key])
+}
+
+pub fn session_push(session: SessionId, user: UserId, endpoint_key: &[u8; 16]) -> [u8; 40] {
+    join(&[session.as_bytes(), user.as_bytes(), endpoint_key])
+}
+
+pub fn push_job(due: Timestamp, id: &[u8; 16]) -> [u8; 24] {
+    timed(due, id)
+}
+
 pub fn user_session(user: UserId, session: SessionId) -> [u8; 24] {
     join(&[user.as_bytes(), session.as_bytes()])
 }
 
-/// Times before 1970 sort first: none are ever stored.
 pub fn unnamed_upload(at: Timestamp, id: &[u8; 16]) -> [u8; 24] {
+    timed(at, id)
+}
+
+/// `time ‖ id`, sorting by time. Times before 1970 sort first: none are
+/// ever stored.
+fn timed(at: Timestamp, id: &[u8; 16]) -> [u8; 24] {
     let millis = u64::try_from(at.millis()).unwrap_or(0);
     join(&[&millis.to_be_bytes(), id])
 }
 
-/// The time and upload id an `unnamed_upload` key holds.
+/// The time and id a `time ‖ id` key (`unnamed_upload`, `push_job`) holds.
 pub fn unnamed_upload_parts(key: &[u8]) -> Option<(Timestamp, [u8; 16])> {
     let millis = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
     let id = key.get(8..24)?.try_into().ok()?;

@@ -7,8 +7,8 @@ use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
     ChatHead, ChatRecord, EditRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord,
-    PinRecord, Record, RefreshRecord, SessionRecord, UploadRecord, UsageRecord, UserRecord,
-    WrongCodesRecord,
+    PinRecord, PushJobRecord, PushSubscriptionRecord, Record, RefreshRecord, SessionRecord,
+    UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
@@ -214,9 +214,86 @@ impl<'a> Tx<'a> {
 
     /// Ends a session. Its refresh-token records stay until they expire, so a
     /// late replay is still recognised, and fail because the session is gone.
+    /// Also drops the push subscriptions made in the session: a signed-out
+    /// browser gets no more pushes.
     pub fn remove_session(&self, user: UserId, session: SessionId) -> Result<(), StoreError> {
         self.delete(tables::SESSIONS, session.as_bytes())?;
-        self.delete(tables::USER_SESSIONS, &tables::user_session(user, session))
+        self.delete(tables::USER_SESSIONS, &tables::user_session(user, session))?;
+        for key in self
+            .access()
+            .prefixed_keys(tables::SESSION_PUSH, session.as_bytes())?
+        {
+            self.delete(tables::SESSION_PUSH, &key)?;
+            if let Some(subscription) = key.get(12..) {
+                self.delete(tables::PUSH_SUBSCRIPTIONS, subscription)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_mute(&self, user: UserId, chat: ChatId, muted: bool) -> Result<(), StoreError> {
+        let key = tables::mute(user, chat);
+        if muted {
+            self.put(tables::MUTES, &key, &[])
+        } else {
+            self.delete(tables::MUTES, &key)
+        }
+    }
+
+    pub fn put_push_subscription(
+        &self,
+        key: &[u8; 16],
+        subscription: &PushSubscriptionRecord,
+    ) -> Result<(), StoreError> {
+        let user = subscription.user;
+        self.put_record(
+            tables::PUSH_SUBSCRIPTIONS,
+            &tables::push_subscription(user, key),
+            subscription,
+        )?;
+        self.put(
+            tables::SESSION_PUSH,
+            &tables::session_push(subscription.session, user, key),
+            &[],
+        )
+    }
+
+    pub fn remove_push_subscription(
+        &self,
+        key: &[u8; 16],
+        subscription: &PushSubscriptionRecord,
+    ) -> Result<(), StoreError> {
+        let user = subscription.user;
+        self.delete(
+            tables::PUSH_SUBSCRIPTIONS,
+            &tables::push_subscription(user, key),
+        )?;
+        self.delete(
+            tables::SESSION_PUSH,
+            &tables::session_push(subscription.session, user, key),
+        )
+    }
+
+    pub fn put_push_job(
+        &self,
+        due: Timestamp,
+        id: &[u8; 16],
+        job: &PushJobRecord,
+    ) -> Result<(), StoreError> {
+        self.put_record(tables::PUSH_QUEUE, &tables::push_job(due, id), job)
+    }
+
+    pub fn remove_push_job(&self, due: Timestamp, id: &[u8; 16]) -> Result<(), StoreError> {
+        self.delete(tables::PUSH_QUEUE, &tables::push_job(due, id))
+    }
+
+    /// Gives `user` the notification topic `topic`, retiring their old one.
+    pub fn put_topic(&self, user: UserId, topic: &[u8; 16]) -> Result<(), StoreError> {
+        if let Some(old) = self.topic_of(user)? {
+            self.delete(tables::NOTIFY_TOPICS, &old)?;
+        }
+        self.put(tables::NOTIFY_TOPICS, topic, user.as_bytes())?;
+        self.put(tables::USER_TOPICS, user.as_bytes(), topic)
     }
 
     /// Stores a new upload, as yet named by nothing.

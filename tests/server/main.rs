@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod i18n;
 mod messages;
+mod notify;
 mod ntfy;
 mod realtime;
 mod uploads;

@@ -31,20 +31,20 @@ const SUBJECT: &str = "mailto:admin@example.com";
 
 /// A request the stand-in received.
 #[derive(Clone)]
-struct Hit {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Hit {
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 /// A push service on 127.0.0.1 that records every request and answers by path.
-struct StandIn {
-    port: u16,
+pub(crate) struct StandIn {
+    pub(crate) port: u16,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl StandIn {
-    async fn spawn() -> Self {
+    pub(crate) async fn spawn() -> Self {
         let hits = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route("/push/{answer}", post(answer).get(answer))
@@ -57,7 +57,7 @@ impl StandIn {
         Self { port, hits }
     }
 
-    fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -67,11 +67,11 @@ impl StandIn {
             .expect("a valid list")
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().expect("hits").clone()
     }
 
-    fn hits_at(&self, path: &str) -> usize {
+    pub(crate) fn hits_at(&self, path: &str) -> usize {
         self.hits().iter().filter(|hit| hit.path == path).count()
     }
 }
@@ -100,13 +100,13 @@ async fn answer(
 }
 
 /// A browser's side of a subscription: its key pair and auth secret.
-struct Subscription {
+pub(crate) struct Subscription {
     secret: p256::SecretKey,
-    auth: [u8; 16],
+    pub(crate) auth: [u8; 16],
 }
 
 impl Subscription {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let secret = loop {
             if let Ok(secret) = p256::SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
                 break secret;
@@ -118,7 +118,7 @@ impl Subscription {
         }
     }
 
-    fn public_bytes(&self) -> Vec<u8> {
+    pub(crate) fn public_bytes(&self) -> Vec<u8> {
         let point = self.secret.public_key().to_encoded_point(false);
         point.as_bytes().to_vec()
     }
@@ -136,7 +136,7 @@ impl Subscription {
     }
 
     /// RFC 8291 §3–4 and RFC 8188 §2: one aes128gcm record.
-    fn decrypt(&self, body: &[u8]) -> Vec<u8> {
+    pub(crate) fn decrypt(&self, body: &[u8]) -> Vec<u8> {
         let (salt, rest) = body.split_at(16);
         let (record_size, rest) = rest.split_at(4);
         assert!(u32::from_be_bytes(record_size.try_into().expect("4 bytes")) >= 18);
@@ -179,7 +179,7 @@ impl Subscription {
 
 /// RFC 8292: `vapid t=<JWT>, k=<key>`, an ES256 JWT signed by `k`, for
 /// `audience`, expiring within a day.
-fn verify_vapid(authorization: &str, audience: &str, server_key: &str) {
+pub(crate) fn verify_vapid(authorization: &str, audience: &str, server_key: &str, subject: &str) {
     let params = authorization
         .strip_prefix("vapid ")
         .expect("the vapid scheme");
@@ -218,7 +218,7 @@ fn verify_vapid(authorization: &str, audience: &str, server_key: &str) {
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64url")).expect("json");
     assert_eq!(claims["aud"], audience);
-    assert_eq!(claims["sub"], SUBJECT);
+    assert_eq!(claims["sub"], subject);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
@@ -264,7 +264,12 @@ async fn a_push_arrives_encrypted_for_the_subscription_and_signed_with_vapid() {
     assert_eq!(header("topic"), topic_for("chat-1"));
     assert_eq!(header("content-encoding"), "aes128gcm");
     assert_eq!(header("content-type"), "application/octet-stream");
-    verify_vapid(header("authorization"), &stand_in.origin(), &server_key);
+    verify_vapid(
+        header("authorization"),
+        &stand_in.origin(),
+        &server_key,
+        SUBJECT,
+    );
     assert_eq!(subscription.decrypt(&hit.body), payload);
 }
 

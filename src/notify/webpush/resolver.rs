@@ -43,9 +43,22 @@ impl std::error::Error for AddressRefused {}
 impl PushResolver {
     /// Reads the system's DNS settings (`/etc/resolv.conf`, `/etc/hosts`).
     pub fn new(allowed: Arc<AllowedHosts>) -> Result<Self, String> {
-        let resolver = TokioResolver::builder_tokio()
-            .map_err(|error| format!("cannot read the system's DNS settings: {error}"))?
-            .build();
+        let resolver = match TokioResolver::builder_tokio() {
+            Ok(builder) => builder.build(),
+            // No /etc/resolv.conf (an empty container root): the server
+            // still starts; pushes to push services by name fail and wait
+            // in the queue, and listed hosts given as addresses still work.
+            Err(error) => {
+                tracing::warn!(
+                    "cannot read the system's DNS settings ({error}); Web Push cannot reach push services by name"
+                );
+                TokioResolver::builder_with_config(
+                    hickory_resolver::config::ResolverConfig::new(),
+                    hickory_resolver::name_server::TokioConnectionProvider::default(),
+                )
+                .build()
+            }
+        };
         Ok(Self {
             resolver: Arc::new(resolver),
             allowed,

@@ -14,8 +14,10 @@
 //! someone else wrote first, and they decide again.
 
 mod messages;
+mod notify;
 
 pub use messages::*;
+pub use notify::*;
 
 use super::StoreError;
 use super::query::Query;

@@ -1,0 +1,159 @@
+//! Writes for notifications: mutes, push subscriptions, each user's ntfy
+//! topic, and the durable push queue the sender works through.
+
+use super::{Operation, StoreError, Tx, member_of};
+use crate::id::{ChatId, UserId};
+use crate::store::query::Query;
+use crate::store::records::{PushJobRecord, PushSubscriptionRecord};
+use crate::timestamp::Timestamp;
+
+/// Mutes or unmutes a chat for one of its members.
+#[derive(Debug, Clone, Copy)]
+pub struct SetMute {
+    pub user: UserId,
+    pub chat: ChatId,
+    pub muted: bool,
+}
+
+impl Operation for SetMute {
+    /// Whether `user` is in the chat (nothing changes otherwise).
+    type Output = bool;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<bool, StoreError> {
+        if member_of(tx, self.chat, self.user)?.is_none() {
+            return Ok(false);
+        }
+        tx.set_mute(self.user, self.chat, self.muted)?;
+        Ok(true)
+    }
+}
+
+/// Stores a subscription under its endpoint's key, replacing the user's
+/// earlier one for the same endpoint (the browser subscribed again, maybe
+/// in a new session).
+#[derive(Debug, Clone)]
+pub struct Subscribe {
+    pub endpoint_key: [u8; 16],
+    pub subscription: PushSubscriptionRecord,
+}
+
+impl Operation for Subscribe {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        let user = self.subscription.user;
+        if let Some(old) = tx.push_subscription(user, &self.endpoint_key)? {
+            tx.remove_push_subscription(&self.endpoint_key, &old)?;
+        }
+        tx.put_push_subscription(&self.endpoint_key, &self.subscription)
+    }
+}
+
+/// Removes one of `user`'s subscriptions.
+#[derive(Debug, Clone, Copy)]
+pub struct Unsubscribe {
+    pub user: UserId,
+    pub endpoint_key: [u8; 16],
+}
+
+impl Operation for Unsubscribe {
+    /// Whether there was such a subscription.
+    type Output = bool;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<bool, StoreError> {
+        match tx.push_subscription(self.user, &self.endpoint_key)? {
+            Some(old) => {
+                tx.remove_push_subscription(&self.endpoint_key, &old)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Gives a user a new secret notification topic; the old one stops
+/// working at once.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaceTopic {
+    pub user: UserId,
+    pub topic: [u8; 16],
+}
+
+impl Operation for ReplaceTopic {
+    /// The topic it replaced, if any.
+    type Output = Option<[u8; 16]>;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Option<[u8; 16]>, StoreError> {
+        let old = tx.topic_of(self.user)?;
+        tx.put_topic(self.user, &self.topic)?;
+        Ok(old)
+    }
+}
+
+/// A push to queue: due now, under a fresh random id.
+#[derive(Debug, Clone)]
+pub struct QueuedPush {
+    pub due: Timestamp,
+    pub id: [u8; 16],
+    pub job: PushJobRecord,
+}
+
+/// Queues pushes durably: once this is answered, a restart loses none.
+#[derive(Debug, Clone)]
+pub struct QueuePushes {
+    pub pushes: Vec<QueuedPush>,
+}
+
+impl Operation for QueuePushes {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        for push in &self.pushes {
+            tx.put_push_job(push.due, &push.id, &push.job)?;
+        }
+        Ok(())
+    }
+}
+
+/// What became of one attempt to send a queued push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Sent, or dropped for good (refused, expired, no subscription).
+    Done,
+    /// Try again at this time.
+    RetryAt(Timestamp),
+    /// The push service says the subscription is gone: drop it too.
+    Gone,
+}
+
+/// Settles the queued push `(due, id)` after an attempt.
+#[derive(Debug, Clone)]
+pub struct SettlePush {
+    pub due: Timestamp,
+    pub id: [u8; 16],
+    pub job: PushJobRecord,
+    pub settled: Settled,
+}
+
+impl Operation for SettlePush {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.remove_push_job(self.due, &self.id)?;
+        match self.settled {
+            Settled::Done => Ok(()),
+            Settled::RetryAt(at) => {
+                let mut job = self.job;
+                job.attempts += 1;
+                tx.put_push_job(at, &self.id, &job)
+            }
+            Settled::Gone => {
+                let (user, key) = (self.job.user, self.job.endpoint_key);
+                if let Some(subscription) = tx.push_subscription(user, &key)? {
+                    tx.remove_push_subscription(&key, &subscription)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
