@@ -117,8 +117,10 @@ impl Notifications {
 
     fn link(&self, topic: &[u8; 16]) -> TopicLink {
         let path = format!("/notify/{}", hex::encode(topic));
+        let url = format!("{}{path}", self.app_url.trim_end_matches('/'));
         TopicLink {
-            url: format!("{}{path}", self.app_url.trim_end_matches('/')),
+            qr_svg: crate::join::qr::svg(&url).unwrap_or_default(),
+            url,
             path,
             topic: hex::encode(topic),
         }
@@ -139,12 +141,15 @@ impl Notifications {
     }
 }
 
-/// A user's topic: its name, its path and its full URL.
+/// A user's topic: its name, its path, its full URL, and that URL as a QR
+/// code (an inline SVG) for the ntfy app to scan.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TopicLink {
     pub topic: String,
     pub path: String,
     pub url: String,
+    pub qr_svg: String,
 }
 
 /// A subscription is stored under a digest of its endpoint: fixed size,

@@ -321,6 +321,7 @@ async fn the_ntfy_topic_carries_the_message_with_a_link_and_can_be_replaced() {
         32,
         "128 bits of hex"
     );
+    assert!(topic["qrSvg"].as_str().unwrap().starts_with("<svg"));
     let (_, again) = app.get("/api/notify/topic", &ana.access).await;
     assert_eq!(again["path"], path, "the same topic until replaced");
     let chat = app.private_chat(&ana, &budi).await;
