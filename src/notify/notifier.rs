@@ -1,34 +1,35 @@
-//! Who is told about a new message while not looking, and how. The bus
-//! hands every `new_message` to the notifier (`NotifyingBus`), off the
-//! message path: a recipient with the app in view gets nothing more; one
-//! who muted the chat gets nothing unless mentioned; everyone else gets a
-//! Web Push on each subscribed browser (queued durably, sent by `sender`),
-//! a message on their ntfy topic, and for private chats and mentions an
-//! unread nudge by webhook later (`nudge`).
+//! Who is told about a new message while not looking, and how. Each new
+//! message leaves a notify intent in its own commit; the notifier, woken
+//! by the bus (`NotifyingBus`) and at start, works through the intents off
+//! the message path: a recipient with the app in view gets nothing more;
+//! one who muted the chat gets nothing unless mentioned; everyone else gets
+//! a Web Push on each subscribed browser (queued durably, in the same
+//! commit that clears the intent, and sent by `sender`), a message on their
+//! ntfy topic, and for private chats and mentions an unread nudge by
+//! webhook later (`nudge`). A crash at any moment loses no push.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc};
+use serde::Serialize;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::ntfy::{NtfyMessage, Topics};
 use super::nudge::Nudges;
 use super::webpush::{Urgency, topic_for};
 use crate::bus::{Bus, Event};
-use crate::domain::ChatKind;
+use crate::domain::{ChatKind, MessageKind};
 use crate::id::{ChatId, SessionId, UserId};
 use crate::store::ops::{QueuePushes, QueuedPush};
-use crate::store::records::PushJobRecord;
-use crate::store::{Query, Store};
+use crate::store::records::{MessageRecord, PushJobRecord};
+use crate::store::{Query, Store, StoreError};
 use crate::timestamp::Timestamp;
 
 /// How long a push waits for a phone that is off (RFC 8030 `TTL`).
 pub const PUSH_TTL: Duration = Duration::from_secs(24 * 3600);
-/// New messages waiting for the notifier; past this (a stuck store) the
-/// newest are dropped with a log line rather than slowing senders.
-const BACKLOG: usize = 4096;
+/// New messages handled per store write.
+const BATCH: usize = 256;
 /// The most characters of a message a notification shows.
 const PREVIEW_CHARS: usize = 140;
 
@@ -42,16 +43,10 @@ pub struct Settings {
     pub app_url: String,
 }
 
-/// The notifier's intake, cheap to clone.
+/// Wakes the notifier; cheap to clone.
 #[derive(Clone)]
 pub struct Notifier {
-    arrivals: mpsc::Sender<Arrival>,
-}
-
-/// A new message and everyone it went to.
-struct Arrival {
-    recipients: Vec<UserId>,
-    data: Arc<str>,
+    wake: Arc<Notify>,
 }
 
 impl Notifier {
@@ -65,7 +60,7 @@ impl Notifier {
         settings: Settings,
         stop: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (arrivals, incoming) = mpsc::channel(BACKLOG);
+        let wake = Arc::new(Notify::new());
         let worker = Worker {
             store,
             bus,
@@ -74,23 +69,12 @@ impl Notifier {
             queued,
             settings,
         };
-        let task = tokio::spawn(worker.run(incoming, stop));
-        (Self { arrivals }, task)
-    }
-
-    /// Takes a new message without waiting.
-    fn offer(&self, recipients: &[UserId], data: Arc<str>) {
-        let arrival = Arrival {
-            recipients: recipients.to_vec(),
-            data,
-        };
-        if self.arrivals.try_send(arrival).is_err() {
-            tracing::warn!("the notifier is behind; a new message was not notified");
-        }
+        let task = tokio::spawn(worker.run(Arc::clone(&wake), stop));
+        (Self { wake }, task)
     }
 }
 
-/// A `Bus` that also hands each new message to the notifier.
+/// A `Bus` that also wakes the notifier for each new message.
 pub struct NotifyingBus {
     inner: Arc<dyn Bus>,
     notifier: Notifier,
@@ -106,7 +90,7 @@ impl Bus for NotifyingBus {
     fn publish(&self, users: &[UserId], event: &Event) {
         self.inner.publish(users, event);
         if event.name == "new_message" {
-            self.notifier.offer(users, Arc::clone(&event.data));
+            self.notifier.wake.notify_one();
         }
     }
 
@@ -125,20 +109,6 @@ impl Bus for NotifyingBus {
     fn end_user(&self, user: UserId) {
         self.inner.end_user(user);
     }
-}
-
-/// What the notifier reads of a `new_message` event.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NewMessage {
-    chat_id: ChatId,
-    sender_id: UserId,
-    seq: u64,
-    content: String,
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    mentions: Vec<UserId>,
 }
 
 /// The JSON a push carries to the service worker.
@@ -170,81 +140,100 @@ struct Note {
 }
 
 impl Worker {
-    async fn run(self, mut incoming: mpsc::Receiver<Arrival>, stop: CancellationToken) {
+    async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
         loop {
-            let arrival = tokio::select! {
-                () = stop.cancelled() => return,
-                arrival = incoming.recv() => match arrival {
-                    Some(arrival) => arrival,
-                    None => return,
-                },
-            };
-            // Everything waiting goes into one store write.
-            let mut arrivals = vec![arrival];
-            while arrivals.len() < 256
-                && let Ok(more) = incoming.try_recv()
-            {
-                arrivals.push(more);
+            // Intents left by a crash are handled at once, then each wake.
+            loop {
+                match self.handle_batch().await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(problem) => {
+                        tracing::warn!("notifications for new messages failed: {problem}");
+                        break;
+                    }
+                }
             }
-            if let Err(problem) = self.notify(&arrivals).await {
-                tracing::warn!("notifications for new messages failed: {problem}");
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = wake.notified() => {}
+                // A failed batch is tried again in a while.
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
         }
     }
 
-    async fn notify(&self, arrivals: &[Arrival]) -> Result<(), String> {
-        let reader = self.store.read().map_err(|error| error.to_string())?;
+    /// Handles up to `BATCH` new messages; how many it handled.
+    async fn handle_batch(&self) -> Result<usize, StoreError> {
+        let reader = self.store.read()?;
+        let intents = reader.notify_intents(BATCH)?;
         let mut pushes = Vec::new();
-        for arrival in arrivals {
-            let Ok(message) = serde_json::from_str::<NewMessage>(&arrival.data) else {
-                continue;
-            };
-            for &user in &arrival.recipients {
-                if user == message.sender_id || self.bus.is_watching(user) {
-                    continue;
-                }
-                let mentioned = message.mentions.contains(&user);
-                let muted = reader
-                    .is_muted(user, message.chat_id)
-                    .map_err(|error| error.to_string())?;
-                if muted && !mentioned {
-                    continue;
-                }
-                let Some(note) = self.note(&reader, &message, mentioned)? else {
-                    continue;
-                };
-                self.publish_to_topic(&reader, user, &message, &note)?;
-                pushes.extend(self.pushes_for(&reader, user, &message, &note)?);
-                if note.urgent
-                    && let Some(nudges) = &self.nudges
-                {
-                    nudges.expect(user, message.chat_id, message.seq);
-                }
+        for &(chat, seq) in &intents {
+            if let Some(message) = reader.message(chat, seq)? {
+                self.notify(&reader, &message, &mut pushes)?;
             }
         }
-        if !pushes.is_empty() {
+        drop(reader);
+        let handled = intents.len();
+        if handled > 0 {
+            let some_pushes = !pushes.is_empty();
             self.store
-                .apply(QueuePushes { pushes })
-                .await
-                .map_err(|error| error.to_string())?;
-            self.queued.notify_one();
+                .apply(QueuePushes {
+                    pushes,
+                    handled: intents,
+                })
+                .await?;
+            if some_pushes {
+                self.queued.notify_one();
+            }
+        }
+        Ok(handled)
+    }
+
+    /// Tells everyone but the sender about `message`, as each should hear.
+    fn notify(
+        &self,
+        reader: &impl Query,
+        message: &MessageRecord,
+        pushes: &mut Vec<QueuedPush>,
+    ) -> Result<(), StoreError> {
+        let Some(chat) = reader.chat(message.chat)? else {
+            return Ok(());
+        };
+        for &user in &chat.participants {
+            if user == message.sender || self.bus.is_watching(user) {
+                continue;
+            }
+            let mentioned = message.mentions.contains(&user);
+            if reader.is_muted(user, chat.id)? && !mentioned {
+                continue;
+            }
+            let Some(note) =
+                self.note(reader, message, chat.kind, chat.name.as_deref(), mentioned)?
+            else {
+                continue;
+            };
+            self.publish_to_topic(reader, user, message, &note)?;
+            pushes.extend(self.pushes_for(reader, user, message, &note)?);
+            if note.urgent
+                && let Some(nudges) = &self.nudges
+            {
+                nudges.expect(user, chat.id, message.seq);
+            }
         }
         Ok(())
     }
 
     /// The title and text of a notification about `message`, or `None`
-    /// when its chat or sender is gone.
+    /// when its sender is gone.
     fn note(
         &self,
         reader: &impl Query,
-        message: &NewMessage,
+        message: &MessageRecord,
+        kind: ChatKind,
+        group_name: Option<&str>,
         mentioned: bool,
-    ) -> Result<Option<Note>, String> {
-        let fail = |error: crate::store::StoreError| error.to_string();
-        let Some(chat) = reader.chat(message.chat_id).map_err(fail)? else {
-            return Ok(None);
-        };
-        let Some(sender) = reader.user(message.sender_id).map_err(fail)? else {
+    ) -> Result<Option<Note>, StoreError> {
+        let Some(sender) = reader.user(message.sender)? else {
             return Ok(None);
         };
         let sender = sender
@@ -252,15 +241,15 @@ impl Worker {
             .filter(|name| !name.trim().is_empty())
             .unwrap_or(sender.phone);
         let text = if self.settings.preview {
-            preview(&message.kind, &message.content)
+            preview(message.kind, &message.content)
         } else {
             "New message".to_owned()
         };
-        let private = chat.kind == ChatKind::Private;
+        let private = kind == ChatKind::Private;
         let (title, body) = if private {
             (sender, text)
         } else {
-            let group = chat.name.clone().unwrap_or_else(|| "Group".to_owned());
+            let group = group_name.unwrap_or("Group").to_owned();
             (group, format!("{sender}: {text}"))
         };
         Ok(Some(Note {
@@ -274,10 +263,10 @@ impl Worker {
         &self,
         reader: &impl Query,
         user: UserId,
-        message: &NewMessage,
+        message: &MessageRecord,
         note: &Note,
-    ) -> Result<(), String> {
-        let Some(topic) = reader.topic_of(user).map_err(|error| error.to_string())? else {
+    ) -> Result<(), StoreError> {
+        let Some(topic) = reader.topic_of(user)? else {
             return Ok(());
         };
         self.topics.publish(
@@ -288,7 +277,7 @@ impl Worker {
                 click: Some(format!(
                     "{}/chats/{}",
                     self.settings.app_url.trim_end_matches('/'),
-                    message.chat_id
+                    message.chat
                 )),
                 priority: if note.urgent { 4 } else { 3 },
                 tags: Vec::new(),
@@ -301,23 +290,21 @@ impl Worker {
         &self,
         reader: &impl Query,
         user: UserId,
-        message: &NewMessage,
+        message: &MessageRecord,
         note: &Note,
-    ) -> Result<Vec<QueuedPush>, String> {
-        let subscriptions = reader
-            .push_subscriptions(user)
-            .map_err(|error| error.to_string())?;
+    ) -> Result<Vec<QueuedPush>, StoreError> {
+        let subscriptions = reader.push_subscriptions(user)?;
         if subscriptions.is_empty() {
             return Ok(Vec::new());
         }
         let payload = serde_json::to_vec(&PushPayload {
-            chat_id: message.chat_id,
+            chat_id: message.chat,
             seq: message.seq,
             title: &note.title,
             body: &note.body,
-            url: format!("/chats/{}", message.chat_id),
+            url: format!("/chats/{}", message.chat),
         })
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let now = Timestamp::now();
         let expires_at = now.plus(PUSH_TTL);
         let urgency = if note.urgent {
@@ -335,7 +322,7 @@ impl Worker {
                     endpoint_key,
                     payload: payload.clone(),
                     urgency: urgency_code(urgency),
-                    topic: Some(topic_for(&message.chat_id.to_string())),
+                    topic: Some(topic_for(&message.chat.to_string())),
                     expires_at,
                     attempts: 0,
                 },
@@ -346,13 +333,13 @@ impl Worker {
 
 /// What a notification shows of a message: its text, shortened, or what
 /// kind of attachment it is.
-fn preview(kind: &str, content: &str) -> String {
+fn preview(kind: MessageKind, content: &str) -> String {
     let text: String = content.chars().take(PREVIEW_CHARS).collect();
     let shortened = content.chars().nth(PREVIEW_CHARS).is_some();
     match kind {
-        "image" if text.is_empty() => "📷 Photo".to_owned(),
-        "audio" => "🎤 Voice message".to_owned(),
-        "file" if text.is_empty() => "📎 File".to_owned(),
+        MessageKind::Image if text.is_empty() => "📷 Photo".to_owned(),
+        MessageKind::Voice => "🎤 Voice message".to_owned(),
+        MessageKind::File if text.is_empty() => "📎 File".to_owned(),
         _ if shortened => format!("{text}…"),
         _ => text,
     }
@@ -383,12 +370,15 @@ mod tests {
 
     #[test]
     fn previews_are_short_and_name_attachments() {
-        assert_eq!(preview("text", "Halo!"), "Halo!");
+        assert_eq!(preview(MessageKind::Text, "Halo!"), "Halo!");
         let long = "a".repeat(200);
-        assert_eq!(preview("text", &long).chars().count(), PREVIEW_CHARS + 1);
-        assert_eq!(preview("image", ""), "📷 Photo");
-        assert_eq!(preview("image", "Look"), "Look");
-        assert_eq!(preview("audio", ""), "🎤 Voice message");
+        assert_eq!(
+            preview(MessageKind::Text, &long).chars().count(),
+            PREVIEW_CHARS + 1
+        );
+        assert_eq!(preview(MessageKind::Image, ""), "📷 Photo");
+        assert_eq!(preview(MessageKind::Image, "Look"), "Look");
+        assert_eq!(preview(MessageKind::Voice, ""), "🎤 Voice message");
     }
 
     #[test]

@@ -412,6 +412,25 @@ pub trait Query {
             .is_some())
     }
 
+    /// Up to `limit` new messages still to notify about, as (chat, seq).
+    fn notify_intents(&self, limit: usize) -> Result<Vec<(ChatId, u64)>, StoreError> {
+        self.access()
+            .scan(tables::NOTIFY_INTENTS, &[], Bound::Unbounded, limit)?
+            .iter()
+            .map(|(key, _)| {
+                let chat = key
+                    .get(..12)
+                    .and_then(|part| <[u8; 12]>::try_from(part).ok())
+                    .ok_or_else(|| StoreError::Corrupt("notify intent key".into()))?;
+                let seq = key
+                    .get(12..20)
+                    .and_then(|part| <[u8; 8]>::try_from(part).ok())
+                    .ok_or_else(|| StoreError::Corrupt("notify intent key".into()))?;
+                Ok((ChatId::from_bytes(chat), u64::from_be_bytes(seq)))
+            })
+            .collect()
+    }
+
     fn is_muted(&self, user: UserId, chat: ChatId) -> Result<bool, StoreError> {
         Ok(self
             .access()

@@ -80,8 +80,12 @@ pub const PUSH_QUEUE: Table = TableDefinition::new("push_queue");
 /// topic (`/notify/<topic>`).
 pub const NOTIFY_TOPICS: Table = TableDefinition::new("notify_topics");
 pub const USER_TOPICS: Table = TableDefinition::new("user_topics");
+/// chat id ‖ seq → empty: new messages the notifier has not yet handled.
+/// Written in the message's own commit, so a crash right after a send
+/// loses no notification.
+pub const NOTIFY_INTENTS: Table = TableDefinition::new("notify_intents");
 
-pub const ALL: [Table; 31] = [
+pub const ALL: [Table; 32] = [
     META,
     USERS,
     USERS_BY_PHONE,
@@ -113,6 +117,7 @@ pub const ALL: [Table; 31] = [
     PUSH_QUEUE,
     NOTIFY_TOPICS,
     USER_TOPICS,
+    NOTIFY_INTENTS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";

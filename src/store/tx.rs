@@ -231,6 +231,15 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Marks message `seq` of `chat` as one to notify people about.
+    pub fn put_notify_intent(&self, chat: ChatId, seq: u64) -> Result<(), StoreError> {
+        self.put(tables::NOTIFY_INTENTS, &tables::message(chat, seq), &[])
+    }
+
+    pub fn remove_notify_intent(&self, chat: ChatId, seq: u64) -> Result<(), StoreError> {
+        self.delete(tables::NOTIFY_INTENTS, &tables::message(chat, seq))
+    }
+
     pub fn set_mute(&self, user: UserId, chat: ChatId, muted: bool) -> Result<(), StoreError> {
         let key = tables::mute(user, chat);
         if muted {

@@ -15,6 +15,7 @@ mod https;
 mod isolation;
 mod mdns;
 mod packaging;
+mod push;
 mod security;
 mod soak;
 mod socketio;

@@ -67,6 +67,7 @@ fn append(
         deleted_at: None,
     };
     tx.put_message(&message)?;
+    tx.put_notify_intent(chat.id, message.seq)?;
     head.last_seq = message.seq;
     head.last_rev = message.rev;
     head.last_activity = at;

@@ -98,10 +98,13 @@ pub struct QueuedPush {
     pub job: PushJobRecord,
 }
 
-/// Queues pushes durably: once this is answered, a restart loses none.
+/// Queues the pushes for new messages and marks those messages handled,
+/// in one commit: a restart neither loses nor repeats a push.
 #[derive(Debug, Clone)]
 pub struct QueuePushes {
     pub pushes: Vec<QueuedPush>,
+    /// The messages (chat, seq) these pushes are for.
+    pub handled: Vec<(ChatId, u64)>,
 }
 
 impl Operation for QueuePushes {
@@ -110,6 +113,9 @@ impl Operation for QueuePushes {
     fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         for push in &self.pushes {
             tx.put_push_job(push.due, &push.id, &push.job)?;
+        }
+        for (chat, seq) in self.handled {
+            tx.remove_notify_intent(chat, seq)?;
         }
         Ok(())
     }
