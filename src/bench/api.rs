@@ -1,7 +1,9 @@
 //! The REST calls the bench makes, exactly as a client would: log in with a
-//! phone number and the code the server delivered, create chats, read pages.
+//! phone number and the code the server delivered, create chats, send
+//! messages, subscribe to pushes, read pages.
 
 use futures_util::{StreamExt, stream};
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -121,21 +123,65 @@ impl Api {
             .ok_or_else(|| "chat creation answered without an id".to_owned())
     }
 
+    /// Sends a text message to `chat`, answered once it is stored.
+    pub async fn send_message(&self, token: &str, chat: &str, text: &str) -> Result<(), String> {
+        let path = format!("/api/chats/{chat}/messages");
+        self.post(&path, Some(token), &json!({ "content": text }))
+            .await
+            .map(drop)
+    }
+
+    /// Subscribes the user to Web Push at `endpoint`, as a browser would
+    /// with `PushSubscription.toJSON()`.
+    pub async fn subscribe_push(
+        &self,
+        token: &str,
+        endpoint: &str,
+        keys: &Value,
+    ) -> Result<(), String> {
+        let body = json!({ "endpoint": endpoint, "keys": keys });
+        self.post("/api/push/subscriptions", Some(token), &body)
+            .await
+            .map(drop)
+    }
+
+    pub async fn unsubscribe_push(&self, token: &str, endpoint: &str) -> Result<(), String> {
+        let body = json!({ "endpoint": endpoint });
+        self.send(
+            Method::DELETE,
+            "/api/push/subscriptions",
+            Some(token),
+            &body,
+        )
+        .await
+        .map(drop)
+    }
+
     async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Result<Value, String> {
-        let mut request = self.http.post(self.url(path)).json(body);
+        self.send(Method::POST, path, token, body).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, String> {
+        let mut request = self.http.request(method.clone(), self.url(path)).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         let response = request
             .send()
             .await
-            .map_err(|error| format!("POST {path}: {error}"))?;
+            .map_err(|error| format!("{method} {path}: {error}"))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
             Ok(body)
         } else {
-            Err(format!("POST {path} answered {status}: {body}"))
+            Err(format!("{method} {path} answered {status}: {body}"))
         }
     }
 }

@@ -3,7 +3,8 @@
 //! binary, as a child, on a scratch data directory, delivering codes to a
 //! receiver inside the bench) or drives one at `--url`; logs users in by the
 //! real path; and measures message fan-out, the highest sustained rate, idle
-//! sockets, history reads, start-up, and redb's own ceiling on the disk.
+//! sockets, history reads, start-up, Web Push delivery to a stand-in push
+//! service, and redb's own ceiling on the disk.
 
 mod api;
 mod changes;
@@ -12,6 +13,8 @@ mod idle;
 mod load;
 mod otp;
 mod process;
+mod push;
+mod push_service;
 mod readers;
 mod report;
 mod socket;
@@ -49,15 +52,18 @@ pub enum Scenario {
     Startup,
     /// redb's own durable commit rate on this disk at batch sizes 1 to 1,000.
     Ceiling,
+    /// Pushes per second to a stand-in push service, and send latency with it answering and hanging.
+    Push,
 }
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  clavox bench\n  clavox bench --scenario fanout,max --chat-sizes 10 --rate 5000\n  \
 clavox bench --json > results.json\n  \
-OTP_WEBHOOK_URL=http://127.0.0.1:5099/otp clavox serve &\n  \
+OTP_WEBHOOK_URL=http://127.0.0.1:5099/otp PUSH_ALLOWED_HOSTS=127.0.0.1:5099 clavox serve &\n  \
 clavox bench --url http://127.0.0.1:5000 --otp-listen 127.0.0.1:5099 --server-pid $!\n\n\
-Against a running server: its OTP_WEBHOOK_URL must point at --otp-listen, and its rate limits \
+Against a running server: its OTP_WEBHOOK_URL must point at --otp-listen, its PUSH_ALLOWED_HOSTS \
+must list --otp-listen (the push scenario's stand-in push service answers there), and its rate limits \
 (RATE_LIMIT_MAX_REQUESTS, AUTH_RATE_LIMIT_MAX, OTP_COOLDOWN) must let one address log in many users."
 )]
 pub struct BenchArgs {
@@ -70,7 +76,8 @@ pub struct BenchArgs {
     /// The pid of the server at --url, to read its CPU time and memory from /proc.
     #[arg(long, requires = "url")]
     server_pid: Option<u32>,
-    /// Where the bench receives one-time codes (the server's OTP_WEBHOOK_URL is http://ADDR/otp).
+    /// Where the bench receives one-time codes (the server's OTP_WEBHOOK_URL is
+    /// http://ADDR/otp) and pushes (the server's PUSH_ALLOWED_HOSTS lists ADDR).
     #[arg(long, default_value = "127.0.0.1:0")]
     otp_listen: SocketAddr,
     /// Realtime protocol: Clavox's /ws, or Socket.IO as the original design's clients speak.
@@ -113,6 +120,18 @@ pub struct BenchArgs {
     /// How long each history page is read.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     history_duration: Duration,
+    /// Messages the push scenario sends with the push service answering, and again hanging.
+    #[arg(long, default_value_t = 5000, value_parser = at_least_one_message)]
+    push_messages: u64,
+    /// Private chats in the push scenario, each a sender and a recipient with no socket.
+    #[arg(long, default_value_t = 50, value_parser = at_least_one)]
+    push_pairs: usize,
+    /// Push subscriptions (browsers) per recipient.
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    push_subscriptions: usize,
+    /// Sends the push scenario keeps unanswered at once.
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
+    push_window: usize,
     /// How long the ceiling commits batches of each size.
     #[arg(long, value_parser = parse_duration, default_value = "1500ms")]
     ceiling_duration: Duration,
@@ -142,6 +161,10 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 
 fn at_least_two(text: &str) -> Result<usize, String> {
     at_least(text, 2)
+}
+
+fn at_least_one_message(text: &str) -> Result<u64, String> {
+    at_least(text, 1).map(|count| count as u64)
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {
@@ -233,7 +256,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     };
     let wants = |scenario| scenarios.contains(&scenario);
     if args.url.is_some() && args.otp_listen.port() == 0 {
-        return Err("with --url, pass --otp-listen 127.0.0.1:PORT and start the server with OTP_WEBHOOK_URL=http://127.0.0.1:PORT/otp".into());
+        return Err("with --url, pass --otp-listen 127.0.0.1:PORT and start the server with OTP_WEBHOOK_URL=http://127.0.0.1:PORT/otp (and PUSH_ALLOWED_HOSTS=127.0.0.1:PORT for the push scenario)".into());
     }
     let scratch = Scratch::create(&args.work_dir)?;
     let inbox = Inbox::start(args.otp_listen)
@@ -242,7 +265,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     let target = match &args.url {
         Some(url) => Target::remote(url, args.server_pid),
         None => {
-            let target = Target::start_local(&scratch.0, inbox.url()).await?;
+            let target = Target::start_local(&scratch.0, inbox.url(), inbox.host()).await?;
             eprintln!(
                 "clavox bench: started a server at {} on a scratch data directory",
                 target.base_url()
@@ -330,6 +353,17 @@ async fn run_scenarios(
     }
     if wants(Scenario::Ceiling) {
         report.ceiling = measure_ceiling(scratch, args.ceiling_duration).await?;
+    }
+    // Last: pushes left queued by the hanging phase are dropped afterwards,
+    // work that would disturb whatever ran next.
+    if wants(Scenario::Push) {
+        let options = push::Options {
+            pairs: args.push_pairs,
+            messages: args.push_messages,
+            subscriptions: args.push_subscriptions,
+            window: args.push_window,
+        };
+        report.push = Some(push::run(ctx, &options, 4_000_000).await?);
     }
     Ok(())
 }

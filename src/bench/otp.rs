@@ -1,6 +1,8 @@
 //! Where the bench's users get their one-time codes: a webhook receiver on
 //! 127.0.0.1 that the server under test delivers to (`OTP_WEBHOOK_URL`), so
-//! users log in by the real path without anyone reading a log.
+//! users log in by the real path without anyone reading a log. The same
+//! listener serves the stand-in push service (`push_service`), which the
+//! server reaches because its `PUSH_ALLOWED_HOSTS` lists this address.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,6 +14,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use tokio::net::TcpListener;
+
+use super::push_service::PushService;
 
 /// The webhook's body, as the server sends it.
 #[derive(Deserialize)]
@@ -27,6 +31,7 @@ type Codes = Arc<Mutex<HashMap<String, String>>>;
 pub struct Inbox {
     address: SocketAddr,
     codes: Codes,
+    push_service: PushService,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -36,15 +41,18 @@ impl Inbox {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let codes = Codes::default();
+        let push_service = PushService::new();
         let app = Router::new()
             .route("/otp", post(receive))
-            .with_state(Arc::clone(&codes));
+            .with_state(Arc::clone(&codes))
+            .merge(push_service.router());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Ok(Self {
             address,
             codes,
+            push_service,
             task,
         })
     }
@@ -52,6 +60,20 @@ impl Inbox {
     /// The URL to give the server as `OTP_WEBHOOK_URL`.
     pub fn url(&self) -> String {
         format!("http://{}/otp", self.address)
+    }
+
+    /// This receiver's `host:port`, for the server's `PUSH_ALLOWED_HOSTS`.
+    pub fn host(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// A push subscription's endpoint at the stand-in push service.
+    pub fn push_endpoint(&self, id: &str) -> String {
+        format!("http://{}/push/{id}", self.address)
+    }
+
+    pub fn push_service(&self) -> &PushService {
+        &self.push_service
     }
 
     /// The code last sent to `phone`, waiting briefly for a server that

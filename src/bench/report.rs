@@ -165,6 +165,43 @@ pub struct StartupResult {
     pub full_ms: Option<f64>,
 }
 
+/// Sends made as fast as the server acknowledged them, a window at a time.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResult {
+    pub sent: u64,
+    pub acked: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub sends_per_second: f64,
+    /// From each request to its answer.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushResult {
+    /// Private chats, each of a sender and a recipient with no socket.
+    pub pairs: usize,
+    /// Push subscriptions per recipient.
+    pub subscriptions: usize,
+    /// Sends in flight at once.
+    pub window: usize,
+    /// With the push service answering: one push per message and subscription.
+    pub pushes_expected: u64,
+    pub pushes_arrived: u64,
+    /// From the first send to the last push's arrival.
+    pub push_seconds: f64,
+    pub pushes_per_second: f64,
+    pub answering: SendResult,
+    /// The same sends with the push service hanging.
+    pub hanging: SendResult,
+    /// Pushes that reached the hanging service and were held unanswered.
+    pub pushes_held: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CeilingRow {
@@ -183,6 +220,7 @@ pub struct Report {
     pub idle: Option<IdleResult>,
     pub history: Option<HistoryResult>,
     pub startup: Option<StartupResult>,
+    pub push: Option<PushResult>,
     pub ceiling: Vec<CeilingRow>,
 }
 
@@ -325,6 +363,9 @@ impl Display for Report {
             }
             writeln!(out, "\n")?;
         }
+        if let Some(push) = &self.push {
+            push_rows(out, push)?;
+        }
         if !self.ceiling.is_empty() {
             writeln!(
                 out,
@@ -369,6 +410,47 @@ fn load_row(out: &mut fmt::Formatter<'_>, name: &str, result: &LoadResult) -> fm
         result.errors + result.lost,
         optional(result.cpu_ms_per_1000, 1),
         optional(result.peak_rss_mib, 0),
+    )
+}
+
+fn push_rows(out: &mut fmt::Formatter<'_>, push: &PushResult) -> fmt::Result {
+    writeln!(
+        out,
+        "Web Push to a stand-in push service in the bench ({} messages over REST, {} in flight, to {} recipients with no socket and {} each; latency: from each send to its answer)",
+        push.answering.sent,
+        push.window,
+        push.pairs,
+        match push.subscriptions {
+            1 => "one subscription".to_owned(),
+            many => format!("{many} subscriptions"),
+        }
+    )?;
+    writeln!(
+        out,
+        "  {:<14} {:>9} {:>8} {:>8} {:>8} {:>7}   pushes",
+        "push service", "sends/s", "p50 ms", "p99 ms", "max ms", "errors"
+    )?;
+    send_row(out, "answering", &push.answering)?;
+    writeln!(
+        out,
+        "{:.0}/s ({} of {} arrived, {:.1} s from the first send to the last arrival)",
+        push.pushes_per_second, push.pushes_arrived, push.pushes_expected, push.push_seconds
+    )?;
+    send_row(out, "hanging", &push.hanging)?;
+    writeln!(
+        out,
+        "{} reached it and were held unanswered; the rest wait in the queue",
+        push.pushes_held
+    )?;
+    writeln!(out)
+}
+
+/// A row of sends, leaving the line open for what the pushes did.
+fn send_row(out: &mut fmt::Formatter<'_>, name: &str, sends: &SendResult) -> fmt::Result {
+    write!(
+        out,
+        "  {:<14} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>7}   ",
+        name, sends.sends_per_second, sends.p50_ms, sends.p99_ms, sends.max_ms, sends.errors,
     )
 }
 

@@ -34,6 +34,8 @@ struct Launch {
     log: PathBuf,
     port: u16,
     webhook: String,
+    /// The bench's stand-in push service, `host:port`.
+    push_host: String,
 }
 
 impl Target {
@@ -49,8 +51,13 @@ impl Target {
     }
 
     /// Starts this binary as a server on `work_dir`, delivering codes to
-    /// `webhook`, and waits until it is ready.
-    pub async fn start_local(work_dir: &Path, webhook: String) -> Result<Self, String> {
+    /// `webhook` and admitting push subscriptions at `push_host`, and waits
+    /// until it is ready.
+    pub async fn start_local(
+        work_dir: &Path,
+        webhook: String,
+        push_host: String,
+    ) -> Result<Self, String> {
         let binary = std::env::current_exe()
             .map_err(|error| format!("cannot find this program: {error}"))?;
         let port = free_port()?;
@@ -60,6 +67,7 @@ impl Target {
             log: work_dir.join("server.log"),
             port,
             webhook,
+            push_host,
         };
         let local = Local {
             child: launch.spawn()?,
@@ -189,6 +197,8 @@ impl Launch {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--otp-webhook-url", &self.webhook])
+            // Pushes go to the bench's stand-in over plain HTTP on 127.0.0.1.
+            .args(["--push-allowed-hosts", &self.push_host])
             // The load comes from one address and logs in many users at once.
             .args(["--otp-cooldown", "0", "--mdns", "false"])
             // The bench measures plain HTTP and sockets.
