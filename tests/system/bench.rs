@@ -2,7 +2,8 @@
 //! scenario against its own child server, and Socket.IO against the Node.js
 //! reference in tests/reference, so neither can rot. What it checks is that
 //! the numbers are real: everything sent was acknowledged and delivered to
-//! each member's socket, pages held the right messages, /proc was read.
+//! each member's socket, pages held the right messages, /proc was read,
+//! every message made its push, and a hanging push service failed no send.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -40,6 +41,12 @@ const SMALL: &[&str] = &[
     "500ms",
     "--ceiling-duration",
     "100ms",
+    "--push-pairs",
+    "4",
+    "--push-messages",
+    "300",
+    "--push-subscriptions",
+    "2",
 ];
 
 async fn bench(args: &[&str], work_dir: &Path) -> Value {
@@ -114,6 +121,26 @@ fn check_history(history: &Value, messages: u64, changes: bool) {
     );
 }
 
+/// Every send answered in both phases; with the push service answering,
+/// one push per message and subscription.
+fn check_push(push: &Value) {
+    assert_eq!(push["pairs"], 4, "{push}");
+    assert_eq!(push["pushesExpected"], 600, "{push}");
+    assert_eq!(push["pushesArrived"], 600, "{push}");
+    assert!(push["pushesPerSecond"].as_f64().unwrap() > 0.0, "{push}");
+    for phase in [&push["answering"], &push["hanging"]] {
+        assert_eq!(phase["sent"], 300, "{push}");
+        assert_eq!(phase["acked"], 300, "{push}");
+        assert_eq!(phase["errors"], 0, "{push}");
+        assert!(phase["sendsPerSecond"].as_f64().unwrap() > 0.0, "{push}");
+        assert!(phase["p99Ms"].as_f64().unwrap() > 0.0, "{push}");
+    }
+    assert!(
+        push["pushesHeld"].as_u64().unwrap() > 0,
+        "the server did try the hanging service: {push}"
+    );
+}
+
 #[tokio::test]
 async fn the_bench_runs_every_scenario_against_a_server_of_its_own() {
     let work = tempfile::tempdir().unwrap();
@@ -137,6 +164,7 @@ async fn the_bench_runs_every_scenario_against_a_server_of_its_own() {
             .iter()
             .all(|row| row["recordsPerSecond"].as_f64().unwrap() > 0.0)
     );
+    check_push(&report["push"]);
     let leftovers: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
     assert!(
         leftovers.is_empty(),
