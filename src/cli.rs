@@ -446,7 +446,7 @@ fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns
                     tracing::info!("  new devices:   {join_url}");
                 }
             }
-            if let Some(rows) = phone_url.and_then(|url| join::qr::terminal(url)) {
+            if let Some(rows) = phone_url.and_then(|url| crate::qr::terminal(url)) {
                 tracing::info!(
                     "  scan to open {} on a phone:",
                     phone_url.map_or("", String::as_str)

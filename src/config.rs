@@ -408,9 +408,7 @@ impl Config {
                 None => {
                     return Err("TLS=acme needs TLS_DOMAIN, the public name of this server".into());
                 }
-                Some(domain)
-                    if !crate::tls::names::is_dns_name(domain) || !domain.contains('.') =>
-                {
+                Some(domain) if !crate::lan::is_dns_name(domain) || !domain.contains('.') => {
                     return Err(format!(
                         "TLS_DOMAIN: `{domain}` must be a public host name like chat.example.com"
                     ));
@@ -430,11 +428,6 @@ impl Config {
         {
             return Err(format!("ACME_EMAIL: `{email}` is not an email address"));
         }
-        if let Some(hosts) = &self.push_allowed_hosts {
-            hosts
-                .parse::<crate::notify::webpush::AllowedHosts>()
-                .map_err(|problem: String| problem)?;
-        }
         if let Some(url) = &self.notify_webhook_url
             && !is_http_url(url)
         {
@@ -451,7 +444,7 @@ impl Config {
         }
         for name in &self.tls_names {
             let name = name.trim();
-            if name.parse::<IpAddr>().is_err() && !crate::tls::names::is_dns_name(name) {
+            if name.parse::<IpAddr>().is_err() && !crate::lan::is_dns_name(name) {
                 return Err(format!(
                     "TLS_NAMES: `{name}` is neither an address nor a host name"
                 ));

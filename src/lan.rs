@@ -66,6 +66,26 @@ fn is_virtual(interface: &str) -> bool {
         .any(|prefix| interface.starts_with(prefix))
 }
 
+/// Whether `name` can stand in a certificate as a DNS name: labels of
+/// letters, digits and inner hyphens (`localhost` and `(none)` are not host
+/// names worth naming).
+pub fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && name != "localhost"
+        && !name
+            .split('.')
+            .all(|label| label.bytes().all(|b| b.is_ascii_digit()))
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// The name the server is announced under.
 pub const MDNS_HOST: &str = "clavox.local";
 

@@ -11,11 +11,12 @@
 //!   `listener`: the accept loop (header timeout, per-address connection cap, TLS);
 //!   `tls`: where the HTTPS certificate comes from (local authority, ACME, files)
 //! - `chat`: the product's rules (users, chats, messages, presence); `auth`: login and sessions
+//! - `notify`: telling people who are not looking (Web Push, ntfy topics, unread nudges)
 //! - `bus`: what the rules publish to after commit; the hub is its in-process form
 //! - `store`: the database (redb), its single writer and its records; `blobs`: attachment bytes
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
 //! - `domain`: chat and message kinds, the read-mark rule
-//! - `error`, `id`, `timestamp`, `token_bucket`: shared vocabulary; `data_dir`: the data directory's file names;
+//! - `error`, `id`, `timestamp`, `token_bucket`, `qr`: shared vocabulary; `data_dir`: the data directory's file names;
 //!   `address`: trusted proxies, the client a request comes from, per-address keys
 
 pub mod address;
@@ -41,6 +42,7 @@ pub mod lan;
 pub mod listener;
 pub mod notify;
 pub mod ops;
+pub mod qr;
 pub mod realtime;
 pub mod seed;
 pub mod store;

@@ -1,4 +1,5 @@
-//! QR codes of the HTTPS address: an SVG for `/join`, text for the banner.
+//! QR codes of addresses: SVG for pages (`/join`, the ntfy topic), text
+//! for the start-up banner.
 
 use qrcode::QrCode;
 use qrcode::render::{svg, unicode};

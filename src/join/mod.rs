@@ -5,7 +5,6 @@
 
 pub mod mobileconfig;
 pub mod page;
-pub mod qr;
 
 use std::net::IpAddr;
 
@@ -59,7 +58,7 @@ async fn join_page(
         Some(domain) => https_url(domain, https.port),
         None => secure_address(https, headers.get(HOST)),
     };
-    let qr_svg = qr::svg(&address);
+    let qr_svg = crate::qr::svg(&address);
     let language = Language::choose(
         query.lang.as_deref(),
         headers

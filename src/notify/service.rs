@@ -119,7 +119,7 @@ impl Notifications {
         let path = format!("/notify/{}", hex::encode(topic));
         let url = format!("{}{path}", self.app_url.trim_end_matches('/'));
         TopicLink {
-            qr_svg: crate::join::qr::svg(&url).unwrap_or_default(),
+            qr_svg: crate::qr::svg(&url).unwrap_or_default(),
             url,
             path,
             topic: hex::encode(topic),

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use crate::lan;
+use crate::lan::{self, is_dns_name};
 
 /// DNS names and addresses, in a stable order (so two sets compare equal
 /// whenever the machine's names did not change).
@@ -71,26 +71,6 @@ pub fn host_name() -> Option<String> {
     let uname = rustix::system::uname();
     let name = uname.nodename().to_str().ok()?.trim().to_ascii_lowercase();
     is_dns_name(&name).then_some(name)
-}
-
-/// Whether `name` can stand in a certificate as a DNS name: labels of
-/// letters, digits and inner hyphens (`localhost` and `(none)` are not host
-/// names worth naming).
-pub fn is_dns_name(name: &str) -> bool {
-    name.len() <= 253
-        && name != "localhost"
-        && !name
-            .split('.')
-            .all(|label| label.bytes().all(|b| b.is_ascii_digit()))
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
 
 #[cfg(test)]
