@@ -70,8 +70,10 @@ export function sortedChats() {
 function mergeChat(old, chat, ownCount) {
   const merged = { ...old, ...chat, addedAt: old?.addedAt ?? Date.now() };
   const oldLast = old?.lastMessage;
-  if (oldLast && (!chat.lastMessage || chat.lastMessage.seq < oldLast.seq)) merged.lastMessage = oldLast;
-  if (!ownCount && old) merged.unreadCount = old.unreadCount;
+  // An answer that predates a message already here also predates its unread count.
+  const stale = Boolean(oldLast) && (!chat.lastMessage || chat.lastMessage.seq < oldLast.seq);
+  if (stale) merged.lastMessage = oldLast;
+  if ((!ownCount || stale) && old) merged.unreadCount = old.unreadCount;
   merged.unreadCount = merged.unreadCount || 0;
   if (merged.lastMessage) seedReads(merged.id, [merged.lastMessage]);
   return merged;
