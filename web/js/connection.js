@@ -1,6 +1,8 @@
 // The one WebSocket to the server. It authenticates with join_user, matches each request to its
 // ack or error by id, pings to notice dead links, reconnects with jittered exponential backoff,
-// and re-joins on the live socket whenever the access token rotates (which extends it).
+// and re-joins on the live socket whenever the access token rotates (which extends it). After each
+// join and whenever the page shows or hides, it tells the server whether the app is in view
+// (`visibility`): a person whose every socket is hidden gets notifications.
 // Server events are re-emitted under their own names; "joined" fires after every successful join.
 import * as session from './session.js';
 import { refresh } from './api.js';
@@ -119,6 +121,7 @@ async function join(sock, mayRefresh) {
     attempt = 0;
     setState('online');
     startPing();
+    sendVisibility();
     events.emit('joined', ack?.user);
   } catch (err) {
     if (socket !== sock) return;
@@ -237,7 +240,13 @@ function goneOffline() {
   scheduleRetry();
 }
 
+function sendVisibility() {
+  if (state !== 'online') return;
+  request('visibility', { visible: document.visibilityState === 'visible' }).catch(() => {});
+}
+
 function onVisibility() {
+  sendVisibility();
   if (document.visibilityState !== 'visible') return;
   if (state === 'online') checkAlive();
   else reconnectNow();
@@ -247,5 +256,5 @@ function onTokens() {
   const token = session.get()?.accessToken;
   if (state !== 'online' || !token || token === joinedToken) return;
   joinedToken = token;
-  request('join_user', { token }).catch(() => {});
+  request('join_user', { token }).then(sendVisibility, () => {});
 }
