@@ -3,6 +3,8 @@
 // opens without a network; a new release changes these bytes, the browser installs the new worker
 // beside this one, and the app offers to switch (see js/worker.js). Messages, sockets,
 // notifications, uploads and the server's own pages always go to the network and are never kept.
+// It also shows the server's Web Push messages as notifications, one per chat, and opens the chat
+// when one is pressed.
 const VERSION = '%ASSET_VERSION%';
 const BASE = `/assets/${VERSION}/`;
 const CACHE = `clavox-${VERSION}`;
@@ -67,4 +69,85 @@ self.addEventListener('fetch', (event) => {
   if (request.mode === 'navigate') event.respondWith(navigate(event, url.pathname));
   else if (url.pathname.startsWith(BASE)) event.respondWith(fromCache(request));
   // Anything else (the API, sockets, uploads, other releases' files) is left to the browser.
+});
+
+// ---- Notifications ----
+
+const ICON = `${BASE}icons/icon-192.png`;
+// The app's path of a chat: /chat/<id> in the page, /chats/<id> in pushes and ntfy links.
+const CHAT_PATH = /^\/chats?\/([^/]+)\/?$/;
+const ASK_MS = 500;
+
+// Which chat a window has on screen (null: none, or the page is hidden). The page answers for
+// itself, since a client's url does not follow the app's in-page navigation; a window that does
+// not answer in time is judged by its address.
+function chatShownBy(client) {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => {
+      channel.port1.close();
+      resolve(decodeURIComponent(new URL(client.url).pathname.match(CHAT_PATH)?.[1] ?? '') || null);
+    }, ASK_MS);
+    channel.port1.onmessage = (event) => {
+      clearTimeout(timer);
+      channel.port1.close();
+      resolve(event.data?.chatId ?? null);
+    };
+    client.postMessage({ type: 'chat-on-screen' }, [channel.port2]);
+  });
+}
+
+// A push is `{chatId, seq, title, body, url}`. Nothing is shown when a focused window shows that
+// chat already (the message appears there); otherwise the chat's notification is replaced, so a
+// phone shows only its latest message.
+async function showPush(event) {
+  let push = {};
+  try {
+    push = event.data?.json() ?? {};
+  } catch {
+    push = { body: event.data?.text() ?? '' };
+  }
+  const chatId = typeof push.chatId === 'string' ? push.chatId : '';
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const looking = windows.filter((client) => client.focused && client.visibilityState === 'visible');
+  const shown = await Promise.all(looking.map(chatShownBy));
+  if (chatId && shown.includes(chatId)) return;
+  await self.registration.showNotification(push.title || 'Clavox', {
+    body: push.body || '',
+    icon: ICON,
+    tag: chatId || 'clavox',
+    renotify: true,
+    timestamp: Date.now(),
+    data: { url: push.url || (chatId ? `/chats/${chatId}` : '/'), chatId, seq: push.seq ?? null },
+  });
+}
+
+// An open window of the app is brought forward and told which chat to show (it routes without a
+// reload); with none open, a new one opens at the chat's address.
+async function openFrom(notification) {
+  const { url = '/', chatId = '' } = notification.data || {};
+  const target = new URL(url, self.location.origin);
+  if (target.origin !== self.location.origin) return;
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const open = windows.find((client) => client.focused) || windows.find((client) => client.visibilityState === 'visible') || windows[0];
+  if (open) {
+    const focused = await open.focus().catch(() => open);
+    (focused || open).postMessage({ type: 'open-chat', chatId, url: target.pathname });
+    return;
+  }
+  await self.clients.openWindow(target.href);
+}
+
+self.addEventListener('push', (event) => event.waitUntil(showPush(event)));
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil(openFrom(event.notification));
+});
+
+// The browser replaced the subscription: an open page sends the new one to the server (only the
+// page holds the sign-in that may).
+self.addEventListener('pushsubscriptionchange', (event) => {
+  event.waitUntil(self.clients.matchAll({ type: 'window', includeUncontrolled: true })
+    .then((windows) => windows.forEach((client) => client.postMessage({ type: 'push-changed' }))));
 });

@@ -73,7 +73,7 @@ export const get = (path) => request('GET', path);
 export const post = (path, body, options) => request('POST', path, { body, ...options });
 export const put = (path, body) => request('PUT', path, { body });
 export const patch = (path, body) => request('PATCH', path, { body });
-export const del = (path) => request('DELETE', path);
+export const del = (path, body) => request('DELETE', path, { body });
 
 export function upload(file) {
   const name = encodeURIComponent(file.name || 'file');

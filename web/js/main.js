@@ -1,6 +1,6 @@
 // Boot: choose the screen for the session (sign-in, name, or the app), start and stop the
 // background services with it, and remount the UI when the language changes. Once per page: the
-// service worker, the install offer and the new-version prompt.
+// service worker, the install offer, the new-version prompt and opening a chat from a notification.
 import * as session from './session.js';
 import * as api from './api.js';
 import * as connection from './connection.js';
@@ -10,6 +10,10 @@ import * as outbox from './outbox.js';
 import * as people from './people.js';
 import * as worker from './worker.js';
 import * as install from './install.js';
+import * as router from './router.js';
+import * as notifications from './notifications.js';
+import * as unread from './unread.js';
+import * as sound from './sound.js';
 import { onLangChange } from './i18n.js';
 import { mountLogin } from './ui/login.js';
 import { mountNameStep } from './ui/name-step.js';
@@ -32,6 +36,9 @@ function startServices(user) {
   outbox.load(user.id);
   sync.start();
   connection.start();
+  unread.start();
+  sound.start();
+  notifications.resume();
   // The stored copy of this user may be stale (renamed on another device).
   api.get('/api/users/profile').then((fresh) => {
     store.putUser(fresh);
@@ -40,6 +47,8 @@ function startServices(user) {
 }
 
 function stopServices() {
+  sound.stop();
+  unread.stop();
   connection.stop();
   sync.stop();
   outbox.unload();
@@ -68,19 +77,22 @@ function render(force = false) {
   else unmount = mountShell(root);
 }
 
-function updateTitle() {
-  const unread = [...store.state.chats.values()].reduce((sum, chat) => sum + (chat.unreadCount || 0), 0);
-  document.title = unread ? `(${unread}) Clavox` : 'Clavox';
-}
-
 session.onChange(() => {
   api.keepFresh();
   render();
 });
 onLangChange(() => render(true));
-store.on('chats', updateTitle);
 api.keepFresh();
 render();
 install.listen();
 worker.register();
 watchForUpdates();
+// Chat to chat replaces the entry, as in the list, so Back leads to the list.
+notifications.listen({
+  chatOnScreen: () => (mode === 'app' ? store.state.viewing : null),
+  onOpenChat: (chatId) => router.navigate(`/chat/${encodeURIComponent(chatId)}`, { replace: Boolean(router.current().chatId) }),
+});
+// Opening a chat (not arriving on one) is the moment to offer notifications.
+router.onRoute((route) => {
+  if (route.chatId) notifications.engaged();
+});

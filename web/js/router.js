@@ -1,9 +1,13 @@
 // History-API routing: the URL names what is on screen, so reloads, deep links and a phone's back
-// button all behave. Routes: / · /new · /new-group · /profile · /chat/:id · /chat/:id/info
+// button all behave. Routes: / · /new · /new-group · /profile · /chat/:id · /chat/:id/info.
+// /chats/:id, the address in notifications and ntfy links, opens /chat/:id.
 import { createEmitter } from './emitter.js';
 
 const events = createEmitter();
 let depth = history.state?.depth ?? 0; // in-app entries behind this one
+
+const linked = location.pathname.match(/^\/chats\/([^/]+)\/?$/);
+if (linked) history.replaceState(history.state, '', `/chat/${linked[1]}`);
 
 export const onRoute = (fn) => events.on('route', fn);
 

@@ -1,5 +1,6 @@
 // Details of a chat. Groups: members with admin badges; admins rename (PATCH), add and remove
-// members; everyone can leave. Private chats: the other person's number and presence.
+// members; everyone can leave. Private chats: the other person's number and presence. Both: mute
+// and unmute notifications (PUT / DELETE …/mute).
 // Membership changes arrive live as chat_updated and re-render this view.
 import { h, setBusy, batched } from '../dom.js';
 import { icon } from '../icons.js';
@@ -57,6 +58,10 @@ export function mountChatInfo(container, chatId) {
     onAdd: (user) => applyChange(chatId, () => api.post(`/api/chats/${chatId}/participants`, { userIds: [user.id] })),
   });
   const addSection = h('div', { class: 'stack' }, h('h2', { class: 'section-title' }, t('info.addMembers')), picker.el);
+  const muteButton = h('button', { type: 'button', class: 'btn btn-secondary btn-block', 'data-testid': 'mute-toggle', onclick: toggleMute });
+  const muteHelp = h('p', { class: 'help' });
+  const muteError = h('p', { class: 'form-error', role: 'alert' });
+  const muteSection = h('div', { class: 'stack', hidden: true }, h('h2', { class: 'section-title' }, t('info.notifications')), muteButton, muteHelp, muteError);
   const leaveButton = h('button', { type: 'button', class: 'btn btn-danger btn-block', onclick: leave }, icon('logout'), t('info.leave'));
   const membersSection = h('div', { class: 'stack' }, membersTitle, members, actionError);
   const groupParts = h('div', { class: 'stack info-sections' }, renameForm, addSection, membersSection, leaveButton);
@@ -64,7 +69,7 @@ export function mountChatInfo(container, chatId) {
   const title = t('info.title');
   const root = h('section', { class: 'panel info', 'aria-label': title },
     panelHeader(title, () => router.back(`/chat/${chatId}`)),
-    h('div', { class: 'panel-scroll panel-body' }, top, groupParts));
+    h('div', { class: 'panel-scroll panel-body' }, top, muteSection, groupParts));
   container.append(root);
 
   async function rename(event) {
@@ -84,6 +89,30 @@ export function mountChatInfo(container, chatId) {
     } finally {
       setBusy(renameButton, false);
     }
+  }
+
+  async function toggleMute() {
+    const chat = chatNow();
+    if (!chat) return;
+    const muted = !chat.muted;
+    muteError.textContent = '';
+    setBusy(muteButton, true);
+    try {
+      const path = `/api/chats/${encodeURIComponent(chatId)}/mute`;
+      await (muted ? api.put(path) : api.del(path));
+      if (chatNow()) store.upsertChat({ ...chatNow(), muted });
+      toast(muted ? t('info.mutedDone') : t('info.unmutedDone'));
+    } catch (err) {
+      muteError.textContent = errorText(err);
+    } finally {
+      setBusy(muteButton, false);
+    }
+  }
+
+  function renderMute(chat) {
+    muteSection.hidden = false;
+    muteButton.replaceChildren(icon(chat.muted ? 'bell' : 'bellOff'), chat.muted ? t('info.unmute') : t('info.mute'));
+    muteHelp.textContent = chat.muted ? t('info.mutedHelp') : t('info.muteHelp');
   }
 
   async function remove(userId) {
@@ -131,6 +160,7 @@ export function mountChatInfo(container, chatId) {
     if (!chat) {
       top.replaceChildren(h('p', { class: 'muted' }, t('conv.loadingTitle')));
       groupParts.hidden = true;
+      muteSection.hidden = true;
       return;
     }
     const group = chat.type === 'group';
@@ -139,6 +169,7 @@ export function mountChatInfo(container, chatId) {
       avatar(people.chatFace(chat), 'xl'),
       h('h2', { class: 'info-name' }, people.chatTitle(chat)),
       h('p', { class: 'muted' }, group ? tn('conv.members', chat.participants.length) : [peer?.phoneNumber, presence(peer)].filter(Boolean).join(' · ')));
+    renderMute(chat);
     groupParts.hidden = !group;
     if (!group) return;
     renameForm.hidden = !isAdmin();

@@ -1,5 +1,6 @@
-// The chat list: newest activity first, with avatar, presence dot, last message, time and unread
-// badge; filtered by the search box; kept live from the store.
+// The chat list: newest activity first, with avatar, presence dot, last message, time, unread
+// badge and a muted mark; filtered by the search box; kept live from the store. Above it, the
+// offer to turn notifications on.
 import { h, patch, batched } from '../dom.js';
 import { icon } from '../icons.js';
 import { t, tn } from '../i18n.js';
@@ -11,6 +12,7 @@ import { errorText } from '../errors.js';
 import { loadChats } from '../sync.js';
 import { avatar } from './avatar.js';
 import { installButton } from './install-app.js';
+import { mountPushOffer } from './push-offer.js';
 
 function preview(chat) {
   const typers = store.typers(chat.id);
@@ -56,7 +58,8 @@ function chatItem(chat, active) {
       h('span', { class: 'chat-item-row' },
         h('span', { class: `chat-item-preview${typing ? ' is-typing' : ''}`, dir: 'auto' },
           kind ? icon(kind, 'icon preview-kind') : null, text),
-        unread ? h('span', { class: 'badge', 'data-testid': 'unread' }, unread > 99 ? '99+' : String(unread)) : null,
+        chat.muted ? h('span', { class: 'muted-mark', 'data-testid': 'muted', title: t('list.muted') }, icon('bellOff'), h('span', { class: 'sr-only' }, t('list.muted'))) : null,
+        unread ? h('span', { class: `badge${chat.muted ? ' quiet' : ''}`, 'data-testid': 'unread' }, unread > 99 ? '99+' : String(unread)) : null,
         unread ? h('span', { class: 'sr-only' }, tn('list.unread', unread)) : null))));
 }
 
@@ -68,6 +71,7 @@ export function mountChatList(container) {
   const empty = h('div', { class: 'empty', hidden: true });
   const title = h('h1', { class: 'bar-title', tabindex: -1 }, t('list.title'));
   const install = installButton();
+  const offer = mountPushOffer();
 
   const root = h('section', { class: 'panel', 'aria-label': t('list.title') },
     h('header', { class: 'bar' },
@@ -77,6 +81,7 @@ export function mountChatList(container) {
       h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'new-group', 'aria-label': t('list.newGroup'), title: t('list.newGroup'), onclick: () => router.navigate('/new-group') }, icon('group')),
       h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'new-chat', 'aria-label': t('list.newChat'), title: t('list.newChat'), onclick: () => router.navigate('/new') }, icon('compose'))),
     h('div', { class: 'search' }, icon('search', 'icon search-icon'), search),
+    offer.el,
     h('div', { class: 'panel-scroll' }, list, empty));
   container.append(root);
 
@@ -138,6 +143,7 @@ export function mountChatList(container) {
     clearInterval(clock);
     unsubscribers.forEach((off) => off());
     install.destroy();
+    offer.destroy();
     root.remove();
   };
 }

@@ -1,6 +1,6 @@
 // One open chat: header (name, presence or member count), the pinned message, the message list,
 // who is typing, and the composer. While it is on screen and the page is visible, everything shown
-// is marked read. A message's menu fills the composer for a reply or an edit.
+// is marked read, and the chat's notifications are taken away. A message's menu fills the composer for a reply or an edit.
 import { h, batched, isDesktop } from '../dom.js';
 import { icon } from '../icons.js';
 import { t, tn } from '../i18n.js';
@@ -8,6 +8,7 @@ import * as store from '../store.js';
 import * as sync from '../sync.js';
 import * as router from '../router.js';
 import * as people from '../people.js';
+import * as notifications from '../notifications.js';
 import { presence } from '../format.js';
 import { avatar } from './avatar.js';
 import { mountMessageList } from './message-list.js';
@@ -77,8 +78,10 @@ export function mountConversation(container, chatId) {
 
   function markIfVisible() {
     const visible = document.visibilityState === 'visible';
+    const arriving = visible && store.state.viewing !== chatId;
     store.setViewing(visible ? chatId : null);
     if (visible) sync.markRead(chatId);
+    if (arriving) notifications.clearShown(chatId);
   }
 
   const renderAll = batched(() => {

@@ -1,5 +1,6 @@
-// Profile and settings: name and picture (PUT /api/users/profile), language, the signed-in devices
-// (GET /api/auth/sessions, ending others with DELETE), and signing out.
+// Profile and settings: name and picture (PUT /api/users/profile), language, notifications, the
+// signed-in devices (GET /api/auth/sessions, ending others with DELETE), and signing out (which
+// takes this device's push subscription back first, while the session may still do so).
 import { h, setBusy } from '../dom.js';
 import { icon } from '../icons.js';
 import { t, tn } from '../i18n.js';
@@ -8,12 +9,14 @@ import * as session from '../session.js';
 import * as store from '../store.js';
 import * as router from '../router.js';
 import * as outbox from '../outbox.js';
+import * as notifications from '../notifications.js';
 import { codePoints, fullDateTime, safeUrl } from '../format.js';
 import { errorText } from '../errors.js';
 import { avatar } from './avatar.js';
 import { panelHeader } from './panel.js';
 import { languageSelect } from './language-select.js';
 import { installSection } from './install-app.js';
+import { notificationSettings } from './notification-settings.js';
 
 const RASTER_TYPES = 'image/png,image/jpeg,image/gif,image/webp';
 
@@ -41,6 +44,7 @@ export function mountProfile(container) {
   const devicesStatus = h('p', { class: 'muted', role: 'status' });
   const endOthers = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true }, t('profile.endOthers'));
   const install = installSection();
+  const notifying = notificationSettings();
   const logout = h('button', { type: 'button', class: 'btn btn-danger btn-block', 'data-testid': 'logout' }, icon('logout'), t('profile.logout'));
 
   function renderPreview() {
@@ -147,6 +151,7 @@ export function mountProfile(container) {
     if (unsent && !window.confirm(tn('profile.unsentWarning', unsent))) return;
     setBusy(logout, true);
     outbox.unload({ discard: true });
+    await notifications.signOut().catch(() => {});
     await api.logout().catch(() => {});
   });
   nameInput.addEventListener('input', renderPreview);
@@ -170,6 +175,7 @@ export function mountProfile(container) {
       h('div', { class: 'stack' },
         h('h2', { class: 'section-title' }, h('label', { for: 'profile-lang' }, t('settings.language'))),
         languageSelect('profile-lang')),
+      notifying.el,
       install?.el,
       h('div', { class: 'stack' },
         h('h2', { class: 'section-title' }, t('profile.devices')),
@@ -185,6 +191,7 @@ export function mountProfile(container) {
   root.querySelector('h1')?.focus({ preventScroll: true });
   return () => {
     install?.destroy();
+    notifying.destroy();
     root.remove();
   };
 }

@@ -8,7 +8,7 @@ import { t } from '../i18n.js';
 import { duration } from '../format.js';
 import { record, extensionFor, needsSecureAddress } from '../voice.js';
 import { toast, announce } from './notify.js';
-import { openSheet } from './sheet.js';
+import { explainSecureAddress } from './secure-address.js';
 
 const TICK_MS = 200;
 const MIN_MS = 600; // a tap rather than a message
@@ -34,17 +34,14 @@ function micError(err) {
 }
 
 // On plain http:// the browser has no microphone for the page: say so, and where to go instead.
-function explainSecureAddress(anchor) {
-  openSheet({
-    label: t('voice.secureTitle'),
+function explainVoiceNeedsHttps(anchor) {
+  explainSecureAddress({
     title: t('voice.secureTitle'),
+    text: t('voice.secureText'),
+    action: t('voice.secureOpen'),
     testid: 'voice-needs-https',
-    className: 'note-sheet',
+    linkTestid: 'voice-join',
     anchor,
-    content: [
-      h('p', { class: 'help' }, t('voice.secureText')),
-      h('a', { class: 'btn btn-primary btn-block', href: '/join', 'data-testid': 'voice-join' }, t('voice.secureOpen')),
-    ],
   });
 }
 
@@ -91,7 +88,7 @@ export function voiceControls({ onChange, onRecorded }) {
   async function begin() {
     if (recording || starting) return;
     if (needsSecureAddress()) {
-      explainSecureAddress(start);
+      explainVoiceNeedsHttps(start);
       return;
     }
     starting = true;
