@@ -2,10 +2,11 @@
 //! subscribed to Web Push at the stand-in push service (`push_service`)
 //! and keeping no socket, so that every message becomes a push. Senders
 //! send over REST as fast as the server answers, a window at a time:
-//! first with the push service answering (pushes per second, from the
-//! first send to the last arrival, and send latency meanwhile), then with
-//! it hanging (send latency again: pushes are sent off the message path,
-//! so a push service that hangs must not slow sending). The subscriptions
+//! first before anyone subscribes (send latency with no push to make), then
+//! with the push service answering (pushes per second, from the first send
+//! to the last arrival, and send latency meanwhile), then with it hanging
+//! (send latency again: pushes are sent off the message path, so a push
+//! service that hangs must not slow sending). The subscriptions
 //! are removed at the end, so a server at `--url` drops the pushes still
 //! queued for the bench instead of retrying them for a day.
 
@@ -48,6 +49,8 @@ struct Pair {
 pub async fn run(ctx: &Context, options: &Options, first_user: u64) -> Result<PushResult, String> {
     let progress = Progress::new("push".into());
     let pairs = prepare(ctx, options, first_user, &progress).await?;
+    let without_pushes = send_all(ctx, &pairs, options, "no pushes", &progress).await;
+    subscribe_all(ctx, &pairs, &progress).await?;
     let (answering, arrivals) = send_answered(ctx, &pairs, options, &progress).await;
     let (hanging, held) = send_hung(ctx, &pairs, options, &progress).await;
     let removed = unsubscribe_all(ctx, &pairs).await;
@@ -61,13 +64,17 @@ pub async fn run(ctx: &Context, options: &Options, first_user: u64) -> Result<Pu
         pushes_arrived: arrivals.count as u64,
         push_seconds: arrivals.seconds,
         pushes_per_second: arrivals.count as f64 / arrivals.seconds.max(1e-9),
+        without_pushes,
         answering,
         hanging,
         pushes_held: held as u64,
     };
     progress.finish(format_args!(
-        "{:.0} pushes/s; send p99 {:.1} ms answering, {:.1} ms hanging",
-        result.pushes_per_second, result.answering.p99_ms, result.hanging.p99_ms
+        "{:.0} pushes/s; send p99 {:.1} ms without pushes, {:.1} ms answering, {:.1} ms hanging",
+        result.pushes_per_second,
+        result.without_pushes.p99_ms,
+        result.answering.p99_ms,
+        result.hanging.p99_ms
     ));
     Ok(result)
 }
@@ -122,7 +129,7 @@ async fn send_hung(
     (sends, held)
 }
 
-/// Logs in the pairs, creates their chats and subscribes each recipient.
+/// Logs in the pairs and creates their chats.
 async fn prepare(
     ctx: &Context,
     options: &Options,
@@ -151,7 +158,6 @@ async fn prepare(
             options.pairs
         ));
     }
-    subscribe_all(ctx, &pairs, progress).await?;
     Ok(pairs)
 }
 

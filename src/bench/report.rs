@@ -195,6 +195,8 @@ pub struct PushResult {
     /// From the first send to the last push's arrival.
     pub push_seconds: f64,
     pub pushes_per_second: f64,
+    /// The same sends before anyone subscribed: no push to make.
+    pub without_pushes: SendResult,
     pub answering: SendResult,
     /// The same sends with the push service hanging.
     pub hanging: SendResult,
@@ -430,6 +432,8 @@ fn push_rows(out: &mut fmt::Formatter<'_>, push: &PushResult) -> fmt::Result {
         "  {:<14} {:>9} {:>8} {:>8} {:>8} {:>7}   pushes",
         "push service", "sends/s", "p50 ms", "p99 ms", "max ms", "errors"
     )?;
+    send_row(out, "no pushes", &push.without_pushes)?;
+    writeln!(out, "(before anyone subscribed)")?;
     send_row(out, "answering", &push.answering)?;
     writeln!(
         out,
