@@ -12,6 +12,10 @@
 //! says voice messages need the HTTPS address. Over HTTPS, with the
 //! server's own authority trusted as a person trusts it (from `/join`, into
 //! the browser's certificate store), the app installs and records voice.
+//! Notifications: offered once a chat was opened, subscribed and pushed to
+//! a stand-in push service while the page is hidden, shown by the service
+//! worker and opening the chat; unread counts in the title and badge,
+//! muting, the tone and the ntfy link in the settings.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. Without them
 //! the tests print a skip notice and pass, unless `CLAVOX_REQUIRE_BROWSER` is
@@ -1330,6 +1334,482 @@ async fn the_banner_shows_the_secure_address_and_a_scannable_qr_code() {
     terminal.close().await;
 }
 
+/// Notifications from the web app's side. Not on the first visit, but once
+/// a chat has been opened, the list offers them; turned on, the browser's
+/// subscription reaches the server, which pushes to it once the page says
+/// it is hidden and not while it is in view. The service worker shows a
+/// push as the chat's notification unless that chat is on screen, and the
+/// app opens the chat it names. The unread count is in the title and on
+/// the app's badge; a muted chat shows so in the list and on the server;
+/// the tone plays for chats not on screen; the settings show the ntfy link
+/// with its QR code and make a new one; signing out takes the subscription
+/// back. On plain http the offer explains that it needs the secure address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_offered_once_a_chat_is_opened_pushed_while_away_shown_by_the_worker_and_open_the_chat()
+ {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let push_service = PushService::spawn().await;
+    let allowed = format!("127.0.0.1:{}", push_service.port);
+    let app = TestApp::spawn_with(&[("--push-allowed-hosts", allowed.as_str())]).await;
+    let origin = app.url("");
+    let budi = app.login(&phone(7501)).await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/users/profile",
+            Some(&budi.access),
+            Some(json!({ "name": "Budi Santoso" })),
+        )
+        .await;
+    assert!(status.is_success());
+
+    let ana = driver.open("ana", PHONE_SIZE).await;
+    let endpoint = format!("http://127.0.0.1:{}/push/ana", push_service.port);
+    ana.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": PAGE_STAND_INS.replace("%ENDPOINT%", &endpoint) }),
+    )
+    .await;
+    ana.sign_in(&app, &phone(7502), "Ana Wijaya", None).await;
+    // The first visit asks nothing; the socket said the page is in view.
+    ana.wait_js(
+        "the socket to say the page is in view",
+        "return window.testVisibility.length > 0 && window.testVisibility.at(-1) === true;",
+        vec![],
+    )
+    .await;
+    let offer_shown = r#"const offer = document.querySelector('[data-testid="push-offer"]');
+                         return Boolean(offer) && !offer.hidden === arguments[0];"#;
+    ana.wait_js(
+        "no offer on the first visit",
+        offer_shown,
+        vec![json!(false)],
+    )
+    .await;
+    let (ana_token, ana_id) = ana.session().await;
+
+    // A message from Budi: one unread, in the title and on the badge.
+    let (status, chat) = app
+        .post(
+            "/api/chats",
+            &budi.access,
+            json!({ "type": "private", "participants": [ana_id] }),
+        )
+        .await;
+    assert!(status.is_success(), "{chat}");
+    let chat = chat["id"].as_str().unwrap().to_owned();
+    app.send_message(&budi, &chat, "Halo Ana!").await;
+    let counted =
+        r#"return document.title === arguments[0] && window.testBadges.at(-1) === arguments[1];"#;
+    ana.wait_js(
+        "one unread in the title and on the badge",
+        counted,
+        vec![json!("(1) Clavox"), json!(1)],
+    )
+    .await;
+    app.send_message(&budi, &chat, "Ada kabar?").await;
+    ana.wait_js("two unread", counted, vec![json!("(2) Clavox"), json!(2)])
+        .await;
+    let row = format!("[data-chat-id=\"{chat}\"]");
+    ana.click_css(&row).await;
+    ana.open_chat_id().await;
+    ana.wait_js(
+        "no unread once the chat is read",
+        counted,
+        vec![json!("Clavox"), json!(0)],
+    )
+    .await;
+
+    // Back on the list after opening a chat, the offer shows.
+    ana.click("back").await;
+    ana.wait_js("the offer", offer_shown, vec![json!(true)])
+        .await;
+    assert_eq!(
+        ana.client
+            .execute("return Notification.permission;", vec![])
+            .await
+            .unwrap(),
+        json!("default")
+    );
+    ana.screenshot("notifications-offer-phone.png").await;
+
+    // Allowed (the browser's question answered "Allow"), the subscription
+    // is made with the server's key and handed to the server.
+    ana.cdp(
+        "Browser.grantPermissions",
+        json!({ "origin": origin, "permissions": ["notifications"] }),
+    )
+    .await;
+    ana.click("push-offer-enable").await;
+    ana.wait_js(
+        "the subscription made and sent, the offer gone",
+        r#"const offer = document.querySelector('[data-testid="push-offer"]');
+           return window.testSubscribes === 1 && window.testPushPosts === 1 && Boolean(offer) && offer.hidden
+               && Boolean(localStorage.getItem('test.subscription'));"#,
+        vec![],
+    )
+    .await;
+
+    // In view, no push; hidden, Budi's next message is pushed to the
+    // stand-in push service, which proves the server keeps the subscription.
+    app.send_message(&budi, &chat, "Kamu lihat ini?").await;
+    ana.wait_js(
+        "the message in the list",
+        "return document.querySelector(arguments[0]).textContent.includes('Kamu lihat ini?');",
+        vec![json!(row)],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ana.client
+        .execute(SET_HIDDEN, vec![json!(true)])
+        .await
+        .expect("the page hides");
+    ana.wait_js(
+        "the socket to say the page is hidden",
+        "return window.testVisibility.at(-1) === false;",
+        vec![],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.send_message(&budi, &chat, "Ke mana?").await;
+    push_service.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(push_service.hits(), vec!["/push/ana".to_owned()]);
+    ana.client
+        .execute(SET_HIDDEN, vec![json!(false)])
+        .await
+        .expect("the page shows");
+    ana.wait_js(
+        "the socket to say the page is in view again",
+        "return window.testVisibility.at(-1) === true;",
+        vec![],
+    )
+    .await;
+
+    // Each start sends the browser's subscription again, without making a
+    // new one.
+    ana.client.refresh().await.expect("reload");
+    ana.wait_js(
+        "the kept subscription sent again",
+        "return window.testPushPosts === 1 && window.testSubscribes === 0;",
+        vec![],
+    )
+    .await;
+
+    // A push reaches the service worker (delivered through DevTools, as a
+    // push service would): not shown while its chat is on screen...
+    let mut devtools = DevTools::attach(&ana, &origin).await;
+    devtools.call("ServiceWorker.enable", json!({})).await;
+    let scope = app.url("/");
+    let registration = devtools
+        .event("the service worker's registration", |event| {
+            event["method"] == "ServiceWorker.workerRegistrationUpdated"
+                && event["params"]["registrations"]
+                    .as_array()
+                    .is_some_and(|list| {
+                        list.iter()
+                            .any(|r| r["scopeURL"] == scope.as_str() && r["isDeleted"] == false)
+                    })
+        })
+        .await;
+    let registration_id = registration["params"]["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scopeURL"] == scope.as_str())
+        .unwrap()["registrationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let push = |chat_id: &str, body: &str| {
+        json!({
+            "origin": origin,
+            "registrationId": registration_id,
+            "data": json!({ "chatId": chat_id, "seq": 9, "title": "Budi Santoso", "body": body,
+                            "url": format!("/chats/{chat_id}") }).to_string(),
+        })
+    };
+    ana.click_css(&row).await;
+    ana.open_chat_id().await;
+    devtools
+        .call(
+            "ServiceWorker.deliverPushMessage",
+            push(&chat, "Sudah dibaca"),
+        )
+        .await;
+    let elsewhere = "6b0aae898119ca3816709099";
+    devtools
+        .call(
+            "ServiceWorker.deliverPushMessage",
+            push(elsewhere, "Dari grup lain"),
+        )
+        .await;
+    ana.wait_notifications(elsewhere).await;
+    let none = ana
+        .eval_async(
+            "the notifications shown",
+            SHOWN_NOTIFICATIONS,
+            vec![json!(chat)],
+        )
+        .await;
+    assert_eq!(none, json!([]), "a push for the chat on screen was shown");
+
+    // ...shown with the chat's tag, text, icon and address once it is not.
+    ana.click("back").await;
+    devtools
+        .call(
+            "ServiceWorker.deliverPushMessage",
+            push(&chat, "Halo dari Budi"),
+        )
+        .await;
+    let shown = ana.wait_notifications(&chat).await;
+    let shown = &shown[0];
+    assert_eq!(shown["title"], "Budi Santoso", "{shown}");
+    assert_eq!(shown["body"], "Halo dari Budi", "{shown}");
+    assert_eq!(shown["renotify"], true, "{shown}");
+    assert_eq!(shown["url"], format!("/chats/{chat}"), "{shown}");
+    assert!(
+        shown["icon"]
+            .as_str()
+            .is_some_and(|icon| icon.ends_with("/icons/icon-192.png")),
+        "{shown}"
+    );
+
+    // Pressing it: the worker tells the open app which chat to show, and
+    // the app opens it (and takes the chat's notification away).
+    ana.client
+        .execute(
+            r"navigator.serviceWorker.dispatchEvent(new MessageEvent('message', {
+                data: { type: 'open-chat', chatId: arguments[0], url: `/chats/${arguments[0]}` } }));",
+            vec![json!(chat)],
+        )
+        .await
+        .expect("the worker's message");
+    assert_eq!(ana.open_chat_id().await, chat);
+    let cleared = r"return (async () => {
+        const registration = await navigator.serviceWorker.ready;
+        return (await registration.getNotifications({ tag: arguments[0] })).length === 0;
+      })();";
+    ana.wait_js(
+        "the chat's notification taken away",
+        cleared,
+        vec![json!(chat)],
+    )
+    .await;
+    // With no window open, the worker opens the push's address.
+    ana.client
+        .goto(&app.url(&format!("/chats/{chat}")))
+        .await
+        .expect("the notification's address");
+    assert_eq!(ana.open_chat_id().await, chat);
+    assert_eq!(ana.path().await, format!("/chat/{chat}"));
+
+    // Muted from the chat's info: the list marks it, the server knows.
+    ana.click("group-info").await;
+    ana.wait_text("mute-toggle", "Mute notifications").await;
+    ana.click("mute-toggle").await;
+    ana.wait_text("mute-toggle", "Unmute notifications").await;
+    ana.screenshot("chat-info-muted-phone.png").await;
+    let muted_on_server = |token: String, chat: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app.get("/api/chats", &token).await;
+            assert!(status.is_success(), "{body}");
+            body["chats"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == chat.as_str())
+                .unwrap()["muted"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        muted_on_server(ana_token.clone(), chat.clone()).await,
+        json!(true)
+    );
+    ana.client.goto(&app.url("/")).await.expect("the list");
+    app.send_message(&budi, &chat, "Sepi sekali").await;
+    let muted_row = r#"const row = document.querySelector(arguments[0]);
+                       return Boolean(row) && Boolean(row.querySelector('[data-testid="muted"]')) === arguments[1]
+                           && (!arguments[1] || Boolean(row.querySelector('[data-testid="unread"].quiet')));"#;
+    ana.wait_js(
+        "the muted mark and a quiet count",
+        muted_row,
+        vec![json!(row), json!(true)],
+    )
+    .await;
+    ana.screenshot("muted-chat-phone.png").await;
+    ana.client
+        .goto(&app.url(&format!("/chat/{chat}/info")))
+        .await
+        .expect("the chat's info");
+    ana.click("mute-toggle").await;
+    ana.wait_text("mute-toggle", "Mute notifications").await;
+    assert_eq!(
+        muted_on_server(ana_token.clone(), chat.clone()).await,
+        json!(false)
+    );
+    ana.client.goto(&app.url("/")).await.expect("the list");
+    ana.wait_js("no muted mark", muted_row, vec![json!(row), json!(false)])
+        .await;
+
+    // The settings: push on, the tone switched on (and played for a chat
+    // not on screen), the ntfy link with its QR code.
+    ana.click("profile").await;
+    ana.wait_js(
+        "notifications on",
+        r#"const status = document.querySelector('[data-testid="push-status"]');
+           return Boolean(status) && status.dataset.status === 'on' && status.textContent === 'On';"#,
+        vec![],
+    )
+    .await;
+    ana.click("sound-switch").await;
+    ana.wait_js(
+        "the tone switched on",
+        "return localStorage.getItem('clavox.sound') === 'on';",
+        vec![],
+    )
+    .await;
+    let tones = ana
+        .client
+        .execute("return window.testTones;", vec![])
+        .await
+        .unwrap();
+    app.send_message(&budi, &chat, "Bunyi?").await;
+    ana.wait_js(
+        "a tone for the new message",
+        "return window.testTones > arguments[0];",
+        vec![tones],
+    )
+    .await;
+    ana.click("ntfy-open").await;
+    // The page's question made the topic; the server now gives the same.
+    ana.wait_js(
+        "a link for the ntfy app",
+        r#"return document.querySelector('[data-testid="ntfy-url"]').value !== '';"#,
+        vec![],
+    )
+    .await;
+    let (_, topic) = app.get("/api/notify/topic", &ana_token).await;
+    let ntfy_shown = r#"const qr = document.querySelector('[data-testid="ntfy-qr"]');
+                        const url = document.querySelector('[data-testid="ntfy-url"]');
+                        const svg = qr && qr.querySelector('svg');
+                        return Boolean(svg) && Boolean(svg.querySelector('path, rect')) && !svg.querySelector('script')
+                            && svg.getBoundingClientRect().width >= 150
+                            && url.value === arguments[0] && qr.dataset.url === arguments[0];"#;
+    ana.wait_js(
+        "the ntfy link and its QR code",
+        ntfy_shown,
+        vec![topic["url"].clone()],
+    )
+    .await;
+    ana.client
+        .execute(
+            "document.querySelector('[data-testid=\"ntfy\"]').scrollIntoView({ block: 'start' });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    ana.screenshot("notifications-settings-phone.png").await;
+    let old_qr = ana
+        .client
+        .execute(
+            "return document.querySelector('[data-testid=\"ntfy-qr\"] svg').outerHTML;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    ana.click("ntfy-replace").await;
+    ana.client
+        .accept_alert()
+        .await
+        .expect("the question whether to make a new link");
+    ana.wait_js(
+        "a new link",
+        r#"const url = document.querySelector('[data-testid="ntfy-url"]');
+           const svg = document.querySelector('[data-testid="ntfy-qr"] svg');
+           return url.value !== arguments[0] && Boolean(svg) && svg.outerHTML !== arguments[1];"#,
+        vec![topic["url"].clone(), old_qr],
+    )
+    .await;
+    let (_, replaced) = app.get("/api/notify/topic", &ana_token).await;
+    assert_ne!(replaced["url"], topic["url"]);
+    ana.wait_js(
+        "the new link shown",
+        ntfy_shown,
+        vec![replaced["url"].clone()],
+    )
+    .await;
+
+    // Turned off here, the subscription goes; on again, it comes back;
+    // signing out takes it back.
+    ana.click("push-toggle").await;
+    ana.wait_js(
+        "notifications off",
+        r#"return document.querySelector('[data-testid="push-status"]').dataset.status === 'off'
+               && !localStorage.getItem('test.subscription');"#,
+        vec![],
+    )
+    .await;
+    ana.click("push-toggle").await;
+    ana.wait_js(
+        "notifications on again",
+        r#"return document.querySelector('[data-testid="push-status"]').dataset.status === 'on'
+               && Boolean(localStorage.getItem('test.subscription'));"#,
+        vec![],
+    )
+    .await;
+    ana.click("logout").await;
+    ana.wait_js(
+        "signed out, the subscription taken back",
+        r#"return Boolean(document.querySelector('[data-testid="phone-input"]'))
+               && !localStorage.getItem('test.subscription') && document.title === 'Clavox';"#,
+        vec![],
+    )
+    .await;
+    ana.assert_clean_console().await;
+    ana.close().await;
+
+    // On plain http the offer explains that notifications need the secure
+    // address.
+    let lani = driver.open_with("lani", PHONE_SIZE, &[LAN_NAME]).await;
+    let lan_url = format!("http://lan.test:{}/", app.address.port());
+    lani.sign_in_at(&lan_url, &app, &phone(7503), "Lani Putri", None)
+        .await;
+    let (_, lani_id) = lani.session().await;
+    let (status, lan_chat) = app
+        .post(
+            "/api/chats",
+            &budi.access,
+            json!({ "type": "private", "participants": [lani_id] }),
+        )
+        .await;
+    assert!(status.is_success(), "{lan_chat}");
+    let lan_row = format!("[data-chat-id=\"{}\"]", lan_chat["id"].as_str().unwrap());
+    lani.click_css(&lan_row).await;
+    lani.open_chat_id().await;
+    lani.click("back").await;
+    lani.wait_js("the offer", offer_shown, vec![json!(true)])
+        .await;
+    lani.click("push-offer-enable").await;
+    lani.wait_js(
+        "the advice to use the secure address",
+        r#"const sheet = document.querySelector('[data-testid="push-needs-https"]');
+           const link = sheet && sheet.querySelector('[data-testid="push-join"]');
+           return Boolean(link) && sheet.open && link.getAttribute('href') === '/join'
+               && sheet.textContent.includes('https://');"#,
+        vec![],
+    )
+    .await;
+    lani.screenshot("notifications-need-https-phone.png").await;
+    lani.assert_clean_console_but(&["Cross-Origin-Opener-Policy header has been ignored"])
+        .await;
+    lani.close().await;
+}
+
 // ---------------------------------------------------------------------------
 // chromedriver and browser sessions
 // ---------------------------------------------------------------------------
@@ -2092,6 +2572,285 @@ fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     dir
+}
+
+// ---------------------------------------------------------------------------
+// Notifications: a stand-in push service, the page's push stand-ins, and a
+// DevTools connection of the test's own
+// ---------------------------------------------------------------------------
+
+/// A push service on 127.0.0.1 that records the paths it was sent pushes on
+/// and accepts them all.
+struct PushService {
+    port: u16,
+    hits: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl PushService {
+    async fn spawn() -> Self {
+        let hits = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let recorded = std::sync::Arc::clone(&hits);
+        let app = axum::Router::new().route(
+            "/push/{who}",
+            axum::routing::post(move |uri: axum::http::Uri| {
+                let recorded = std::sync::Arc::clone(&recorded);
+                async move {
+                    recorded.lock().unwrap().push(uri.path().to_owned());
+                    axum::http::StatusCode::CREATED
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { port, hits }
+    }
+
+    fn hits(&self) -> Vec<String> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, count: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.hits().len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{count} pushes never reached the push service: {:?}",
+                self.hits()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Runs in the page before the app, in place of what headless Chromium
+/// cannot do or show: a push subscription (its push service is out of
+/// reach), here one at the stand-in's `%ENDPOINT%` with a real P-256 key,
+/// kept in localStorage as a browser keeps its own; the app icon's badge,
+/// the `visibility` frames sent and the tones started are recorded.
+const PAGE_STAND_INS: &str = r#"(() => {
+  const KEPT = 'test.subscription';
+  const encode = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const subscription = (kept) => ({
+    endpoint: kept.endpoint,
+    expirationTime: null,
+    options: { userVisibleOnly: true, applicationServerKey: Uint8Array.from(atob(kept.serverKey), (c) => c.charCodeAt(0)).buffer },
+    toJSON: () => ({ endpoint: kept.endpoint, expirationTime: null, keys: kept.keys }),
+    unsubscribe: async () => { localStorage.removeItem(KEPT); return true; },
+  });
+  window.testSubscribes = 0;
+  PushManager.prototype.getSubscription = async function () {
+    const kept = JSON.parse(localStorage.getItem(KEPT));
+    return kept ? subscription(kept) : null;
+  };
+  PushManager.prototype.subscribe = async function (options) {
+    if (Notification.permission !== 'granted') throw new DOMException('not allowed', 'NotAllowedError');
+    const pair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
+    const kept = {
+      endpoint: '%ENDPOINT%',
+      keys: { p256dh: encode(await crypto.subtle.exportKey('raw', pair.publicKey)), auth: encode(crypto.getRandomValues(new Uint8Array(16))) },
+      serverKey: btoa(String.fromCharCode(...new Uint8Array(options.applicationServerKey))),
+    };
+    localStorage.setItem(KEPT, JSON.stringify(kept));
+    window.testSubscribes += 1;
+    return subscription(kept);
+  };
+  window.testBadges = [];
+  Navigator.prototype.setAppBadge = function (n) { window.testBadges.push(n); return Promise.resolve(); };
+  Navigator.prototype.clearAppBadge = function () { window.testBadges.push(0); return Promise.resolve(); };
+  window.testVisibility = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    try {
+      const frame = JSON.parse(data);
+      if (frame.event === 'visibility') window.testVisibility.push(frame.data.visible);
+    } catch {}
+    return send.call(this, data);
+  };
+  window.testPushPosts = 0;
+  const fetchFrom = window.fetch;
+  window.fetch = function (resource, init) {
+    if (String(resource) === '/api/push/subscriptions' && init && init.method === 'POST') window.testPushPosts += 1;
+    return fetchFrom.call(this, resource, init);
+  };
+  window.testTones = 0;
+  const start = OscillatorNode.prototype.start;
+  OscillatorNode.prototype.start = function (...args) { window.testTones += 1; return start.apply(this, args); };
+})();"#;
+
+/// Makes the page say it is hidden (`true`) as when another app or tab is
+/// in front, or shown again, and fires `visibilitychange`.
+const SET_HIDDEN: &str = r"if (arguments[0]) {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+  } else {
+    delete document.visibilityState;
+    delete document.hidden;
+  }
+  document.dispatchEvent(new Event('visibilitychange'));";
+
+/// The notifications the service worker shows for `tag`, as plain values.
+const SHOWN_NOTIFICATIONS: &str = r"const registration = await navigator.serviceWorker.ready;
+  const shown = await registration.getNotifications({ tag: arguments[0] });
+  return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, icon: n.icon,
+                             renotify: n.renotify, url: n.data && n.data.url }));";
+
+/// A DevTools connection of the test's own to one page, for what
+/// chromedriver's `goog/cdp/execute` does not pass on: events, such as the
+/// service worker's registration and its id.
+struct DevTools {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u64,
+    events: Vec<Value>,
+}
+
+impl DevTools {
+    /// Connects to the page of `browser` whose address starts with `origin`.
+    async fn attach(browser: &Browser, origin: &str) -> Self {
+        let address = browser
+            .client
+            .capabilities()
+            .and_then(|capabilities| capabilities.get("goog:chromeOptions"))
+            .and_then(|options| options["debuggerAddress"].as_str())
+            .expect("chromedriver names the browser's DevTools address")
+            .to_owned();
+        let targets: Value = reqwest::get(format!("http://{address}/json/list"))
+            .await
+            .expect("the DevTools target list")
+            .json()
+            .await
+            .expect("the target list is JSON");
+        let page = targets
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|target| {
+                target["type"] == "page"
+                    && target["url"]
+                        .as_str()
+                        .is_some_and(|url| url.starts_with(origin))
+            })
+            .unwrap_or_else(|| panic!("no page of {origin} among {targets}"));
+        let url = page["webSocketDebuggerUrl"].as_str().unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("a DevTools connection to the page");
+        Self {
+            socket,
+            next_id: 0,
+            events: Vec::new(),
+        }
+    }
+
+    async fn next_frame(&mut self, until: Instant) -> Option<Value> {
+        use futures_util::StreamExt;
+        let left = until.saturating_duration_since(Instant::now());
+        loop {
+            let message = tokio::time::timeout(left, self.socket.next())
+                .await
+                .ok()?
+                .expect("the DevTools connection stays open")
+                .expect("a DevTools frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                return Some(serde_json::from_str(&text).expect("DevTools frames are JSON"));
+            }
+        }
+    }
+
+    /// Runs `method` and returns its result; events that arrive meanwhile
+    /// are kept for [`DevTools::event`].
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        use futures_util::SinkExt;
+        self.next_id += 1;
+        let id = self.next_id;
+        let frame = json!({ "id": id, "method": method, "params": params });
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                frame.to_string(),
+            ))
+            .await
+            .expect("a DevTools command is sent");
+        let until = Instant::now() + WAIT;
+        loop {
+            let frame = self
+                .next_frame(until)
+                .await
+                .unwrap_or_else(|| panic!("{method} was not answered within {WAIT:?}"));
+            if frame["id"] == id {
+                assert!(frame["error"].is_null(), "{method}: {frame}");
+                return frame["result"].clone();
+            }
+            self.events.push(frame);
+        }
+    }
+
+    /// The first event (kept or still to come) that `wanted` accepts.
+    async fn event(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(at) = self.events.iter().position(&wanted) {
+            return self.events.remove(at);
+        }
+        let until = Instant::now() + WAIT;
+        loop {
+            let frame = self
+                .next_frame(until)
+                .await
+                .unwrap_or_else(|| panic!("no {what} within {WAIT:?}"));
+            if wanted(&frame) {
+                return frame;
+            }
+            self.events.push(frame);
+        }
+    }
+}
+
+impl Browser {
+    /// Waits until the service worker shows notifications for `tag` and
+    /// returns them.
+    async fn wait_notifications(&self, tag: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let shown = self
+                .eval_async(
+                    "the notifications shown",
+                    SHOWN_NOTIFICATIONS,
+                    vec![json!(tag)],
+                )
+                .await;
+            if shown.as_array().is_some_and(|list| !list.is_empty()) {
+                return shown;
+            }
+            if Instant::now() >= deadline {
+                let shot = self.save_failure_screenshot().await;
+                panic!(
+                    "{}: no notification for {tag} within {WAIT:?} (screenshot: {shot})",
+                    self.name
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The signed-in session the page keeps: its access token and user id.
+    async fn session(&self) -> (String, String) {
+        let session = self
+            .client
+            .execute(
+                "return JSON.parse(localStorage.getItem('clavox.session'));",
+                vec![],
+            )
+            .await
+            .expect("the page's session");
+        (
+            session["accessToken"].as_str().expect("a token").to_owned(),
+            session["user"]["id"]
+                .as_str()
+                .expect("a user id")
+                .to_owned(),
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------
