@@ -8,7 +8,7 @@ use super::ntfy::Topics;
 use super::webpush::{AllowedHosts, check_endpoint, check_keys};
 use crate::error::{Error, Result};
 use crate::id::{SessionId, UserId};
-use crate::store::ops::{ReplaceTopic, Subscribe, Unsubscribe};
+use crate::store::ops::{EnsureTopic, ReplaceTopic, Subscribe, Unsubscribe};
 use crate::store::records::PushSubscriptionRecord;
 use crate::store::{Query, Store};
 use crate::timestamp::Timestamp;
@@ -101,7 +101,14 @@ impl Notifications {
         if let Some(topic) = self.store.read()?.topic_of(user)? {
             return Ok(self.link(&topic));
         }
-        self.replace_topic(user).await
+        let topic = self
+            .store
+            .apply(EnsureTopic {
+                user,
+                topic: rand::random(),
+            })
+            .await?;
+        Ok(self.link(&topic))
     }
 
     /// A new topic for the user; the old one stops at once, and phones

@@ -322,6 +322,13 @@ async fn the_ntfy_topic_carries_the_message_with_a_link_and_can_be_replaced() {
         "128 bits of hex"
     );
     assert!(topic["qrSvg"].as_str().unwrap().starts_with("<svg"));
+    // Two first asks at once end with one topic.
+    let budi_asks = (
+        app.get("/api/notify/topic", &budi.access),
+        app.get("/api/notify/topic", &budi.access),
+    );
+    let ((_, first), (_, second)) = tokio::join!(budi_asks.0, budi_asks.1);
+    assert_eq!(first["path"], second["path"]);
     let (_, again) = app.get("/api/notify/topic", &ana.access).await;
     assert_eq!(again["path"], path, "the same topic until replaced");
     let chat = app.private_chat(&ana, &budi).await;

@@ -71,6 +71,27 @@ impl Operation for Unsubscribe {
     }
 }
 
+/// Gives a user the topic `topic` unless they have one: two first asks at
+/// once end with one topic, the same for both.
+#[derive(Debug, Clone, Copy)]
+pub struct EnsureTopic {
+    pub user: UserId,
+    pub topic: [u8; 16],
+}
+
+impl Operation for EnsureTopic {
+    /// The user's topic, new or kept.
+    type Output = [u8; 16];
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<[u8; 16], StoreError> {
+        if let Some(topic) = tx.topic_of(self.user)? {
+            return Ok(topic);
+        }
+        tx.put_topic(self.user, &self.topic)?;
+        Ok(self.topic)
+    }
+}
+
 /// Gives a user a new secret notification topic; the old one stops
 /// working at once.
 #[derive(Debug, Clone, Copy)]
