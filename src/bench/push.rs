@@ -6,9 +6,9 @@
 //! with the push service answering (pushes per second, from the first send
 //! to the last arrival, and send latency meanwhile), then with it hanging
 //! (send latency again: pushes are sent off the message path, so a push
-//! service that hangs must not slow sending). The subscriptions
-//! are removed at the end, so a server at `--url` drops the pushes still
-//! queued for the bench instead of retrying them for a day.
+//! service that hangs must not slow sending). The subscriptions are
+//! removed at the end, so a server at `--url` drops the pushes still queued
+//! for the bench instead of retrying them for a day.
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use super::report::{Progress, PushResult, SendResult, percentile_ms};
 const STALL: Duration = Duration::from_secs(30);
 /// How long the bench waits for the first push to reach the hanging service.
 const HOLD_WAIT: Duration = Duration::from_secs(10);
-/// Logins, subscriptions and removals made at once.
+/// Subscriptions made, and removed, several at once.
 const SETUP_CONCURRENCY: usize = 32;
 
 /// The scenario's size.
