@@ -271,6 +271,19 @@ async fn a_push_arrives_encrypted_for_the_subscription_and_signed_with_vapid() {
         SUBJECT,
     );
     assert_eq!(subscription.decrypt(&hit.body), payload);
+    // The next push to the same service reuses the signed token; the
+    // encryption is fresh every time.
+    let endpoint = format!("{}/push/delivered", stand_in.origin());
+    assert_eq!(
+        push.send(&subscription.message(endpoint, payload)).await,
+        PushOutcome::Delivered
+    );
+    let hits = stand_in.hits();
+    assert_eq!(
+        hits[0].headers["authorization"],
+        hits[1].headers["authorization"]
+    );
+    assert_ne!(hits[0].body, hits[1].body);
 }
 
 #[tokio::test]

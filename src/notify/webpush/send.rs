@@ -21,6 +21,9 @@ pub const MAX_PAYLOAD: usize = 4096 - 86 - 17;
 
 /// How long a VAPID token is valid; RFC 8292 allows at most 24 hours.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+/// A token is reused for its push service this long, then signed anew:
+/// signing is a third of a push's cost, and one service takes most pushes.
+const TOKEN_REUSE: Duration = Duration::from_secs(60 * 60);
 /// Dialling a push service: long enough for a slow mobile uplink, short
 /// enough that a black-holed address does not hold a sender.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -123,6 +126,8 @@ pub struct WebPush {
     subject: String,
     client: reqwest::Client,
     timeout: Duration,
+    /// Signed tokens by audience, with when they stop being reused.
+    tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, SystemTime)>>>,
 }
 
 impl WebPush {
@@ -149,6 +154,7 @@ impl WebPush {
             subject,
             client,
             timeout: DEFAULT_TIMEOUT,
+            tokens: Arc::default(),
         })
     }
 
@@ -200,10 +206,25 @@ impl WebPush {
     /// port, which push services on a LAN port check.
     fn authorization(&self, url: &Url) -> String {
         let audience = url.origin().ascii_serialization();
-        let expires = (SystemTime::now() + TOKEN_LIFETIME)
+        let now = SystemTime::now();
+        let mut tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((token, until)) = tokens.get(&audience)
+            && now < *until
+        {
+            return token.clone();
+        }
+        let expires = (now + TOKEN_LIFETIME)
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        self.key.authorization(&audience, expires, &self.subject)
+        let token = self.key.authorization(&audience, expires, &self.subject);
+        // Few audiences exist (one per push service); drop stale ones so
+        // the map stays that small.
+        tokens.retain(|_, (_, until)| now < *until);
+        tokens.insert(audience, (token.clone(), now + TOKEN_REUSE));
+        token
     }
 }
 
