@@ -387,17 +387,13 @@ fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns
         .map(|https| match &https.domain {
             // Under ACME the certificate names the public name only.
             Some(domain) => vec![join::https_url(domain, https.port)],
-            None => urls
-                .iter()
-                .filter_map(|url| url.strip_prefix("http://"))
-                .filter_map(|authority| authority.rsplit_once(':').map(|(host, _)| host))
-                .map(|host| {
-                    join::https_url(
-                        host.trim_start_matches('[').trim_end_matches(']'),
-                        https.port,
-                    )
-                })
-                .collect(),
+            None => {
+                let mut urls = lan::urls_with(local, "https", https.port);
+                if on_mdns {
+                    urls.push(format!("https://{}:{}", lan::MDNS_HOST, https.port));
+                }
+                urls
+            }
         })
         .unwrap_or_default();
     let phone_url = secure_urls

@@ -10,12 +10,21 @@ const VIRTUAL_PREFIXES: [&str; 5] = ["docker", "veth", "br-", "virbr", "cni"];
 
 /// URLs the server can be reached at when listening on `local`.
 pub fn urls(local: SocketAddr) -> Vec<String> {
-    let port = local.port();
+    urls_with(local, "http", local.port())
+}
+
+/// `scheme://address:port` for every address a listener on `local` is
+/// reachable at (the HTTPS port listens on the same addresses).
+pub fn urls_with(local: SocketAddr, scheme: &str, port: u16) -> Vec<String> {
     if !local.ip().is_unspecified() {
-        return vec![url(local.ip(), port)];
+        return vec![url(scheme, local.ip(), port)];
     }
-    let mut urls = vec![url(IpAddr::from([127, 0, 0, 1]), port)];
-    urls.extend(lan_addresses(local).into_iter().map(|ip| url(ip, port)));
+    let mut urls = vec![url(scheme, IpAddr::from([127, 0, 0, 1]), port)];
+    urls.extend(
+        lan_addresses(local)
+            .into_iter()
+            .map(|ip| url(scheme, ip, port)),
+    );
     urls.dedup();
     urls
 }
@@ -125,8 +134,8 @@ pub fn announce(local: SocketAddr) -> Result<Announcement, String> {
     Ok(Announcement { daemon })
 }
 
-fn url(ip: IpAddr, port: u16) -> String {
-    format!("http://{}", SocketAddr::new(ip, port))
+fn url(scheme: &str, ip: IpAddr, port: u16) -> String {
+    format!("{scheme}://{}", SocketAddr::new(ip, port))
 }
 
 fn is_link_local(ip: IpAddr) -> bool {

@@ -62,22 +62,16 @@ impl Registration {
     /// Moves the socket to another session of the same user (a fresh
     /// `join_user` with a token of another login).
     pub fn set_session(&self, session: SessionId) {
-        let mut users = self
-            .hub
-            .inner
-            .users
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(entry) = users
-            .get_mut(&self.user)
-            .and_then(|entries| entries.iter_mut().find(|entry| entry.id == self.id))
-        {
-            entry.session = session;
-        }
+        self.update(|entry| entry.session = session);
     }
 
     /// Records whether the app behind this socket is in view.
     pub fn set_visible(&self, visible: bool) {
+        self.update(|entry| entry.hidden = !visible);
+    }
+
+    /// Changes this socket's entry in the hub.
+    fn update(&self, change: impl FnOnce(&mut Entry)) {
         let mut users = self
             .hub
             .inner
@@ -88,7 +82,7 @@ impl Registration {
             .get_mut(&self.user)
             .and_then(|entries| entries.iter_mut().find(|entry| entry.id == self.id))
         {
-            entry.hidden = !visible;
+            change(entry);
         }
     }
 

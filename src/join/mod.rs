@@ -20,10 +20,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::error::Error;
 use crate::http::AppState;
 use crate::lan::MDNS_HOST;
 use crate::listener::Transport;
-use crate::tls::Public;
+use crate::tls::{AuthorityCard, Public};
 use page::{Language, Page};
 
 /// The cookie a browser keeps once it chose plain HTTP.
@@ -85,45 +86,43 @@ async fn join_page(
 }
 
 async fn certificate(State(state): State<AppState>) -> Response {
-    let Some(authority) = state
-        .https
-        .as_ref()
-        .and_then(|https| https.authority.as_ref())
-    else {
-        return crate::error::Error::NotFound.into_response();
+    let Some(authority) = local_authority(&state) else {
+        return Error::NotFound.into_response();
     };
-    (
-        [
-            (CONTENT_TYPE, "application/x-x509-ca-cert"),
-            (
-                CONTENT_DISPOSITION,
-                "attachment; filename=\"clavox-ca.crt\"",
-            ),
-            (CACHE_CONTROL, "no-cache"),
-        ],
+    download(
+        "application/x-x509-ca-cert",
+        "clavox-ca.crt",
         authority.certificate_pem.clone(),
     )
-        .into_response()
 }
 
 async fn profile(State(state): State<AppState>) -> Response {
-    let Some(authority) = state
-        .https
-        .as_ref()
-        .and_then(|https| https.authority.as_ref())
-    else {
-        return crate::error::Error::NotFound.into_response();
+    let Some(authority) = local_authority(&state) else {
+        return Error::NotFound.into_response();
     };
+    download(
+        "application/x-apple-aspen-config",
+        "clavox.mobileconfig",
+        mobileconfig::profile(&authority.certificate_der, &authority.name),
+    )
+}
+
+/// The authority to trust, when the server runs its own (`TLS=auto`).
+fn local_authority(state: &AppState) -> Option<&AuthorityCard> {
+    state.https.as_deref()?.authority.as_ref()
+}
+
+/// `body` as a file named `name`, always fetched fresh (the authority can
+/// be replaced).
+fn download(content_type: &'static str, name: &str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
     (
         [
-            (CONTENT_TYPE, "application/x-apple-aspen-config"),
-            (
-                CONTENT_DISPOSITION,
-                "attachment; filename=\"clavox.mobileconfig\"",
-            ),
-            (CACHE_CONTROL, "no-cache"),
+            (CONTENT_TYPE, content_type.to_owned()),
+            (CONTENT_DISPOSITION, disposition),
+            (CACHE_CONTROL, "no-cache".to_owned()),
         ],
-        mobileconfig::profile(&authority.certificate_der, &authority.name),
+        body,
     )
         .into_response()
 }

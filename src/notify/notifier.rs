@@ -49,31 +49,6 @@ pub struct Notifier {
     wake: Arc<Notify>,
 }
 
-impl Notifier {
-    /// Starts the notifier; it runs until `stop`.
-    pub fn start(
-        store: Store,
-        bus: Arc<dyn Bus>,
-        topics: Topics,
-        nudges: Option<Nudges>,
-        queued: Arc<Notify>,
-        settings: Settings,
-        stop: CancellationToken,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
-        let wake = Arc::new(Notify::new());
-        let worker = Worker {
-            store,
-            bus,
-            topics,
-            nudges,
-            queued,
-            settings,
-        };
-        let task = tokio::spawn(worker.run(Arc::clone(&wake), stop));
-        (Self { wake }, task)
-    }
-}
-
 /// A `Bus` that also wakes the notifier for each new message.
 pub struct NotifyingBus {
     inner: Arc<dyn Bus>,
@@ -123,13 +98,16 @@ pub struct PushPayload<'a> {
     pub url: String,
 }
 
-struct Worker {
-    store: Store,
-    bus: Arc<dyn Bus>,
-    topics: Topics,
-    nudges: Option<Nudges>,
-    queued: Arc<Notify>,
-    settings: Settings,
+/// What the notifier works with.
+pub struct Worker {
+    pub store: Store,
+    /// Who is watching (the bus under `NotifyingBus`).
+    pub bus: Arc<dyn Bus>,
+    pub topics: Topics,
+    pub nudges: Option<Nudges>,
+    /// Woken when pushes were queued, for the sender.
+    pub queued: Arc<Notify>,
+    pub settings: Settings,
 }
 
 /// One notification, as every channel shows it.
@@ -140,6 +118,13 @@ struct Note {
 }
 
 impl Worker {
+    /// Starts the notifier; it runs until `stop`.
+    pub fn start(self, stop: CancellationToken) -> (Notifier, tokio::task::JoinHandle<()>) {
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(self.run(Arc::clone(&wake), stop));
+        (Notifier { wake }, task)
+    }
+
     async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
         loop {
             // Intents left by a crash are handled at once, then each wake.

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::notifier::{self, Notifier, NotifyingBus};
+use super::notifier::{self, NotifyingBus};
 use super::ntfy::{self, Topics};
 use super::nudge::{NudgeSettings, Nudges};
 use super::service::Notifications;
@@ -52,18 +52,18 @@ pub fn start(
         })
     });
     let queued = Arc::new(Notify::new());
-    let (notifier, worker) = Notifier::start(
-        store.clone(),
-        Arc::clone(&bus),
-        topics.clone(),
-        nudges.clone(),
-        Arc::clone(&queued),
-        notifier::Settings {
+    let (notifier, worker) = notifier::Worker {
+        store: store.clone(),
+        bus: Arc::clone(&bus),
+        topics: topics.clone(),
+        nudges: nudges.clone(),
+        queued: Arc::clone(&queued),
+        settings: notifier::Settings {
             preview: config.push_preview,
             app_url: app_url.clone(),
         },
-        stop.clone(),
-    );
+    }
+    .start(stop.clone());
     tasks.spawn(async move {
         let _ = worker.await;
     });
