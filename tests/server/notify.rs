@@ -145,6 +145,9 @@ async fn the_app_in_view_gets_no_push_and_a_hidden_one_does() {
     assert_eq!(ack["data"]["visible"], false, "{ack}");
     app.send_message(&budi, &chat, "while hidden").await;
     pushes_at(&stand_in, "ana", 1).await;
+    // Only that one: the message seen live never made a push, late or not.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stand_in.hits_at("/push/ana"), 1);
     let bad = socket
         .request("visibility", json!({ "visible": "no" }))
         .await;
@@ -199,6 +202,9 @@ async fn a_muted_group_is_quiet_but_a_mention_breaks_through_and_previews_can_be
     assert_eq!(status, StatusCode::NO_CONTENT);
     app.send_message(&budi, &group, "plain").await;
     let hits = pushes_at(&stand_in, "ana", 2).await;
+    // The mention and the unmuted message, never the muted one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stand_in.hits_at("/push/ana"), 2);
     assert_eq!(hits[1].headers["urgency"], "normal");
     // Someone else's chat cannot be muted.
     let outsider = app.login(&phone(9023)).await;
