@@ -21,7 +21,7 @@ const UPGRADE_BATCH: u64 = 50_000;
 pub(super) fn migrate(db: &Database) -> Result<(), StoreError> {
     let found = {
         let txn = db.begin_write()?;
-        for table in tables::ALL {
+        for &table in tables::ALL {
             txn.open_table(table)?;
         }
         let found = schema_version(&txn)?;

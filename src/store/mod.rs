@@ -217,7 +217,7 @@ impl Store {
         let mut copied = 0u64;
         let mut write = copy.begin_write()?;
         write.set_durability(redb::Durability::Immediate)?;
-        for table in tables::ALL {
+        for &table in tables::ALL {
             let source = txn.open_table(table)?;
             let mut target = write.open_table(table)?;
             for entry in source.iter()? {

@@ -85,7 +85,7 @@ pub const USER_TOPICS: Table = TableDefinition::new("user_topics");
 /// loses no notification.
 pub const NOTIFY_INTENTS: Table = TableDefinition::new("notify_intents");
 
-pub const ALL: [Table; 32] = [
+pub const ALL: &[Table] = &[
     META,
     USERS,
     USERS_BY_PHONE,
