@@ -80,6 +80,53 @@ export function upload(file) {
   return request('POST', `/api/uploads?name=${name}`, { raw: { data: file, type: file.type } });
 }
 
+// One try of an upload over XMLHttpRequest, whose upload events (unlike fetch's) report progress.
+function sendTracked(blob, name, token, { onProgress, signal }) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    const abort = () => xhr.abort();
+    const done = () => signal?.removeEventListener('abort', abort);
+    xhr.open('POST', `/api/uploads?name=${encodeURIComponent(name || 'file')}`);
+    xhr.setRequestHeader('Content-Type', blob.type || 'application/octet-stream');
+    xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.responseType = 'json';
+    xhr.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable) onProgress?.(event.loaded / event.total);
+    });
+    xhr.addEventListener('load', () => {
+      done();
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
+      else reject(new ApiError(xhr.status, xhr.response, Number(xhr.getResponseHeader('Retry-After')) || null));
+    });
+    xhr.addEventListener('error', () => {
+      done();
+      reject(new ApiError(0, { code: 'network' }));
+    });
+    xhr.addEventListener('abort', () => {
+      done();
+      reject(new ApiError(0, { code: 'aborted' }));
+    });
+    if (signal?.aborted) {
+      reject(new ApiError(0, { code: 'aborted' }));
+      return;
+    }
+    signal?.addEventListener('abort', abort);
+    xhr.send(blob);
+  });
+}
+
+// `upload` with progress (`onProgress(fraction)`) and cancelling (`signal`); the same token rules.
+export async function uploadTracked(blob, name, options = {}) {
+  const token = await freshToken();
+  try {
+    return await sendTracked(blob, name, token, options);
+  } catch (err) {
+    if (err.status !== 401) throw err;
+    await refresh(token);
+    return sendTracked(blob, name, session.get()?.accessToken, options);
+  }
+}
+
 export async function logout() {
   try {
     await post('/api/auth/logout');

@@ -7,6 +7,7 @@ import * as connection from './connection.js';
 import * as store from './store.js';
 import * as sync from './sync.js';
 import * as outbox from './outbox.js';
+import * as uploads from './upload-queue.js';
 import * as people from './people.js';
 import * as worker from './worker.js';
 import * as install from './install.js';
@@ -34,6 +35,7 @@ function startServices(user) {
   store.reset(user);
   people.forgetAll();
   outbox.load(user.id);
+  uploads.load(user.id);
   sync.start();
   connection.start();
   unread.start();
@@ -52,6 +54,7 @@ function stopServices() {
   connection.stop();
   sync.stop();
   outbox.unload();
+  uploads.unload();
   store.reset(null);
   people.forgetAll();
 }

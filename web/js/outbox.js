@@ -50,9 +50,10 @@ function newClientId() {
 }
 
 // `replyTo`: the quoted message's ReplyPreview (shown while pending; its seq is what is sent);
-// `mentions`: user ids named with @ in the text.
-export function enqueue(chatId, content, type = 'text', metadata = null, { replyTo = null, mentions = [] } = {}) {
-  const item = { clientId: newClientId(), chatId, content, type, metadata, replyTo, mentions, createdAt: new Date().toISOString() };
+// `mentions`: user ids named with @ in the text; `clientId`: one the message already has (an
+// attachment that was pending as an upload).
+export function enqueue(chatId, content, type = 'text', metadata = null, { replyTo = null, mentions = [], clientId = newClientId() } = {}) {
+  const item = { clientId, chatId, content, type, metadata, replyTo, mentions, createdAt: new Date().toISOString() };
   items.push(item);
   save();
   store.addPending(item);

@@ -39,6 +39,8 @@ use tempfile::TempDir;
 
 use crate::support::{TestApp, phone};
 
+mod photos;
+
 /// The longest any one UI condition may take to come true.
 const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);

@@ -5,6 +5,7 @@ import { icon } from '../icons.js';
 import { t, tn } from '../i18n.js';
 import * as connection from '../connection.js';
 import * as outbox from '../outbox.js';
+import * as uploads from '../upload-queue.js';
 
 const GRACE_MS = 2_500;
 
@@ -26,7 +27,8 @@ export function mountBanner() {
     el.hidden = !down;
     if (!down) return;
     let text = offline ? t('banner.offline') : state === 'waiting' ? t('banner.unreachable') : t('banner.connecting');
-    if (outbox.size()) text += ` ${tn('banner.queued', outbox.size())}`;
+    const queued = outbox.size() + uploads.size();
+    if (queued) text += ` ${tn('banner.queued', queued)}`;
     set(message, text);
     const seconds = Math.ceil(connection.retryIn() / 1000);
     set(countdown, state === 'waiting' && !offline && seconds > 0 ? t('banner.retryIn', { s: seconds }) : '');

@@ -6,19 +6,21 @@
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
-import * as api from '../api.js';
 import * as connection from '../connection.js';
 import * as outbox from '../outbox.js';
 import * as people from '../people.js';
 import * as actions from '../message-actions.js';
 import { codePoints } from '../format.js';
-import { errorText } from '../errors.js';
 import { canRecord, needsSecureAddress } from '../voice.js';
 import { toast } from './notify.js';
 import { voiceControls } from './voice-recorder.js';
 import { mentionSuggester } from './mentions.js';
 import { quote, previewOf } from './quote.js';
 import { reportError } from './message-menu.js';
+import * as uploads from '../upload-queue.js';
+import { isImage } from '../images.js';
+import { openSheet } from './sheet.js';
+import { openPhotoPreview, sendPhotos } from './photo-preview.js';
 
 const MAX_CHARS = 4096;
 const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
@@ -56,7 +58,9 @@ export function mountComposer(chatId) {
   });
   const send = h('button', { type: 'submit', class: 'send-btn', 'data-testid': 'send', 'aria-label': t('composer.send'), title: t('composer.send') }, icon('send'));
   const picker = h('input', { type: 'file', hidden: true, tabindex: -1, 'data-testid': 'attach-input' });
-  const attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: () => picker.click() }, icon('attach'));
+  const attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: chooseAttachment }, icon('attach'));
+  // Photos are previewed, shrunk and may go as an album; a file keeps its own bytes.
+  const photoPicker = h('input', { type: 'file', accept: 'image/*', multiple: true, hidden: true, tabindex: -1, 'data-testid': 'photo-input' });
   const voice = canRecord() || needsSecureAddress() ? voiceControls({ onChange: layout, onRecorded: sendVoice }) : null;
   const form = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } },
     attach, picker, voice?.discardButton, textarea, voice?.bar, send, voice?.start, voice?.sendButton);
@@ -227,42 +231,68 @@ export function mountComposer(chatId) {
   }
 
   // Uploads `file` (raw body, its own Content-Type) and sends it as an image, file or voice message.
-  async function sendUpload(file, { voiceMs = null, progress } = {}) {
+  // Queues `file` (its own bytes) as an image, file or voice message: its bubble shows at once
+  // with the upload's progress, and it waits while offline (upload-queue.js).
+  async function sendUpload(file, { voiceMs = null } = {}) {
     if (file.size > MAX_UPLOAD_BYTES) {
       toast(t('composer.fileTooLarge'));
       return;
     }
-    attach.disabled = true;
-    const uploading = toast(progress);
-    try {
-      const uploaded = await api.upload(file);
-      const contentType = uploaded.contentType || file.type;
-      const metadata = { url: uploaded.url, name: uploaded.name || file.name, size: uploaded.size ?? file.size, contentType };
-      let type = 'file';
-      if (voiceMs != null) {
-        type = 'voice';
-        metadata.durationMs = voiceMs;
-      } else if (RASTER.test(contentType)) {
-        type = 'image';
-        Object.assign(metadata, await imageSize(file));
-      }
-      outbox.enqueue(chatId, '', type, metadata, extras(''));
-    } catch (err) {
-      toast(errorText(err, { payload_too_large: t('composer.fileTooLarge') }));
-    } finally {
-      uploading();
-      attach.disabled = false;
+    const contentType = file.type || 'application/octet-stream';
+    const metadata = { name: file.name || t('msg.file'), size: file.size, contentType };
+    let type = 'file';
+    if (voiceMs != null) {
+      type = 'voice';
+      metadata.durationMs = voiceMs;
+    } else if (RASTER.test(contentType)) {
+      type = 'image';
+      Object.assign(metadata, await imageSize(file));
     }
+    uploads.enqueue(chatId, file, { type, metadata, ...extras('') });
   }
 
   function sendFile() {
     const file = picker.files[0];
     picker.value = '';
-    if (file) sendUpload(file, { progress: t('composer.uploading', { name: file.name }) });
+    if (file) sendUpload(file);
+  }
+
+  // The preview for images picked, pasted or dropped; what it sends replies to the quoted message.
+  function previewPhotos(files) {
+    const images = [...files].filter(isImage);
+    if (!images.length) return false;
+    openPhotoPreview(images, { onSend: (chosen, caption) => sendPhotos(chatId, chosen, caption, extras(caption)) });
+    return true;
+  }
+
+  function choosePhotos() {
+    const files = [...photoPicker.files];
+    photoPicker.value = '';
+    previewPhotos(files);
+  }
+
+  // The paperclip offers photos (previewed, shrunk, several at once) or a file (sent as it is).
+  function chooseAttachment() {
+    const option = (testid, name, label, input) => h('button', {
+      type: 'button', class: 'menu-item', role: 'menuitem', 'data-testid': testid,
+      onclick: () => {
+        sheet.close();
+        input.click();
+      },
+    }, icon(name), h('span', null, label));
+    const sheet = openSheet({
+      label: t('composer.attach'),
+      testid: 'attach-menu',
+      className: 'menu-sheet',
+      anchor: attach,
+      content: h('div', { class: 'menu-list', role: 'menu' },
+        option('attach-photos', 'camera', t('composer.attachPhotos'), photoPicker),
+        option('attach-file', 'file', t('composer.attachFile'), picker)),
+    });
   }
 
   function sendVoice(file, durationMs) {
-    sendUpload(file, { voiceMs: durationMs, progress: t('composer.sendingVoice') });
+    sendUpload(file, { voiceMs: durationMs });
   }
 
   function onInput() {
@@ -288,6 +318,9 @@ export function mountComposer(chatId) {
     }
   });
   textarea.addEventListener('input', onInput);
+  textarea.addEventListener('paste', (event) => {
+    if (previewPhotos(event.clipboardData?.files || [])) event.preventDefault();
+  });
   textarea.addEventListener('click', () => mentions.update());
   textarea.addEventListener('blur', () => mentions.close());
   textarea.addEventListener('blur', stopTyping);
@@ -296,6 +329,8 @@ export function mountComposer(chatId) {
     if (document.activeElement === textarea) event.preventDefault();
   });
   picker.addEventListener('change', sendFile);
+  photoPicker.addEventListener('change', choosePhotos);
+  form.append(photoPicker);
   layout();
 
   return {
@@ -304,6 +339,7 @@ export function mountComposer(chatId) {
     fit,
     reply,
     edit,
+    previewPhotos,
     destroy() {
       stopTyping();
       voice?.destroy();

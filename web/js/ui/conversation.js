@@ -13,6 +13,7 @@ import { presence } from '../format.js';
 import { avatar } from './avatar.js';
 import { mountMessageList } from './message-list.js';
 import { mountComposer } from './composer.js';
+import { acceptDroppedPhotos } from './photo-preview.js';
 import { mountPinnedBar } from './pinned-bar.js';
 import { openMessageMenu, react } from './message-menu.js';
 
@@ -48,6 +49,7 @@ export function mountConversation(container, chatId) {
     h('div', { class: 'typing-wrap', 'aria-live': 'polite' }, typing),
     composer.el);
   container.append(root);
+  acceptDroppedPhotos(root, composer.previewPhotos);
 
   let lookedUp = false;
 

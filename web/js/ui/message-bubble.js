@@ -9,6 +9,10 @@ import { t } from '../i18n.js';
 import { clock, duration, fullDateTime, fileSize, paletteIndex, safeUrl } from '../format.js';
 import { openImage } from './lightbox.js';
 import { quote } from './quote.js';
+import { albumGrid } from './album.js';
+import { withUploadProgress } from './upload-bubble.js';
+import { placeholderOf } from '../images.js';
+import * as uploads from '../upload-queue.js';
 
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
 const STATUS_ICONS = { sending: 'clock', sent: 'check', delivered: 'checks', read: 'checks', failed: 'alert' };
@@ -76,7 +80,10 @@ function imageAttachment(meta, url, onMediaLoad) {
   const width = positive(meta.width);
   const height = positive(meta.height);
   const img = h('img', { src: url, alt: name, loading: 'lazy', decoding: 'async', width, height });
-  const link = h('a', { class: 'msg-image', href: url, target: '_blank', rel: 'noopener noreferrer', 'aria-label': t('msg.openPhoto', { name }) }, img);
+  // Until the photo has loaded: its blurred stand-in from the metadata, else a quiet tint.
+  const placeholder = placeholderOf(meta);
+  const link = h('a', { class: 'msg-image loading', href: url, target: '_blank', rel: 'noopener noreferrer', 'aria-label': t('msg.openPhoto', { name }) },
+    img, placeholder ? h('img', { class: 'msg-image-placeholder', src: placeholder, alt: '', 'aria-hidden': 'true' }) : null);
   const box = measuredBox(meta);
   if (box) {
     // CSSOM, not a style attribute: the content security policy allows only the former.
@@ -84,7 +91,10 @@ function imageAttachment(meta, url, onMediaLoad) {
     link.style.width = `${box.width}px`;
     link.style.aspectRatio = String(box.ratio);
   }
-  img.addEventListener('load', onMediaLoad);
+  img.addEventListener('load', () => {
+    link.classList.remove('loading');
+    onMediaLoad?.();
+  });
   img.addEventListener('error', () => link.classList.add('broken'));
   link.addEventListener('click', (event) => {
     if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
@@ -127,7 +137,7 @@ function fileAttachment(meta, url) {
   const name = meta.name || t('msg.file');
   const details = [extensionOf(meta.name), fileSize(meta.size)].filter(Boolean).join(' · ');
   // Uploads download under their own name; the download attribute does nothing for other sites.
-  const target = isUpload(url) ? { download: name } : { target: '_blank', rel: 'noopener noreferrer' };
+  const target = url && isUpload(url) ? { download: name } : { target: '_blank', rel: 'noopener noreferrer' };
   return h('a', { class: 'msg-file', href: url, 'data-testid': 'file', title: t('msg.download', { name }), ...target },
     h('span', { class: 'msg-file-icon' }, icon('file')),
     h('span', { class: 'msg-file-text' },
@@ -137,7 +147,14 @@ function fileAttachment(meta, url) {
 }
 
 function attachment(message, onMediaLoad) {
+  if (message.albumMessages) return albumGrid(message, onMediaLoad);
   const meta = message.metadata || {};
+  if (message.upload) {
+    // Still uploading: the photo from this device's own copy, or the file's card, with progress.
+    const local = uploads.previewOf(message.clientId);
+    const content = local ? imageAttachment(meta, local, onMediaLoad) : fileAttachment(meta, null);
+    return withUploadProgress(message, content);
+  }
   const url = safeUrl(meta.url);
   if (!url) return null;
   if (message.type === 'image') return imageAttachment(meta, url, onMediaLoad);
@@ -235,7 +252,8 @@ export function bubble(message, options) {
   const { own, first, last, senderName, status, onRetry, onDiscard, onMediaLoad, onMenu, onQuote, onReact } = options;
   const gone = Boolean(message.deletedAt || message.hidden);
   const text = !gone && message.content && (message.type === 'text' || message.content.trim()) ? message.content : '';
-  const photoOnly = !gone && message.type === 'image' && !text && (measuredBox(message.metadata || {})?.width ?? 0) >= OVERLAY_MIN_W;
+  const photoOnly = !gone && message.type === 'image' && !text
+    && (Boolean(message.albumMessages) || (measuredBox(message.metadata || {})?.width ?? 0) >= OVERLAY_MIN_W);
   const meta = h('span', { class: 'msg-meta' },
     message.pinned && !gone ? h('span', { class: 'msg-pin', title: t('msg.pinned') }, icon('pin', 'icon msg-pin-icon'), h('span', { class: 'sr-only' }, t('msg.pinned'))) : null,
     message.editedAt && !gone ? h('span', { class: 'msg-edited', 'data-testid': 'edited', title: fullDateTime(message.editedAt) }, t('msg.edited')) : null,

@@ -7,11 +7,12 @@ import { icon } from '../icons.js';
 import { t } from '../i18n.js';
 import * as store from '../store.js';
 import * as sync from '../sync.js';
-import * as outbox from '../outbox.js';
+import * as uploads from '../upload-queue.js';
 import * as people from '../people.js';
 import { clock, dayKey, dayLabel, summary } from '../format.js';
 import { errorText } from '../errors.js';
 import { bubble } from './message-bubble.js';
+import { foldAlbums } from './album.js';
 import { announce, toast } from './notify.js';
 
 const RUN_GAP_MS = 5 * 60_000; // messages further apart than this start a new visual run
@@ -95,15 +96,16 @@ export function mountMessageList(chatId, handlers = {}) {
       const replyName = m.replyTo ? people.nameOf(m.replyTo.senderId) : '';
       const reactors = (m.reactions || []).map((r) => r.userIds.map(people.nameOf));
       const signature = JSON.stringify([m.id, m.seq, m.rev, m.content, m.type, m.metadata, status, first, last, senderName,
-        clock(m.createdAt), m.editedAt, m.deletedAt, m.hidden, m.pinned, m.forwarded, m.replyTo, replyName, mentions, m.reactions, reactors]);
+        clock(m.createdAt), m.editedAt, m.deletedAt, m.hidden, m.pinned, m.forwarded, m.replyTo, replyName, mentions, m.reactions, reactors,
+        m.albumMessages?.map((a) => [a.id, a.clientId, a.seq, a.rev, a.metadata, a.failed, a.upload])]);
       nodes.push(reuse(keyOf(m), signature, () => bubble(m, {
         own, first, last, senderName, status, mentions, replyName, me, onMediaLoad,
         nameOf: people.nameOf,
         onMenu: m.seq != null && !m.hidden ? (anchor) => handlers.onMenu?.(store.findMessage(chatId, m.seq) || m, anchor) : null,
         onQuote: showSeq,
         onReact: (emoji) => handlers.onReact?.(store.findMessage(chatId, m.seq) || m, emoji),
-        onRetry: () => outbox.retry(m),
-        onDiscard: () => store.removePending(chatId, m.clientId),
+        onRetry: () => uploads.retryFailed(m),
+        onDiscard: () => uploads.discardFailed(m),
       })));
     });
     return nodes;
@@ -123,7 +125,8 @@ export function mountMessageList(chatId, handlers = {}) {
   function render() {
     const b = store.box(chatId);
     const chat = store.state.chats.get(chatId);
-    const items = [...b.messages, ...b.pending];
+    // An album's photos show as one bubble.
+    const items = foldAlbums([...b.messages, ...b.pending]);
     const nodes = [statusNode(b)].filter(Boolean);
     if (b.loaded && !items.length) nodes.push(h('div', { class: 'list-status muted' }, t('conv.empty')));
     nodes.push(...messageNodes(chat, items));

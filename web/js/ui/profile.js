@@ -9,6 +9,7 @@ import * as session from '../session.js';
 import * as store from '../store.js';
 import * as router from '../router.js';
 import * as outbox from '../outbox.js';
+import * as uploads from '../upload-queue.js';
 import * as notifications from '../notifications.js';
 import { codePoints, fullDateTime, safeUrl } from '../format.js';
 import { errorText } from '../errors.js';
@@ -147,10 +148,11 @@ export function mountProfile(container) {
   }
 
   logout.addEventListener('click', async () => {
-    const unsent = outbox.size();
+    const unsent = outbox.size() + uploads.size();
     if (unsent && !window.confirm(tn('profile.unsentWarning', unsent))) return;
     setBusy(logout, true);
     outbox.unload({ discard: true });
+    uploads.unload({ discard: true });
     await notifications.signOut().catch(() => {});
     await api.logout().catch(() => {});
   });
