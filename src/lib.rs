@@ -16,6 +16,8 @@
 //! - `store`: the database (redb), its single writer and its records; `blobs`: attachment bytes
 //! - `uploads`: attachment files; `lan`: the URLs this machine is reachable at
 //! - `domain`: chat and message kinds, the read-mark rule
+//! - `search`: message text as search terms (normalised words, word prefixes, CJK bigrams)
+//!   and whether a message matches a query; the index itself is the store's
 //! - `error`, `id`, `timestamp`, `token_bucket`, `qr`: shared vocabulary; `data_dir`: the data directory's file names;
 //!   `address`: trusted proxies, the client a request comes from, per-address keys
 
@@ -44,6 +46,7 @@ pub mod notify;
 pub mod ops;
 pub mod qr;
 pub mod realtime;
+pub mod search;
 pub mod seed;
 pub mod store;
 pub mod telemetry;

@@ -8,6 +8,7 @@ mod chats;
 mod messages;
 mod openapi;
 mod push;
+mod search;
 mod uploads;
 mod users;
 
@@ -25,6 +26,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .nest("/users", users::router())
         .nest("/chats", chats::router())
         .nest("/uploads", uploads::router())
+        .route("/search", axum::routing::get(search::search))
         .nest("/push", push::push_router())
         .nest("/notify", push::notify_router())
         .fallback(|| async { Error::NotFound })

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, changes, chats, messages, push, uploads, users};
+use super::{auth, changes, chats, messages, push, search, uploads, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -49,6 +49,7 @@ use super::{auth, changes, chats, messages, push, uploads, users};
         changes::pins,
         changes::pin,
         changes::unpin,
+        search::search,
         uploads::upload,
         uploads::download,
     ),

@@ -7,6 +7,7 @@ mod changes;
 mod chats;
 mod messages;
 mod presence;
+mod search;
 mod users;
 pub mod validate;
 pub mod views;
@@ -24,6 +25,10 @@ use crate::token_bucket::Buckets;
 pub use changes::{CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, Request as ChangeRequest};
 pub use chats::{Creation, NewChat, ProfilePatch};
 pub use messages::{MessageQuery, NewMessage, Sent};
+pub use search::{
+    ChatSummary, Cursor as SearchCursor, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchPage,
+    SearchRequest, SearchResult,
+};
 
 /// Most members a group may have, its creator included.
 pub const GROUP_MAX: usize = 256;

@@ -4,10 +4,12 @@
 //! what older builds never kept: indexes and counters.
 
 use std::collections::HashSet;
+use std::ops::Bound;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-use super::records::{ChatHead, Record, UsageRecord};
+use super::records::{ChatHead, MessageRecord, Record, UsageRecord};
+use super::search;
 use super::tables;
 use super::tx::Tx;
 use super::{Query, SCHEMA_VERSION, StoreError};
@@ -30,7 +32,11 @@ pub(super) fn migrate(db: &Database) -> Result<(), StoreError> {
     };
     match found {
         None | Some(SCHEMA_VERSION) => {}
-        Some(1) => upgrade_from_1(db)?,
+        Some(1) => {
+            upgrade_from_1(db)?;
+            index_messages(db)?;
+        }
+        Some(2) => index_messages(db)?,
         Some(found) if found > SCHEMA_VERSION => {
             return Err(StoreError::NewerSchema {
                 found,
@@ -114,6 +120,48 @@ fn upgrade_from_1(db: &Database) -> Result<(), StoreError> {
     keep_named_uploads(&txn)?;
     txn.commit()?;
     Ok(())
+}
+
+/// Messages indexed per transaction while upgrading to schema 3.
+const INDEX_BATCH: usize = 5_000;
+
+/// Schema 3 added search: files every stored message in the search index,
+/// a batch of messages per transaction. Safe to run again after a crash
+/// part-way (it writes the same entries); the version moves to 3 only
+/// after it finished.
+fn index_messages(db: &Database) -> Result<(), StoreError> {
+    let total = db.begin_read()?.open_table(tables::MESSAGES)?.len()?;
+    tracing::info!(
+        messages = total,
+        "upgrading the data directory to schema 3: indexing messages for search"
+    );
+    let mut from: Vec<u8> = Vec::new();
+    loop {
+        let batch: Vec<(Vec<u8>, MessageRecord)> = {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(tables::MESSAGES)?;
+            let range =
+                table.range::<&[u8]>((Bound::Excluded(from.as_slice()), Bound::Unbounded))?;
+            range
+                .take(INDEX_BATCH)
+                .map(|entry| {
+                    let (key, value) = entry?;
+                    Ok((key.value().to_vec(), MessageRecord::decode(value.value())?))
+                })
+                .collect::<Result<_, StoreError>>()?
+        };
+        let Some((last, _)) = batch.last() else {
+            return Ok(());
+        };
+        from.clone_from(last);
+        let txn = db.begin_write()?;
+        let tx = Tx::new(&txn);
+        for (_, message) in &batch {
+            tx.put_postings(&[], &search::postings(message))?;
+        }
+        drop(tx);
+        txn.commit()?;
+    }
 }
 
 fn keep_named_uploads(txn: &WriteTransaction) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ mod migrate;
 pub mod ops;
 mod query;
 pub mod records;
+mod search;
 mod tables;
 mod tx;
 mod writer;
@@ -27,9 +28,10 @@ use crate::data_dir::DataDir;
 pub use ops::{Operation, Swap};
 pub use query::{Query, Reader};
 pub use records::*;
+pub use search::{Probe, Stamp, document_of, newest_match};
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 use migrate::migrate;
 

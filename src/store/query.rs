@@ -95,6 +95,21 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// The greatest key from `start` (inclusive) to `end` (exclusive), if
+    /// any: one seek, however many keys the range holds.
+    pub(super) fn last_key_before(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let end = Bound::Excluded(end);
+        match self.0 {
+            Transaction::Read(txn) => last_in(&txn.open_table(table)?, start, end),
+            Transaction::Write(txn) => last_in(&txn.open_table(table)?, start, end),
+        }
+    }
+
     /// The keys that start with `prefix`.
     pub(super) fn prefixed_keys(
         &self,

@@ -85,6 +85,12 @@ pub const USER_TOPICS: Table = TableDefinition::new("user_topics");
 /// loses no notification.
 pub const NOTIFY_INTENTS: Table = TableDefinition::new("notify_intents");
 
+/// term ‖ 0 ‖ chat id ‖ sent time (ms) ‖ seq → empty: the search index.
+/// Each message is filed under every term of its text (`search::index_terms`),
+/// so a term's postings in one chat read newest first from the end of one
+/// range. Written in the message's own commit.
+pub const SEARCH_TERMS: Table = TableDefinition::new("search_terms");
+
 pub const ALL: &[Table] = &[
     META,
     USERS,
@@ -118,6 +124,7 @@ pub const ALL: &[Table] = &[
     NOTIFY_TOPICS,
     USER_TOPICS,
     NOTIFY_INTENTS,
+    SEARCH_TERMS,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
@@ -194,6 +201,25 @@ pub fn client_id(chat: ChatId, sender: UserId, client_id: &str) -> Vec<u8> {
 
 pub fn lookup(viewer: UserId, user: UserId) -> [u8; 24] {
     join(&[viewer.as_bytes(), user.as_bytes()])
+}
+
+/// Where a term's postings in one chat begin: `term ‖ 0 ‖ chat id`. Terms
+/// never hold a NUL (they are made of letters and digits), so no term's
+/// range runs into another's.
+pub fn search_term(term: &str, chat: ChatId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(term.len() + 29);
+    key.extend_from_slice(term.as_bytes());
+    key.push(0);
+    key.extend_from_slice(chat.as_bytes());
+    key
+}
+
+/// One posting: `term ‖ 0 ‖ chat id ‖ sent time (ms) ‖ seq`.
+pub fn search_posting(term: &str, chat: ChatId, millis: u64, seq: u64) -> Vec<u8> {
+    let mut key = search_term(term, chat);
+    key.extend_from_slice(&millis.to_be_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
 }
 
 pub fn mute(user: UserId, chat: ChatId) -> [u8; 24] {

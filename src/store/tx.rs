@@ -10,6 +10,7 @@ use super::records::{
     PinRecord, PushJobRecord, PushSubscriptionRecord, Record, RefreshRecord, SessionRecord,
     UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
+use super::search;
 use super::tables::{self, Table};
 use crate::id::{ChatId, SessionId, UserId};
 use crate::timestamp::Timestamp;
@@ -113,16 +114,39 @@ impl<'a> Tx<'a> {
             let key = tables::upload_ref(upload, message.chat, message.seq);
             self.put(tables::UPLOAD_REFS, &key, &[])?;
         }
+        self.put_postings(&[], &search::postings(message))?;
         self.put_change(message)
     }
 
     /// Replaces a stored message whose latest change had `old_rev`, moving
-    /// it in the change index to its new `rev`.
+    /// it in the change index to its new `rev` and, when its text changed,
+    /// in the search index to its new terms.
     pub fn rewrite_message(&self, old_rev: u64, message: &MessageRecord) -> Result<(), StoreError> {
         let location = tables::message(message.chat, message.seq);
+        let before = self.message(message.chat, message.seq)?;
         self.put_record(tables::MESSAGES, &location, message)?;
+        match before {
+            Some(before) if search::same_document(&before, message) => {}
+            before => {
+                let old = before.as_ref().map(search::postings).unwrap_or_default();
+                self.put_postings(&old, &search::postings(message))?;
+            }
+        }
         self.delete(tables::CHANGES, &tables::change(message.chat, old_rev))?;
         self.put_change(message)
+    }
+
+    /// Moves a message in the search index from the postings `old` to `new`
+    /// (both sorted), touching only those that differ.
+    pub(super) fn put_postings(&self, old: &[Vec<u8>], new: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(tables::SEARCH_TERMS)?;
+        for key in old.iter().filter(|key| new.binary_search(key).is_err()) {
+            table.remove(key.as_slice())?;
+        }
+        for key in new.iter().filter(|key| old.binary_search(key).is_err()) {
+            table.insert(key.as_slice(), [].as_slice())?;
+        }
+        Ok(())
     }
 
     /// Files `message` in the change index under its `rev`. (A message

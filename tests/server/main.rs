@@ -19,6 +19,7 @@ mod messages;
 mod notify;
 mod ntfy;
 mod realtime;
+mod search;
 mod uploads;
 mod users;
 mod webpush;

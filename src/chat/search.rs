@@ -1,0 +1,341 @@
+//! Searching the messages of the chats a user is in now, newest first.
+//!
+//! Each chat's matches come from the store's index (`store::newest_match`)
+//! newest first; the chats are merged by (sent time, chat id, seq), the
+//! order the cursor names. Every candidate is then checked exactly against
+//! the query (`search::Plan::matches`) and against what the caller may see
+//! (deleted for everyone, or by the caller for themselves, is never found).
+//! A request does bounded work: past `SEEK_BUDGET` index seeks or
+//! `CHECK_BUDGET` candidates it answers what it has, with a cursor to go on
+//! from, so a page may hold fewer than `limit` results while `next` is set.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::views::MessageView;
+use super::{ChatService, chat_of};
+use crate::domain::ChatKind;
+use crate::error::Result;
+use crate::id::{ChatId, UserId};
+use crate::search::Plan;
+use crate::store::{ChatRecord, MemberRecord, Probe, Query, Stamp, newest_match};
+
+pub const SEARCH_LIMIT_DEFAULT: usize = 20;
+pub const SEARCH_LIMIT_MAX: usize = 50;
+/// Index seeks one request may make: a few milliseconds of work.
+const SEEK_BUDGET: usize = 20_000;
+/// Candidates one request may load and check.
+const CHECK_BUDGET: usize = 1_000;
+
+/// A position in the order results come in: newest first by sent time,
+/// then by chat id and seq, both descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    millis: u64,
+    chat: [u8; 12],
+    seq: u64,
+}
+
+impl Cursor {
+    fn at(chat: ChatId, stamp: Stamp) -> Self {
+        Self {
+            millis: stamp.millis,
+            chat: *chat.as_bytes(),
+            seq: stamp.seq,
+        }
+    }
+
+    /// The exclusive bound that still includes `self`.
+    fn including(self) -> Self {
+        let Stamp { millis, seq } = Stamp {
+            millis: self.millis,
+            seq: self.seq,
+        }
+        .after();
+        Self {
+            millis,
+            seq,
+            ..self
+        }
+    }
+
+    /// The bound (exclusive) within `chat` of the results below `self`.
+    fn bound_in(self, chat: ChatId) -> Stamp {
+        match chat.as_bytes().cmp(&self.chat) {
+            std::cmp::Ordering::Less => Stamp {
+                millis: self.millis,
+                seq: u64::MAX,
+            }
+            .after(),
+            std::cmp::Ordering::Equal => Stamp {
+                millis: self.millis,
+                seq: self.seq,
+            },
+            std::cmp::Ordering::Greater => Stamp {
+                millis: self.millis,
+                seq: 0,
+            },
+        }
+    }
+
+    /// Opaque to clients: 28 bytes, base64url.
+    pub fn encode(self) -> String {
+        let mut bytes = Vec::with_capacity(28);
+        bytes.extend_from_slice(&self.millis.to_be_bytes());
+        bytes.extend_from_slice(&self.chat);
+        bytes.extend_from_slice(&self.seq.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let bytes: [u8; 28] = bytes.try_into().ok()?;
+        let (millis, rest) = bytes.split_at(8);
+        let (chat, seq) = rest.split_at(12);
+        Some(Self {
+            millis: u64::from_be_bytes(millis.try_into().ok()?),
+            chat: chat.try_into().ok()?,
+            seq: u64::from_be_bytes(seq.try_into().ok()?),
+        })
+    }
+}
+
+/// A search, its input already checked.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// 1-200 characters after trimming.
+    pub query: String,
+    /// Only this chat (which the caller must be in).
+    pub chat: Option<ChatId>,
+    pub limit: usize,
+    pub before: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchPage {
+    pub results: Vec<SearchResult>,
+    /// Pass as `before` for the next page; `null` when there is none.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchResult {
+    pub message: MessageView,
+    pub chat: ChatSummary,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatSummary {
+    pub id: ChatId,
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "group")]
+    pub kind: &'static str,
+    /// The group's name; `null` for a private chat.
+    pub name: Option<String>,
+}
+
+impl ChatSummary {
+    fn of(chat: &ChatRecord) -> Self {
+        Self {
+            id: chat.id,
+            kind: match chat.kind {
+                ChatKind::Private => "private",
+                ChatKind::Group => "group",
+            },
+            name: chat.name.clone(),
+        }
+    }
+}
+
+/// Why a page ended.
+enum End {
+    /// Nothing more matches.
+    Done,
+    /// More may match below this cursor.
+    More(Cursor),
+}
+
+impl ChatService {
+    /// The messages of `user`'s chats (or of `request.chat`) that match the
+    /// query, newest first.
+    pub fn search(&self, user: UserId, request: &SearchRequest) -> Result<SearchPage> {
+        let reader = self.store().read()?;
+        let chats: Vec<ChatRecord> = match request.chat {
+            Some(chat) => vec![chat_of(&reader, chat, user)?],
+            None => {
+                let mut chats = Vec::new();
+                for id in reader.chats_of(user)? {
+                    if let Some(chat) = reader.chat(id)?.filter(|c| c.has_participant(user)) {
+                        chats.push(chat);
+                    }
+                }
+                chats
+            }
+        };
+        let plan = Plan::parse(&request.query);
+        if plan.is_empty() {
+            return Ok(SearchPage {
+                results: Vec::new(),
+                next: None,
+            });
+        }
+        let mut walk = Walk {
+            reader: &reader,
+            plan: &plan,
+            chats: &chats,
+            seeks: SEEK_BUDGET,
+            heads: BinaryHeap::new(),
+            undecided: None,
+        };
+        for (index, chat) in chats.iter().enumerate() {
+            let below = request
+                .before
+                .map_or(Stamp::TOP, |cursor| cursor.bound_in(chat.id));
+            walk.advance(index, below)?;
+        }
+        let mut found = Vec::new();
+        let mut checked = 0;
+        let end = loop {
+            let Some(&(head, index)) = walk.heads.peek() else {
+                break walk
+                    .undecided
+                    .map_or(End::Done, |at| End::More(at.including()));
+            };
+            if let Some(undecided) = walk.undecided.filter(|undecided| head <= *undecided) {
+                break End::More(undecided.including());
+            }
+            if found.len() == request.limit || checked == CHECK_BUDGET {
+                break End::More(head.including());
+            }
+            walk.heads.pop();
+            checked += 1;
+            let chat = &chats[index];
+            let stamp = Stamp {
+                millis: head.millis,
+                seq: head.seq,
+            };
+            if let Some(message) = reader.message(chat.id, stamp.seq)?
+                && !message.is_deleted()
+                && !reader.is_hidden(user, chat.id, stamp.seq)?
+                && plan.matches(&crate::store::document_of(&message))
+            {
+                found.push((index, message));
+            }
+            walk.advance(index, stamp)?;
+        };
+        let results = views(&reader, &chats, found)?;
+        Ok(SearchPage {
+            results,
+            next: match end {
+                End::Done => None,
+                End::More(cursor) => Some(cursor.encode()),
+            },
+        })
+    }
+}
+
+/// The merge of every chat's matches.
+struct Walk<'a, R: Query> {
+    reader: &'a R,
+    plan: &'a Plan,
+    chats: &'a [ChatRecord],
+    seeks: usize,
+    /// Each chat's newest match not yet taken, by position.
+    heads: BinaryHeap<(Cursor, usize)>,
+    /// The highest position a chat stopped at for want of seeks: nothing
+    /// at or below it is known.
+    undecided: Option<Cursor>,
+}
+
+impl<R: Query> Walk<'_, R> {
+    /// Finds chat `index`'s newest match below `below`.
+    fn advance(&mut self, index: usize, below: Stamp) -> Result<()> {
+        let chat = self.chats[index].id;
+        match newest_match(
+            self.reader,
+            self.plan.lookups(),
+            chat,
+            below,
+            &mut self.seeks,
+        )? {
+            Probe::Found(stamp) => self.heads.push((Cursor::at(chat, stamp), index)),
+            Probe::Exhausted => {}
+            Probe::Stopped(stamp) => {
+                let at = Cursor::at(chat, stamp);
+                self.undecided = Some(self.undecided.map_or(at, |known| known.max(at)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The found messages as their chats' members see them.
+fn views(
+    reader: &impl Query,
+    chats: &[ChatRecord],
+    found: Vec<(usize, crate::store::MessageRecord)>,
+) -> Result<Vec<SearchResult>> {
+    let mut members: HashMap<usize, Vec<(UserId, MemberRecord)>> = HashMap::new();
+    let mut results = Vec::with_capacity(found.len());
+    for (index, message) in found {
+        let chat = &chats[index];
+        let members = match members.entry(index) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(reader.members(chat.id)?),
+        };
+        let reply = match message.reply_to {
+            Some(seq) => reader.message(chat.id, seq)?,
+            None => None,
+        };
+        results.push(SearchResult {
+            message: MessageView::new(&message, members, reply.as_ref()),
+            chat: ChatSummary::of(chat),
+        });
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_and_rejects_anything_else() {
+        let cursor = Cursor {
+            millis: 1_700_000_000_123,
+            chat: [7; 12],
+            seq: 42,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("nope"), None);
+        assert_eq!(Cursor::decode(""), None);
+    }
+
+    #[test]
+    fn the_bound_in_each_chat_keeps_exactly_the_positions_below_the_cursor() {
+        let cursor = Cursor {
+            millis: 100,
+            chat: [5; 12],
+            seq: 10,
+        };
+        for chat in [[4; 12], [5; 12], [6; 12]] {
+            let id = ChatId::from_bytes(chat);
+            let bound = cursor.bound_in(id);
+            for millis in 99..=101 {
+                for seq in [0, 9, 10, 11, u64::MAX - 1] {
+                    let stamp = Stamp { millis, seq };
+                    assert_eq!(
+                        stamp < bound,
+                        Cursor::at(id, stamp) < cursor,
+                        "{chat:?} {millis} {seq}"
+                    );
+                }
+            }
+        }
+    }
+}
