@@ -40,6 +40,7 @@ use tempfile::TempDir;
 use crate::support::{TestApp, phone};
 
 mod photos;
+mod search;
 
 /// The longest any one UI condition may take to come true.
 const WAIT: Duration = Duration::from_secs(10);

@@ -13,6 +13,7 @@ import { loadChats } from '../sync.js';
 import { avatar } from './avatar.js';
 import { installButton } from './install-app.js';
 import { mountPushOffer } from './push-offer.js';
+import { mountMessageSearch } from './search.js';
 
 function preview(chat) {
   const typers = store.typers(chat.id);
@@ -72,6 +73,7 @@ export function mountChatList(container) {
   const title = h('h1', { class: 'bar-title', tabindex: -1 }, t('list.title'));
   const install = installButton();
   const offer = mountPushOffer();
+  const found = mountMessageSearch(search);
 
   const root = h('section', { class: 'panel', 'aria-label': t('list.title') },
     h('header', { class: 'bar' },
@@ -82,7 +84,7 @@ export function mountChatList(container) {
       h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'new-chat', 'aria-label': t('list.newChat'), title: t('list.newChat'), onclick: () => router.navigate('/new') }, icon('compose'))),
     h('div', { class: 'search' }, icon('search', 'icon search-icon'), search),
     offer.el,
-    h('div', { class: 'panel-scroll' }, list, empty));
+    h('div', { class: 'panel-scroll' }, list, empty, found.el));
   container.append(root);
 
   const items = new Map(); // chatId → { signature, el }
@@ -144,6 +146,7 @@ export function mountChatList(container) {
     unsubscribers.forEach((off) => off());
     install.destroy();
     offer.destroy();
+    found.destroy();
     root.remove();
   };
 }

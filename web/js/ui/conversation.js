@@ -16,6 +16,7 @@ import { mountComposer } from './composer.js';
 import { acceptDroppedPhotos } from './photo-preview.js';
 import { mountPinnedBar } from './pinned-bar.js';
 import { openMessageMenu, react } from './message-menu.js';
+import { watchMatches } from './search.js';
 
 function typingText(ids) {
   if (ids.length === 1) return t('typing.one', { name: people.firstName(ids[0]) });
@@ -106,6 +107,7 @@ export function mountConversation(container, chatId) {
   document.addEventListener('visibilitychange', markIfVisible);
 
   sync.loadHistory(chatId);
+  const stopMatches = watchMatches(chatId, list.showSeq);
   renderHeader();
   list.render();
   markIfVisible();
@@ -116,6 +118,7 @@ export function mountConversation(container, chatId) {
 
   return () => {
     unsubscribers.forEach((off) => off());
+    stopMatches();
     document.removeEventListener('visibilitychange', markIfVisible);
     if (store.state.viewing === chatId) store.setViewing(null);
     // A menu or picker for this chat's messages goes with it.
