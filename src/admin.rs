@@ -17,7 +17,7 @@ use crate::backup;
 use crate::bus::Bus;
 use crate::data_dir::DataDir;
 use crate::error::Error;
-use crate::store::{SCHEMA_VERSION, Store};
+use crate::store::{Query, SCHEMA_VERSION, Store, UserRecord};
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     DataDir::new(data_dir).admin_socket()
@@ -39,6 +39,12 @@ pub enum Request {
         phone: String,
     },
     Unlock {
+        phone: String,
+    },
+    Promote {
+        phone: String,
+    },
+    Demote {
         phone: String,
     },
     /// Over the admin socket the server sends the archive and the asking
@@ -96,23 +102,27 @@ pub async fn execute(context: &Context, request: Request) -> Response {
             .await
             .map(|phone| vec![format!("invited {phone}")])
             .map_err(describe),
-        Request::Disable { phone } => {
-            accounts::set_disabled(store, Arc::clone(&context.bus), &phone, true)
-                .await
-                .map(|user| {
-                    vec![format!(
-                        "disabled {}: signed out everywhere, gets no codes",
-                        user.phone
-                    )]
-                })
-                .map_err(describe)
-        }
-        Request::Enable { phone } => {
-            accounts::set_disabled(store, Arc::clone(&context.bus), &phone, false)
-                .await
-                .map(|user| vec![format!("enabled {}", user.phone)])
-                .map_err(describe)
-        }
+        Request::Disable { phone } => disable(context, &phone, true)
+            .await
+            .map(|user| {
+                vec![format!(
+                    "disabled {}: signed out everywhere, gets no codes",
+                    user.phone
+                )]
+            })
+            .map_err(describe),
+        Request::Enable { phone } => disable(context, &phone, false)
+            .await
+            .map(|user| vec![format!("enabled {}", user.phone)])
+            .map_err(describe),
+        Request::Promote { phone } => make_admin(store, &phone, true)
+            .await
+            .map(|user| vec![format!("{} is an admin", user.phone)])
+            .map_err(describe),
+        Request::Demote { phone } => make_admin(store, &phone, false)
+            .await
+            .map(|user| vec![format!("{} is a member", user.phone)])
+            .map_err(describe),
         Request::Unlock { phone } => accounts::unlock(store, &phone)
             .await
             .map(|unlocked| vec![describe_unlock(&unlocked)])
@@ -135,6 +145,25 @@ pub async fn execute(context: &Context, request: Request) -> Response {
         Ok(lines) => Response::ok(lines),
         Err(problem) => Response::failed(problem),
     }
+}
+
+async fn disable(
+    context: &Context,
+    phone: &str,
+    disabled: bool,
+) -> crate::error::Result<UserRecord> {
+    let user = accounts::by_phone(&context.store, phone)?;
+    let changed =
+        accounts::set_disabled(&context.store, Arc::clone(&context.bus), user.id, disabled).await?;
+    tracing::info!(admin = "command line", user_id = %user.id, disabled, "account disabled or enabled");
+    Ok(changed)
+}
+
+async fn make_admin(store: &Store, phone: &str, admin: bool) -> crate::error::Result<UserRecord> {
+    let user = accounts::by_phone(store, phone)?;
+    let changed = accounts::set_admin(store, user.id, admin).await?;
+    tracing::info!(admin = "command line", user_id = %user.id, promoted = admin, "role changed");
+    Ok(changed)
 }
 
 fn describe(error: Error) -> String {
@@ -173,12 +202,21 @@ fn status(context: &Context) -> Result<Vec<String>, String> {
 
 fn list_users(store: &Store) -> Result<Vec<String>, String> {
     let users = accounts::list(store).map_err(describe)?;
+    let admins = store
+        .read()
+        .and_then(|reader| reader.admins())
+        .map_err(|error| error.to_string())?;
     let mut lines = vec![format!(
-        "{:<24}  {:<16}  {:<20}  {:<8}  {}",
-        "ID", "PHONE", "NAME", "STATUS", "CREATED"
+        "{:<24}  {:<16}  {:<20}  {:<8}  {:<8}  {}",
+        "ID", "PHONE", "NAME", "ROLE", "STATUS", "CREATED"
     )];
     for user in &users {
         let status = if user.disabled { "disabled" } else { "active" };
+        let role = if admins.contains(&user.id) {
+            "admin"
+        } else {
+            "member"
+        };
         let name: String = user
             .name
             .as_deref()
@@ -187,10 +225,11 @@ fn list_users(store: &Store) -> Result<Vec<String>, String> {
             .take(20)
             .collect();
         lines.push(format!(
-            "{:<24}  {:<16}  {:<20}  {:<8}  {}",
+            "{:<24}  {:<16}  {:<20}  {:<8}  {:<8}  {}",
             user.id.to_string(),
             user.phone,
             name,
+            role,
             status,
             user.created_at
         ));

@@ -103,6 +103,12 @@ impl Blobs {
         Ok(found)
     }
 
+    /// Where a placed blob's bytes are, for reading them without the
+    /// async runtime (an export written on a blocking thread).
+    pub fn path_of(&self, id: &BlobId) -> PathBuf {
+        self.path(id)
+    }
+
     fn path(&self, id: &BlobId) -> PathBuf {
         self.dir.join(hex::encode(id))
     }

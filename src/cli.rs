@@ -31,7 +31,7 @@ use crate::{join, lan, telemetry};
     long_about = "A self-hosted chat server in one binary: phone-number login, private and group chats, \
 realtime delivery over WebSocket, and a web app built in.\n\nStart it with `clavox serve`, open the printed \
 URL, and log in with a phone number: the one-time code appears in this server's log unless SMS delivery is set up.",
-    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve\n  clavox users disable +6281234567890\n  clavox backup --out clavox-backup.tar\n  clavox healthcheck --port 8080\n  clavox bench"
+    after_help = "Examples:\n  clavox serve\n  clavox serve --port 8080 --data-dir /var/lib/clavox\n  PORT=8080 JWT_EXPIRE=1h clavox serve\n  clavox users disable +6281234567890\n  clavox users promote +6281234567890\n  clavox backup --out clavox-backup.tar\n  clavox healthcheck --port 8080\n  clavox bench"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -132,6 +132,18 @@ enum UsersCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Make a user an admin of this server (the admin console in the web app).
+    Promote {
+        phone: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Make an admin a member again (the last admin stays one).
+    Demote {
+        phone: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 /// Reads `./.env`, parses the command line and runs the command.
@@ -155,6 +167,8 @@ pub fn run() -> ExitCode {
                 UsersCommand::Disable { phone, data } => (data, Request::Disable { phone }),
                 UsersCommand::Enable { phone, data } => (data, Request::Enable { phone }),
                 UsersCommand::Unlock { phone, data } => (data, Request::Unlock { phone }),
+                UsersCommand::Promote { phone, data } => (data, Request::Promote { phone }),
+                UsersCommand::Demote { phone, data } => (data, Request::Demote { phone }),
             };
             administer(&data.data_dir, request)
         }

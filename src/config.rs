@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::address::TrustedProxies;
+pub use crate::domain::Registration;
 
 /// A value that must never reach a log line: `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,16 +40,6 @@ impl FromStr for Secret {
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         Ok(Self(value.to_owned()))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Registration {
-    /// Anyone who can receive a code may create an account.
-    Open,
-    /// Only numbers the admin invited, plus existing users.
-    Invite,
-    /// Existing users only.
-    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,13 +112,15 @@ pub struct Config {
     #[arg(long, env = "FRONTEND_URL", value_delimiter = ',')]
     pub frontend_url: Vec<String>,
 
-    /// Who may create an account.
-    #[arg(long, env = "REGISTRATION", value_enum, default_value_t = Registration::Open, ignore_case = true)]
-    pub registration: Registration,
+    /// Who may create an account [default: open]. Set here, it wins over
+    /// the admin console's setting, which then shows as locked.
+    #[arg(long, env = "REGISTRATION", value_enum, ignore_case = true)]
+    pub registration: Option<Registration>,
 
-    /// Only numbers starting with one of these may sign up or log in (`+62,+65`).
+    /// Only numbers starting with one of these may sign up or log in
+    /// (`+62,+65`) [default: any]. Set here, it wins over the admin console.
     #[arg(long, env = "ALLOWED_PHONE_PREFIXES", value_delimiter = ',')]
-    pub allowed_phone_prefixes: Vec<String>,
+    pub allowed_phone_prefixes: Option<Vec<String>>,
 
     /// Window of the general REST rate limit, in milliseconds (or `1m`).
     #[arg(long, env = "RATE_LIMIT_WINDOW_MS", default_value = "60000", value_parser = parse_millis)]
@@ -238,14 +231,16 @@ pub struct Config {
     #[arg(long, env = "MESSAGE_RATE", default_value_t = 30)]
     pub message_rate: u32,
 
-    /// How long after sending a sender may still edit a message (`0`: no limit).
-    #[arg(long, env = "EDIT_WINDOW", default_value = "2d", value_parser = parse_duration)]
-    pub edit_window: Duration,
+    /// How long after sending a sender may still edit a message (`0`: no
+    /// limit) [default: 2d]. Set here, it wins over the admin console.
+    #[arg(long, env = "EDIT_WINDOW", value_parser = parse_duration)]
+    pub edit_window: Option<Duration>,
 
     /// How long after sending a sender may still delete a message for
-    /// everyone (`0`: no limit); group admins may at any time.
-    #[arg(long, env = "DELETE_WINDOW", default_value = "2d", value_parser = parse_duration)]
-    pub delete_window: Duration,
+    /// everyone (`0`: no limit; group admins may at any time) [default: 2d].
+    /// Set here, it wins over the admin console.
+    #[arg(long, env = "DELETE_WINDOW", value_parser = parse_duration)]
+    pub delete_window: Option<Duration>,
 
     /// HTTPS beside plain HTTP: `auto` (the server's own local certificate
     /// authority; phones trust it once, from /join), `acme` (TLS_DOMAIN),
@@ -366,13 +361,9 @@ impl Config {
                     .into(),
             );
         }
-        for prefix in &self.allowed_phone_prefixes {
-            let digits = prefix.strip_prefix('+').unwrap_or("");
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!(
-                    "ALLOWED_PHONE_PREFIXES: `{prefix}` must look like +62 (a + and digits)"
-                ));
-            }
+        for prefix in self.allowed_phone_prefixes.iter().flatten() {
+            crate::settings::check_prefix(prefix)
+                .map_err(|problem| format!("ALLOWED_PHONE_PREFIXES: {problem}"))?;
         }
         if let Some(url) = &self.otp_webhook_url
             && !is_http_url(url)

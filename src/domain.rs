@@ -16,6 +16,28 @@ pub enum ChatKind {
     Group,
 }
 
+/// What an account may do on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    /// Runs the server: the admin API and console. The first account is one.
+    Admin,
+}
+
+/// Who may create an account (`REGISTRATION`, or the admin's setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone who can receive a code may create an account.
+    Open,
+    /// Only numbers the admin invited (or holding a group's invite link),
+    /// plus existing users.
+    Invite,
+    /// Existing users only.
+    Closed,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageKind {
     Text,
@@ -106,6 +128,8 @@ pub enum Refusal {
     MessageDeleted,
     TooManyReactions,
     TooManyPins,
+    /// A private chat whose two people block one another, one way or both.
+    Blocked,
 }
 
 /// How long after sending a sender may still edit, or delete for

@@ -93,6 +93,12 @@ pub enum Error {
     EditWindowClosed,
     #[error("this message was deleted")]
     MessageDeleted,
+    #[error("one of you has blocked the other")]
+    Blocked,
+    #[error(
+        "the server must keep at least one admin who can sign in; make someone else admin first"
+    )]
+    LastAdmin,
     #[error("a message holds at most {max} different reactions")]
     TooManyReactions { max: usize },
     #[error("a chat holds at most {max} pinned messages")]
@@ -132,10 +138,11 @@ impl Error {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthorized | Self::TokenExpired => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::QuotaExceeded { .. } | Self::EditWindowClosed => {
-                StatusCode::FORBIDDEN
-            }
-            Self::MessageDeleted => StatusCode::CONFLICT,
+            Self::Forbidden
+            | Self::QuotaExceeded { .. }
+            | Self::EditWindowClosed
+            | Self::Blocked => StatusCode::FORBIDDEN,
+            Self::MessageDeleted | Self::LastAdmin => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -171,6 +178,8 @@ impl Error {
             Self::NotAGroup => "not_a_group",
             Self::EditWindowClosed => "edit_window_closed",
             Self::MessageDeleted => "message_deleted",
+            Self::Blocked => "blocked",
+            Self::LastAdmin => "last_admin",
             Self::TooManyReactions { .. } => "too_many_reactions",
             Self::TooManyPins { .. } => "too_many_pins",
             Self::StorageFull => "storage_full",

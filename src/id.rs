@@ -151,6 +151,10 @@ typed_id!(
     /// One logged-in device: a refresh-token chain and the access tokens it issued.
     SessionId
 );
+typed_id!(
+    /// A message reported to the admins.
+    ReportId
+);
 
 #[cfg(test)]
 mod tests {

@@ -48,6 +48,7 @@ pub mod qr;
 pub mod realtime;
 pub mod search;
 pub mod seed;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod timestamp;

@@ -4,14 +4,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::accounts;
 use crate::blobs::Blobs;
 use crate::bus::Bus;
 use crate::chat::{self, ChatService, NewChat, NewMessage};
 use crate::data_dir::DataDir;
-use crate::domain::ChangeWindows;
+use crate::domain::Registration;
 use crate::error::{Error, Result};
+use crate::settings::{LiveSettings, RuntimeSettings};
 use crate::store::{Query, Store};
 
 const PEOPLE: [(&str, &str); 3] = [
@@ -32,10 +34,12 @@ pub async fn run(store: &Store, bus: Arc<dyn Bus>, data_dir: &Path) -> Result<Ve
     let blobs = Blobs::open(&uploads).map_err(|error| Error::Internal(Box::new(error)))?;
     let settings = chat::Settings {
         message_rate: 0,
-        windows: ChangeWindows {
-            edit: None,
-            delete: None,
-        },
+        live: LiveSettings::fixed(RuntimeSettings {
+            registration: Registration::Open,
+            allowed_prefixes: Vec::new(),
+            edit_window: Duration::ZERO,
+            delete_window: Duration::ZERO,
+        }),
     };
     let chat = ChatService::new(store.clone(), bus, blobs, settings);
     let mut lines = Vec::new();

@@ -47,6 +47,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
 #[serde(rename_all = "camelCase")]
 pub(super) struct PhoneBody {
     phone_number: String,
+    /// A group's invite code: lets a new number sign up under
+    /// `REGISTRATION=invite` while the code is valid.
+    invite: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -60,9 +63,13 @@ pub(super) struct OtpSentBody {
 #[utoipa::path(post, path = "/api/auth/send-otp", tag = "auth", request_body = PhoneBody, responses((status = 200, body = OtpSentBody), (status = 400, description = "Invalid input", body = ErrorBody), (status = 429, description = "Too many requests", body = ErrorBody), (status = 502, description = "Code delivery failed", body = ErrorBody)))]
 pub(super) async fn send_otp(
     State(state): State<AppState>,
+    Client(client): Client,
     JsonBody(body): JsonBody<PhoneBody>,
 ) -> Result<Json<OtpSentBody>> {
-    let sent = state.auth.send_otp(&body.phone_number).await?;
+    let sent = state
+        .auth
+        .send_otp(&body.phone_number, body.invite.as_deref(), &client)
+        .await?;
     Ok(Json(OtpSentBody {
         message: "OTP sent",
         expires_in: sent.expires_in,

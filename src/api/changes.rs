@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 
 /// A chat id and a message's seq from the path; anything unreadable names
 /// no message (`404`).
-fn message_path(chat: &str, seq: &str) -> Result<(ChatId, u64)> {
+pub(super) fn message_path(chat: &str, seq: &str) -> Result<(ChatId, u64)> {
     Ok((path_id(chat)?, seq.parse().map_err(|_| Error::NotFound)?))
 }
 

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, changes, chats, messages, push, search, uploads, users};
+use super::{
+    admin, auth, changes, chats, invites, messages, moderation, push, search, uploads, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,6 +54,28 @@ use super::{auth, changes, chats, messages, push, search, uploads, users};
         search::search,
         uploads::upload,
         uploads::download,
+        users::export,
+        moderation::block,
+        moderation::unblock,
+        moderation::blocked,
+        moderation::report,
+        invites::create,
+        invites::list,
+        invites::revoke,
+        invites::preview,
+        invites::accept,
+        admin::users,
+        admin::invite,
+        admin::change_user,
+        admin::sign_out_everywhere,
+        admin::unlock,
+        admin::codes,
+        admin::settings,
+        admin::change_settings,
+        admin::reports,
+        admin::dismiss_report,
+        admin::server,
+        admin::backup,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -61,6 +85,7 @@ use super::{auth, changes, chats, messages, push, search, uploads, users};
         (name = "messages", description = "Messages, their changes, and read and delivery marks"),
         (name = "uploads", description = "Attachments"),
         (name = "notifications", description = "Web Push subscriptions and the ntfy topic"),
+        (name = "admin", description = "Running the server: accounts, codes, settings, reports (admins only)"),
     )
 )]
 struct ApiDoc;

@@ -1,6 +1,8 @@
 //! `/api/users`: the caller's profile and other people's.
 
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -17,6 +19,7 @@ use crate::http::extract::{AuthUser, JsonBody, QueryParams, path_id};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/profile", get(profile).put(update_profile))
+        .route("/profile/export", get(export))
         .route("/lookup", get(lookup))
         .route("/{user_id}", get(user))
 }
@@ -66,4 +69,27 @@ pub(super) async fn user(
     Path(id): Path<String>,
 ) -> Result<Json<UserView>> {
     Ok(Json(state.chat.user(principal.user, path_id(&id)?)?))
+}
+
+#[utoipa::path(get, path = "/api/users/profile/export", tag = "users", security(("bearer" = [])), responses((status = 200, description = "A tar archive: profile.json, chats/<chatId>.json (the chat and every message of it the caller can see), and the caller's uploads under uploads/; streamed as it is written", content_type = "application/x-tar"), (status = 401, description = "Missing, bad or expired token", body = ErrorBody)))]
+pub(super) async fn export(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<Response> {
+    let chat = state.chat.clone();
+    let user = principal.user;
+    tracing::info!(user_id = %user, "export of a user's data");
+    let body = crate::http::stream::from_blocking_writer(move |out| chat.write_export(user, out));
+    let name = format!(
+        "attachment; filename=\"clavox-export-{}.tar\"",
+        super::today()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        body,
+    )
+        .into_response())
 }

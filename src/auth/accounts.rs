@@ -1,13 +1,13 @@
-//! The admin's say over accounts: who is invited, who is disabled, which
-//! number may try codes again. Used by the command line, against the running
-//! server or the data directory.
+//! The admin's say over accounts: who is invited, who is disabled, who is
+//! an admin, which number may try codes again. Used by the command line
+//! (against the running server or the data directory) and the admin API.
 
 use std::sync::Arc;
 
 use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::id::UserId;
-use crate::store::{Query, Store, Swap, UserRecord, ops};
+use crate::store::{Query, Store, UserRecord, ops};
 use crate::timestamp::Timestamp;
 
 use super::phone;
@@ -28,36 +28,61 @@ pub async fn invite(store: &Store, phone_text: &str) -> Result<String> {
     Ok(phone)
 }
 
-/// Disables or enables the account of `phone`. Disabling ends every session
-/// and socket of it at once; a disabled user gets no codes.
+/// The account of `phone_text` (normalised as at login), or `not_found`.
+pub fn by_phone(store: &Store, phone_text: &str) -> Result<UserRecord> {
+    let phone = phone::parse(phone_text)?;
+    store.read()?.user_by_phone(&phone)?.ok_or(Error::NotFound)
+}
+
+/// Disables or enables an account. Disabling ends every session and
+/// socket of it at once; a disabled user gets no codes. The last admin
+/// who can sign in cannot be disabled (`last_admin`).
 pub async fn set_disabled(
     store: &Store,
     bus: Arc<dyn Bus>,
-    phone_text: &str,
+    user: UserId,
     disabled: bool,
 ) -> Result<UserRecord> {
-    let phone = phone::parse(phone_text)?;
-    for _ in 0..ops::SWAP_ATTEMPTS {
-        let read = store
-            .read()?
-            .user_by_phone(&phone)?
-            .ok_or(Error::NotFound)?;
-        let mut changed = read.clone();
-        changed.disabled = disabled;
-        changed.updated_at = Timestamp::now();
-        let save = ops::SaveUser {
-            read,
-            changed: changed.clone(),
-            names_upload: None,
-        };
-        if store.apply(save).await? == Swap::Done(()) {
-            if disabled {
-                bus.end_user(changed.id);
-            }
-            return Ok(changed);
-        }
+    let change = ops::SetDisabled {
+        user,
+        disabled,
+        at: Timestamp::now(),
+    };
+    let user = account_changed(store.apply(change).await?)?;
+    if disabled {
+        bus.end_user(user.id);
     }
-    Err(Error::Unavailable)
+    Ok(user)
+}
+
+/// Makes an account an admin or a member; the last admin who can sign in
+/// stays one (`last_admin`).
+pub async fn set_admin(store: &Store, user: UserId, admin: bool) -> Result<UserRecord> {
+    let change = ops::SetRole {
+        user,
+        admin,
+        at: Timestamp::now(),
+    };
+    account_changed(store.apply(change).await?)
+}
+
+/// Ends every session of an account and closes its sockets; how many
+/// sessions ended.
+pub async fn sign_out_everywhere(store: &Store, bus: Arc<dyn Bus>, user: UserId) -> Result<usize> {
+    let ended = store
+        .apply(ops::EndAllSessions { user })
+        .await?
+        .ok_or(Error::NotFound)?;
+    bus.end_user(user);
+    Ok(ended)
+}
+
+fn account_changed(change: ops::AccountChange) -> Result<UserRecord> {
+    match change {
+        ops::AccountChange::Done(user) => Ok(user),
+        ops::AccountChange::NoSuchUser => Err(Error::NotFound),
+        ops::AccountChange::LastAdmin => Err(Error::LastAdmin),
+    }
 }
 
 /// What unlocking a number came to.

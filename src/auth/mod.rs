@@ -8,6 +8,7 @@ pub mod otp;
 mod pace;
 pub mod phone;
 pub mod tokens;
+mod waiting;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use crate::bus::Bus;
 use crate::config::{Config, Registration};
 use crate::error::{Error, Result};
 use crate::id::{SessionId, UserId};
+use crate::settings::LiveSettings;
 use crate::store::{OtpRecord, Query, SessionRecord, Store, Swap, UserRecord, ops};
 use crate::timestamp::Timestamp;
 
@@ -24,6 +26,8 @@ use keys::Keys;
 use otp::Verdict;
 use pace::DeliveryPace;
 use tokens::{Signer, TokenError};
+pub use waiting::WaitingCode;
+use waiting::WaitingCodes;
 
 /// The parts of `Config` that logging in depends on.
 #[derive(Debug, Clone)]
@@ -32,19 +36,18 @@ pub struct Policy {
     pub refresh_lifetime: Duration,
     pub otp_lifetime: Duration,
     pub otp_cooldown: Duration,
-    pub registration: Registration,
-    pub allowed_prefixes: Vec<String>,
+    /// Who may sign up, and with which numbers: changed at run time.
+    pub settings: LiveSettings,
 }
 
 impl Policy {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn new(config: &Config, settings: LiveSettings) -> Self {
         Self {
             access_lifetime: config.jwt_expire,
             refresh_lifetime: config.refresh_expire,
             otp_lifetime: config.otp_expire,
             otp_cooldown: config.otp_cooldown,
-            registration: config.registration,
-            allowed_prefixes: config.allowed_phone_prefixes.clone(),
+            settings,
         }
     }
 }
@@ -97,7 +100,8 @@ enum Refusal {
 
 /// What a send leaves to deliver.
 enum Outgoing {
-    Code(String),
+    /// A code, for the number's account if it has one.
+    Code(String, Option<UserId>),
     /// Nothing: the number may not log in, for this reason.
     Nothing(Refusal),
 }
@@ -117,6 +121,8 @@ struct Inner {
     pace: DeliveryPace,
     bus: Arc<dyn Bus>,
     policy: Policy,
+    /// Codes sent and not yet used, for the admin console.
+    waiting: WaitingCodes,
 }
 
 impl Auth {
@@ -137,6 +143,7 @@ impl Auth {
                 sender,
                 bus,
                 policy,
+                waiting: WaitingCodes::default(),
             }),
         }
     }
@@ -151,17 +158,23 @@ impl Auth {
 
     /// Sends a code to `phone_text`, or pretends to when the number may not
     /// log in: the answer, its timing and later verify answers are the same
-    /// either way, so they reveal nothing.
-    pub async fn send_otp(&self, phone_text: &str) -> Result<OtpSent> {
+    /// either way, so they reveal nothing. `invite` is a group's invite
+    /// code, which lets a new number sign up under `REGISTRATION=invite`.
+    pub async fn send_otp(
+        &self,
+        phone_text: &str,
+        invite: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<OtpSent> {
         let phone = phone::parse(phone_text)?;
         let policy = &self.inner.policy;
         let now = Timestamp::now();
-        let (record, outgoing) = match self.refusal(&phone)? {
-            None => {
+        let (record, outgoing) = match self.admission(&phone, invite)? {
+            Ok(account) => {
                 let issued = otp::issue(&self.inner.otp_key, &phone, now, policy.otp_lifetime);
-                (issued.record, Outgoing::Code(issued.code))
+                (issued.record, Outgoing::Code(issued.code, account))
             }
-            Some(refusal) => (
+            Err(refusal) => (
                 otp::decoy(now, policy.otp_lifetime),
                 Outgoing::Nothing(refusal),
             ),
@@ -173,8 +186,14 @@ impl Auth {
             return Err(error);
         }
         match outgoing {
-            Outgoing::Code(code) => self.deliver(&phone, code, record).await?,
-            Outgoing::Nothing(refusal) => self.pretend_delivery(&phone, refusal).await,
+            Outgoing::Code(code, account) => {
+                self.deliver(&phone, code.clone(), record.clone()).await?;
+                self.tell_waiting(&phone, code, record.expires_at, account, client);
+            }
+            Outgoing::Nothing(refusal) => {
+                self.inner.waiting.forget(&phone);
+                self.pretend_delivery(&phone, refusal).await;
+            }
         }
         Ok(OtpSent {
             expires_in: policy.otp_lifetime.as_secs(),
@@ -201,12 +220,43 @@ impl Auth {
                 changed: None,
             };
             inner.store.apply(withdraw).await?;
+            inner.waiting.forget(phone);
             count_send("delivery_failed");
             return Err(Error::OtpDeliveryFailed);
         }
         inner.pace.record(started.elapsed());
         count_send("sent");
         Ok(())
+    }
+
+    /// Lists a delivered code for the admin console, and shows it on the
+    /// account's signed-in devices (`login_code`), so a person signs in a
+    /// new device without SMS or the server log.
+    fn tell_waiting(
+        &self,
+        phone: &str,
+        code: String,
+        expires_at: Timestamp,
+        account: Option<UserId>,
+        client: &ClientInfo,
+    ) {
+        let waiting = WaitingCode {
+            phone: phone.to_owned(),
+            code,
+            expires_at,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        };
+        if let Some(user) = account {
+            let event = crate::bus::Event::new("login_code", &LoginCodeEvent::from(&waiting));
+            self.inner.bus.publish(&[user], &event);
+        }
+        self.inner.waiting.remember(waiting);
+    }
+
+    /// Codes sent and not yet used, soonest to expire first.
+    pub fn waiting_codes(&self) -> Vec<WaitingCode> {
+        self.inner.waiting.list()
     }
 
     /// Takes about as long as a delivery does lately, so a number that gets
@@ -239,25 +289,37 @@ impl Auth {
         Err(Error::Unavailable)
     }
 
-    fn refusal(&self, phone: &str) -> Result<Option<Refusal>> {
-        let policy = &self.inner.policy;
-        if !policy.allowed_prefixes.is_empty()
-            && !policy
-                .allowed_prefixes
-                .iter()
-                .any(|prefix| phone.starts_with(prefix.as_str()))
-        {
-            return Ok(Some(Refusal::PrefixNotAllowed));
+    /// Whether `phone` may get a code, and its account if it has one.
+    fn admission(
+        &self,
+        phone: &str,
+        invite: Option<&str>,
+    ) -> Result<std::result::Result<Option<UserId>, Refusal>> {
+        let settings = self.inner.policy.settings.current();
+        if !settings.allows_number(phone) {
+            return Ok(Err(Refusal::PrefixNotAllowed));
         }
         let reader = self.inner.store.read()?;
         if let Some(user) = reader.user_by_phone(phone)? {
-            return Ok(user.disabled.then_some(Refusal::Disabled));
+            return Ok(if user.disabled {
+                Err(Refusal::Disabled)
+            } else {
+                Ok(Some(user.id))
+            });
         }
-        Ok(match policy.registration {
-            Registration::Open => None,
-            Registration::Invite if reader.invite(phone)?.is_some() => None,
-            Registration::Invite => Some(Refusal::NotInvited),
-            Registration::Closed => Some(Refusal::RegistrationClosed),
+        let holds_group_invite = match invite {
+            Some(code) => reader
+                .group_invite(code)?
+                .is_some_and(|invite| invite.is_open(Timestamp::now())),
+            None => false,
+        };
+        Ok(match settings.registration {
+            Registration::Open => Ok(None),
+            Registration::Invite if holds_group_invite || reader.invite(phone)?.is_some() => {
+                Ok(None)
+            }
+            Registration::Invite => Err(Refusal::NotInvited),
+            Registration::Closed => Err(Refusal::RegistrationClosed),
         })
     }
 
@@ -318,6 +380,7 @@ impl Auth {
                 ops::Started::Disabled => return Err(Error::Forbidden),
                 ops::Started::Changed => continue,
             };
+            self.inner.waiting.forget(&phone);
             tracing::info!(user_id = %user.id, is_new_user, "logged in");
             let tokens = self.token_pair(user.id, session, refresh_token, now);
             return Ok(Login {
@@ -447,6 +510,29 @@ impl Auth {
         }
         self.inner.bus.end_session(session);
         Ok(())
+    }
+}
+
+/// `login_code`: a code sent to the number of a signed-in user.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginCodeEvent<'a> {
+    phone_number: &'a str,
+    code: &'a str,
+    expires_at: Timestamp,
+    user_agent: Option<&'a str>,
+    ip: Option<&'a str>,
+}
+
+impl<'a> From<&'a WaitingCode> for LoginCodeEvent<'a> {
+    fn from(waiting: &'a WaitingCode) -> Self {
+        Self {
+            phone_number: &waiting.phone,
+            code: &waiting.code,
+            expires_at: waiting.expires_at,
+            user_agent: waiting.user_agent.as_deref(),
+            ip: waiting.ip.as_deref(),
+        }
     }
 }
 

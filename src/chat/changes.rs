@@ -40,6 +40,7 @@ impl From<Refusal> for Error {
             Refusal::TooManyPins => Error::TooManyPins {
                 max: crate::domain::MAX_PINS,
             },
+            Refusal::Blocked => Error::Blocked,
         }
     }
 }
@@ -68,7 +69,7 @@ impl ChatService {
         seq: u64,
         request: Request,
     ) -> Result<impl Future<Output = Result<MessageView>> + Send + 'static> {
-        let windows = self.inner.windows;
+        let windows = self.inner.settings.current().windows();
         let change = match request {
             Request::Edit { content } => {
                 // The content rules depend on the kind: text must not be

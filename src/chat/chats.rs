@@ -11,6 +11,7 @@ use crate::id::{ChatId, UserId};
 use crate::store::{ChatHead, ChatRecord, Query, Reader, Store, Swap, ops};
 use crate::timestamp::Timestamp;
 
+use super::blocks;
 use super::messages::views_for;
 use super::validate::{self, AllValid};
 use super::views::ChatView;
@@ -139,7 +140,7 @@ pub enum Creation {
 }
 
 /// The chat as `viewer` sees it: their unread count, the newest message.
-fn view_for(reader: &impl Query, chat: &ChatRecord, viewer: UserId) -> Result<ChatView> {
+pub(super) fn view_for(reader: &impl Query, chat: &ChatRecord, viewer: UserId) -> Result<ChatView> {
     let head = reader
         .chat_head(chat.id)?
         .unwrap_or(ChatHead::empty(chat.created_at));
@@ -231,6 +232,13 @@ impl ChatService {
             members,
             name,
         } = ValidChat::parse(creator, input)?;
+        {
+            let reader = self.store().read()?;
+            match kind {
+                ChatKind::Private => blocks::may_talk(&reader, members[0], members[1])?,
+                ChatKind::Group => blocks::may_add(&reader, creator, &members)?,
+            }
+        }
         if kind == ChatKind::Group {
             super::spend(&self.inner.groups_created, creator, 1)?;
         }
@@ -316,6 +324,7 @@ impl ChatService {
                     joined.push(new);
                 }
             }
+            blocks::may_add(reader, user, &joined)?;
             if record.participants.len() + joined.len() > GROUP_MAX {
                 return Err(Error::GroupFull { max: GROUP_MAX });
             }
@@ -421,7 +430,7 @@ struct Membership {
 }
 
 /// Tells every member (and those who just left) how the group looks to them.
-fn publish_group(store: &Store, bus: &dyn Bus, chat: &ChatRecord, left: &[UserId]) {
+pub(super) fn publish_group(store: &Store, bus: &dyn Bus, chat: &ChatRecord, left: &[UserId]) {
     let updates = store.read().map_err(Error::from).and_then(|reader| {
         let audience: Vec<UserId> = chat.participants.iter().chain(left).copied().collect();
         updates_for(&reader, chat, &audience)

@@ -304,6 +304,7 @@ impl ChatService {
                     "mentions",
                     "must name participants of this chat",
                 )),
+                ops::Sent::Blocked => Err(Error::Blocked),
             }
         })
     }

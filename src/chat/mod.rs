@@ -3,10 +3,14 @@
 //! typing and presence. Each rule lives here once; handlers only parse, call
 //! one of these functions, and shape the answer.
 
+mod blocks;
 mod changes;
 mod chats;
+mod export;
+pub mod invites;
 mod messages;
 mod presence;
+pub mod reports;
 mod search;
 mod users;
 pub mod validate;
@@ -16,9 +20,9 @@ use std::sync::Arc;
 
 use crate::blobs::Blobs;
 use crate::bus::{Bus, Event};
-use crate::domain::ChangeWindows;
 use crate::error::{Error, Result};
 use crate::id::{ChatId, UserId};
+use crate::settings::LiveSettings;
 use crate::store::{ChatRecord, Query, Store};
 use crate::token_bucket::Buckets;
 
@@ -45,7 +49,8 @@ struct Inner {
     /// Attachment bytes: a message deleted for everyone takes its file
     /// along when nothing else names it.
     blobs: Blobs,
-    windows: ChangeWindows,
+    /// The edit and delete windows: changed at run time.
+    settings: LiveSettings,
     /// Each user's message budget, over every socket and REST together.
     sends: Buckets<UserId>,
     /// Groups each user creates (with their first members), and members
@@ -53,6 +58,8 @@ struct Inner {
     /// another user's chat list under groups they must leave by hand.
     groups_created: Buckets<UserId>,
     members_added: Buckets<UserId>,
+    /// Reports each user may file, per hour.
+    reports_filed: Buckets<UserId>,
     typing: presence::TypingThrottle,
 }
 
@@ -64,22 +71,18 @@ const MEMBERS_ADDED_PER_HOUR: u32 = 200;
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The settings the rules take from the configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Settings {
     /// Messages per second one user may send on average (0: no budget).
     pub message_rate: u32,
-    pub windows: ChangeWindows,
+    pub live: LiveSettings,
 }
 
 impl Settings {
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        let window = |duration: std::time::Duration| (!duration.is_zero()).then_some(duration);
+    pub fn new(config: &crate::config::Config, live: LiveSettings) -> Self {
         Self {
             message_rate: config.message_rate,
-            windows: ChangeWindows {
-                edit: window(config.edit_window),
-                delete: window(config.delete_window),
-            },
+            live,
         }
     }
 }
@@ -91,10 +94,11 @@ impl ChatService {
                 store,
                 bus,
                 blobs,
-                windows: settings.windows,
+                settings: settings.live,
                 sends: Buckets::new(settings.message_rate, MESSAGE_BURST),
                 groups_created: Buckets::per_period(GROUPS_PER_HOUR, HOUR),
                 members_added: Buckets::per_period(MEMBERS_ADDED_PER_HOUR, HOUR),
+                reports_filed: Buckets::per_period(reports::REPORTS_PER_HOUR, HOUR),
                 typing: presence::TypingThrottle::default(),
             }),
         }

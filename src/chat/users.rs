@@ -2,6 +2,7 @@
 //! number and presence.
 
 use crate::auth::phone;
+use crate::domain::Role;
 use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::store::{Query, Swap, UserRecord, ops};
@@ -24,12 +25,18 @@ impl ChatService {
 
     /// A user's number and presence are shown to the user, to people who
     /// share a chat with them, to whoever found them by their number, and
-    /// to admins; everyone else sees the profile only.
+    /// to admins; everyone else sees the profile only. The role is shown to
+    /// the user and to admins.
     fn visibility(&self, viewer: UserId, user: UserId) -> Result<Visibility> {
-        if viewer == user || is_admin(viewer) {
-            return Ok(Visibility::Full);
-        }
         let reader = self.store().read()?;
+        if viewer == user || reader.is_admin(viewer)? {
+            let role = if reader.is_admin(user)? {
+                Role::Admin
+            } else {
+                Role::Member
+            };
+            return Ok(Visibility::Account(role));
+        }
         if share_a_chat(&reader, viewer, user)? || reader.found_by_lookup(viewer, user)? {
             return Ok(Visibility::Full);
         }
@@ -105,12 +112,6 @@ impl ChatService {
         }
         Err(Error::Unavailable)
     }
-}
-
-/// Whether `viewer` administers this server. Roles are not stored yet, so no
-/// one does; the role check belongs here, and only here.
-fn is_admin(_viewer: UserId) -> bool {
-    false
 }
 
 /// Whether `a` and `b` take part in at least one chat together.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::domain::{ChatKind, MessageKind};
+use crate::domain::{ChatKind, MessageKind, Role};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::store::{ChatRecord, MemberRecord, MessageRecord, UserRecord};
 use crate::timestamp::Timestamp;
@@ -14,6 +14,8 @@ use crate::timestamp::Timestamp;
 /// How much of a user a viewer may see; `chat::users` decides which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
+    /// Everything and the account's role: the user themselves, and admins.
+    Account(Role),
     /// Everything, the number and presence included.
     Full,
     /// The profile only: `phoneNumber`, `isOnline` and `lastSeen` are `null`.
@@ -35,14 +37,21 @@ pub struct UserView {
     pub last_seen: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// `member` or `admin`; `null` unless the viewer is the user or an admin.
+    pub role: Option<Role>,
 }
 
 impl UserView {
     /// Only the rule in `chat::users` makes these, so no route or event can
     /// show a user without asking it.
     pub(super) fn new(user: &UserRecord, is_online: bool, visibility: Visibility) -> Self {
-        let full = visibility == Visibility::Full;
+        let full = visibility != Visibility::ProfileOnly;
+        let role = match visibility {
+            Visibility::Account(role) => Some(role),
+            Visibility::Full | Visibility::ProfileOnly => None,
+        };
         Self {
+            role,
             id: user.id,
             phone_number: full.then(|| user.phone.clone()),
             name: user.name.clone(),

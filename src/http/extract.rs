@@ -139,6 +139,22 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The caller, proven as `AuthUser` is, who administers the server; a
+/// member is `forbidden`.
+pub struct AdminUser(pub Principal);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let AuthUser(principal) = AuthUser::from_request_parts(parts, state).await?;
+        if !crate::store::Query::is_admin(&state.store.read()?, principal.user)? {
+            return Err(Error::Forbidden);
+        }
+        Ok(Self(principal))
+    }
+}
+
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

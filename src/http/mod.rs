@@ -7,5 +7,6 @@ pub mod admission;
 pub mod extract;
 pub mod rate_limit;
 mod state;
+pub mod stream;
 
 pub use state::AppState;

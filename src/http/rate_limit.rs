@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -70,6 +71,21 @@ impl RateLimiter {
         entry.1 += 1;
         Ok(())
     }
+
+    /// Gives back one request counted for `key` in its current window: one
+    /// that turned out to be refused input, which must not use up the limit
+    /// of everyone behind the same address.
+    pub fn refund(&self, key: &str, now: Instant) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = windows.by_key.get_mut(key)
+            && now.duration_since(entry.0) < self.window
+        {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
 }
 
 /// The general REST limit: per user when the request carries a valid token,
@@ -98,7 +114,19 @@ pub async fn otp_sends(
     request: Request,
     next: Next,
 ) -> Result<Response, Error> {
-    per_address(&state.limits.otp_sends, &state.config, request, next).await
+    let (parts, body) = request.into_parts();
+    let key = address_key(&parts, &state.config);
+    let limiter = &state.limits.otp_sends;
+    limiter
+        .check(&key, Instant::now())
+        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    let response = next.run(Request::from_parts(parts, body)).await;
+    // A number that is not a phone number, or a body that is not JSON,
+    // sent nothing: it does not count against the address.
+    if response.status().is_client_error() && response.status() != StatusCode::TOO_MANY_REQUESTS {
+        limiter.refund(&key, Instant::now());
+    }
+    Ok(response)
 }
 
 /// The `verify-otp` limit, per address, so that one address cannot guess

@@ -13,6 +13,7 @@ use crate::chat::{self, ChatService};
 use crate::config::Config;
 use crate::listener::AddressCounts;
 use crate::notify::{self, ntfy::Topics, service::Notifications};
+use crate::settings::LiveSettings;
 use crate::store::Store;
 use crate::uploads::{self, Uploads};
 
@@ -39,6 +40,10 @@ pub struct AppState {
     /// Background work (the notifier, the push sender, nudges) that ends
     /// at shutdown, before the store closes.
     pub background: TaskTracker,
+    /// What the admin may change at run time.
+    pub settings: LiveSettings,
+    /// When this server started (its uptime, for the admin).
+    pub started: std::time::Instant,
 }
 
 impl axum::extract::FromRef<AppState> for Topics {
@@ -70,18 +75,20 @@ impl AppState {
             uploads::Settings::from_config(&config),
         )
         .map_err(|error| format!("cannot prepare the uploads directory: {error}"))?;
+        let settings = LiveSettings::load(&config, &store)
+            .map_err(|error| format!("cannot read the settings: {error}"))?;
         let auth = Auth::new(
             store.clone(),
             keys,
             sender,
             bus.clone(),
-            Policy::from_config(&config),
+            Policy::new(&config, settings.clone()),
         );
         let chat = ChatService::new(
             store.clone(),
             bus,
             uploads.blobs().clone(),
-            chat::Settings::from_config(&config),
+            chat::Settings::new(&config, settings.clone()),
         );
         Ok(Self {
             sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
@@ -96,6 +103,8 @@ impl AppState {
             https: None,
             notifications,
             background,
+            settings,
+            started: std::time::Instant::now(),
         })
     }
 

@@ -55,6 +55,7 @@ pub(super) fn migrate(db: &Database) -> Result<(), StoreError> {
         SCHEMA_VERSION.to_be_bytes().as_slice(),
     )?;
     count_upload_usage(&txn)?;
+    appoint_first_admin(&txn)?;
     txn.commit()?;
     Ok(())
 }
@@ -193,6 +194,26 @@ fn count_upload_usage(txn: &WriteTransaction) -> Result<(), StoreError> {
     }
     for (user, bytes) in totals {
         tx.put_upload_usage(user, &UsageRecord { bytes })?;
+    }
+    Ok(())
+}
+
+/// Data directories from before roles existed have accounts but no admin:
+/// the oldest account becomes the admin, as it would have on a new server.
+fn appoint_first_admin(txn: &WriteTransaction) -> Result<(), StoreError> {
+    if !txn.open_table(tables::ADMINS)?.is_empty()? {
+        return Ok(());
+    }
+    let tx = Tx::new(txn);
+    let oldest = tx.users()?.into_iter().min_by_key(|user| user.created_at);
+    if let Some(user) = oldest {
+        tracing::info!(user_id = %user.id, phone = %user.phone, "the oldest account is now the admin (change it with `clavox users promote` and `demote`)");
+        tx.put_admin(
+            user.id,
+            &crate::store::AdminRecord {
+                since: Timestamp::now(),
+            },
+        )?;
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::data_dir::DataDir;
 
 pub use ops::{Operation, Swap};
-pub use query::{Query, Reader};
+pub use query::{Query, Reader, Totals};
 pub use records::*;
 pub use search::{Probe, Stamp, document_of, newest_match};
 

@@ -3,16 +3,17 @@
 
 use std::ops::Bound;
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::StoreError;
 use super::records::{
-    ChatHead, ChatRecord, EditRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord,
-    PinRecord, PushJobRecord, PushSubscriptionRecord, Record, RefreshRecord, SessionRecord,
-    UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
+    ChatHead, ChatRecord, EditRecord, GroupInviteRecord, InviteRecord, MemberRecord, MessageRecord,
+    OtpRecord, PinRecord, PushJobRecord, PushSubscriptionRecord, Record, RefreshRecord,
+    ReportRecord, SessionRecord, SettingsRecord, UploadRecord, UsageRecord, UserRecord,
+    WrongCodesRecord,
 };
 use super::tables::{self, Table};
-use crate::id::{ChatId, SessionId, UserId};
+use crate::id::{ChatId, ReportId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
 /// Raw key-value pairs read from a table.
@@ -93,6 +94,13 @@ impl<'a> Access<'a> {
             Transaction::Read(txn) => last_in(&txn.open_table(table)?, prefix, end),
             Transaction::Write(txn) => last_in(&txn.open_table(table)?, prefix, end),
         }
+    }
+
+    fn len(&self, table: Table) -> Result<u64, StoreError> {
+        Ok(match self.0 {
+            Transaction::Read(txn) => txn.open_table(table)?.len()?,
+            Transaction::Write(txn) => txn.open_table(table)?.len()?,
+        })
     }
 
     /// The greatest key from `start` (inclusive) to `end` (exclusive), if
@@ -596,6 +604,125 @@ pub trait Query {
     fn refresh_token(&self, hash: &[u8; 32]) -> Result<Option<RefreshRecord>, StoreError> {
         self.access().record(tables::REFRESH_TOKENS, hash)
     }
+
+    fn is_admin(&self, user: UserId) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::ADMINS, user.as_bytes())?
+            .is_some())
+    }
+
+    /// The server's admins, in id order (the order they signed up).
+    fn admins(&self) -> Result<Vec<UserId>, StoreError> {
+        self.access()
+            .prefixed(tables::ADMINS, &[])?
+            .iter()
+            .map(|(key, _)| {
+                let id: [u8; 12] = key
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("admin key".into()))?;
+                Ok(UserId::from_bytes(id))
+            })
+            .collect()
+    }
+
+    /// Whether `blocker` blocks `blocked`.
+    fn blocks(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::BLOCKS, &tables::block(blocker, blocked))?
+            .is_some())
+    }
+
+    /// Whether either of two users blocks the other.
+    fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        Ok(self.blocks(a, b)? || self.blocks(b, a)?)
+    }
+
+    /// The users `blocker` blocks, in id order.
+    fn blocked_by(&self, blocker: UserId) -> Result<Vec<UserId>, StoreError> {
+        self.access()
+            .prefixed_keys(tables::BLOCKS, blocker.as_bytes())?
+            .iter()
+            .map(|key| {
+                tables::second_id(key)
+                    .map(UserId::from_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("block key".into()))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` reports after `after` (exclusive), oldest first.
+    fn reports(
+        &self,
+        after: Option<ReportId>,
+        limit: usize,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
+        let start = after.map(|id| {
+            let mut key = id.as_bytes().to_vec();
+            key.push(0);
+            key
+        });
+        self.access()
+            .scan(
+                tables::REPORTS,
+                start.as_deref().unwrap_or(&[]),
+                Bound::Unbounded,
+                limit,
+            )?
+            .iter()
+            .map(|(_, value)| ReportRecord::decode(value))
+            .collect()
+    }
+
+    fn report(&self, id: ReportId) -> Result<Option<ReportRecord>, StoreError> {
+        self.access().record(tables::REPORTS, id.as_bytes())
+    }
+
+    /// What the admin changed of the run-time settings.
+    fn settings(&self) -> Result<SettingsRecord, StoreError> {
+        Ok(self
+            .access()
+            .record(tables::SETTINGS, tables::RUNTIME_SETTINGS_KEY)?
+            .unwrap_or_default())
+    }
+
+    fn group_invite(&self, code: &str) -> Result<Option<GroupInviteRecord>, StoreError> {
+        self.access().record(tables::GROUP_INVITES, code.as_bytes())
+    }
+
+    /// A group's invite links, in code order.
+    fn group_invites(&self, chat: ChatId) -> Result<Vec<GroupInviteRecord>, StoreError> {
+        let access = self.access();
+        let mut invites = Vec::new();
+        for key in access.prefixed_keys(tables::CHAT_INVITES, chat.as_bytes())? {
+            let code = std::str::from_utf8(&key[12..])
+                .map_err(|_| StoreError::Corrupt("invite key".into()))?;
+            if let Some(invite) = self.group_invite(code)? {
+                invites.push(invite);
+            }
+        }
+        Ok(invites)
+    }
+
+    /// How many users, chats and messages the store holds.
+    fn totals(&self) -> Result<Totals, StoreError> {
+        let access = self.access();
+        Ok(Totals {
+            users: access.len(tables::USERS)?,
+            chats: access.len(tables::CHATS)?,
+            messages: access.len(tables::MESSAGES)?,
+        })
+    }
+}
+
+/// What the store holds, counted (the admin's server facts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub users: u64,
+    pub chats: u64,
+    pub messages: u64,
 }
 
 /// A read-only snapshot of the last commit.

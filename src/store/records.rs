@@ -6,8 +6,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ChatKind, DeliveryMark, MessageKind, ReadMark};
-use crate::id::{ChatId, MessageId, SessionId, UserId};
+use crate::domain::{ChatKind, DeliveryMark, MessageKind, ReadMark, Registration};
+use crate::id::{ChatId, MessageId, ReportId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
 use super::StoreError;
@@ -682,4 +682,76 @@ pub struct PushJobRecord {
 
 impl Record for PushJobRecord {
     const VERSION: u8 = 1;
+}
+
+/// An account that administers the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRecord {
+    pub since: Timestamp,
+}
+
+impl Record for AdminRecord {
+    const VERSION: u8 = 1;
+}
+
+/// One user blocking another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRecord {
+    pub at: Timestamp,
+}
+
+impl Record for BlockRecord {
+    const VERSION: u8 = 1;
+}
+
+/// A message reported to the admins, with a copy of it as it was then, so
+/// an edit or a deletion afterwards hides nothing from them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRecord {
+    pub id: ReportId,
+    pub reporter: UserId,
+    pub reason: Option<String>,
+    pub message: MessageRecord,
+    pub at: Timestamp,
+}
+
+impl Record for ReportRecord {
+    const VERSION: u8 = 1;
+}
+
+/// What the admin changed of the run-time settings; `None` keeps the
+/// default. Settings given in the environment win over these.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsRecord {
+    pub registration: Option<Registration>,
+    pub allowed_prefixes: Option<Vec<String>>,
+    pub edit_window_secs: Option<u64>,
+    pub delete_window_secs: Option<u64>,
+}
+
+impl Record for SettingsRecord {
+    const VERSION: u8 = 1;
+}
+
+/// A link that lets people join a group (`/invite/<code>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInviteRecord {
+    pub code: String,
+    pub chat: ChatId,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+}
+
+impl Record for GroupInviteRecord {
+    const VERSION: u8 = 1;
+}
+
+impl GroupInviteRecord {
+    /// Whether it still lets someone in at `now`.
+    pub fn is_open(&self, now: Timestamp) -> bool {
+        now < self.expires_at && self.max_uses.is_none_or(|max| self.uses < max)
+    }
 }

@@ -85,6 +85,20 @@ pub const USER_TOPICS: Table = TableDefinition::new("user_topics");
 /// loses no notification.
 pub const NOTIFY_INTENTS: Table = TableDefinition::new("notify_intents");
 
+/// user id → `AdminRecord`: who administers the server.
+pub const ADMINS: Table = TableDefinition::new("admins");
+/// blocker id ‖ blocked id → `BlockRecord`.
+pub const BLOCKS: Table = TableDefinition::new("blocks");
+/// report id → `ReportRecord`: reported messages, oldest first.
+pub const REPORTS: Table = TableDefinition::new("reports");
+/// `"runtime"` → `SettingsRecord`: what the admin changed at run time.
+pub const SETTINGS: Table = TableDefinition::new("settings");
+pub const RUNTIME_SETTINGS_KEY: &[u8] = b"runtime";
+/// invite code → `GroupInviteRecord`.
+pub const GROUP_INVITES: Table = TableDefinition::new("group_invites");
+/// chat id ‖ invite code → empty: a group's invite links.
+pub const CHAT_INVITES: Table = TableDefinition::new("chat_invites");
+
 /// term ‖ 0 ‖ chat id ‖ sent time (ms) ‖ seq → empty: the search index.
 /// Each message is filed under every term of its text (`search::index_terms`),
 /// so a term's postings in one chat read newest first from the end of one
@@ -124,6 +138,12 @@ pub const ALL: &[Table] = &[
     NOTIFY_TOPICS,
     USER_TOPICS,
     NOTIFY_INTENTS,
+    ADMINS,
+    BLOCKS,
+    REPORTS,
+    SETTINGS,
+    GROUP_INVITES,
+    CHAT_INVITES,
     SEARCH_TERMS,
 ];
 
@@ -201,6 +221,14 @@ pub fn client_id(chat: ChatId, sender: UserId, client_id: &str) -> Vec<u8> {
 
 pub fn lookup(viewer: UserId, user: UserId) -> [u8; 24] {
     join(&[viewer.as_bytes(), user.as_bytes()])
+}
+
+pub fn block(blocker: UserId, blocked: UserId) -> [u8; 24] {
+    join(&[blocker.as_bytes(), blocked.as_bytes()])
+}
+
+pub fn chat_invite(chat: ChatId, code: &str) -> Vec<u8> {
+    [chat.as_bytes(), code.as_bytes()].concat()
 }
 
 /// Where a term's postings in one chat begin: `term ‖ 0 ‖ chat id`. Terms

@@ -6,13 +6,14 @@ use redb::WriteTransaction;
 use super::StoreError;
 use super::query::{Access, Query};
 use super::records::{
-    ChatHead, ChatRecord, EditRecord, InviteRecord, MemberRecord, MessageRecord, OtpRecord,
-    PinRecord, PushJobRecord, PushSubscriptionRecord, Record, RefreshRecord, SessionRecord,
-    UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
+    AdminRecord, BlockRecord, ChatHead, ChatRecord, EditRecord, GroupInviteRecord, InviteRecord,
+    MemberRecord, MessageRecord, OtpRecord, PinRecord, PushJobRecord, PushSubscriptionRecord,
+    Record, RefreshRecord, ReportRecord, SessionRecord, SettingsRecord, UploadRecord, UsageRecord,
+    UserRecord, WrongCodesRecord,
 };
 use super::search;
 use super::tables::{self, Table};
-use crate::id::{ChatId, SessionId, UserId};
+use crate::id::{ChatId, ReportId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
 /// One operation's view of the batch transaction.
@@ -362,6 +363,54 @@ impl<'a> Tx<'a> {
         record: &RefreshRecord,
     ) -> Result<(), StoreError> {
         self.put_record(tables::REFRESH_TOKENS, hash, record)
+    }
+
+    pub fn put_admin(&self, user: UserId, admin: &AdminRecord) -> Result<(), StoreError> {
+        self.put_record(tables::ADMINS, user.as_bytes(), admin)
+    }
+
+    pub fn remove_admin(&self, user: UserId) -> Result<(), StoreError> {
+        self.delete(tables::ADMINS, user.as_bytes())
+    }
+
+    pub fn put_block(
+        &self,
+        blocker: UserId,
+        blocked: UserId,
+        block: &BlockRecord,
+    ) -> Result<(), StoreError> {
+        self.put_record(tables::BLOCKS, &tables::block(blocker, blocked), block)
+    }
+
+    pub fn remove_block(&self, blocker: UserId, blocked: UserId) -> Result<(), StoreError> {
+        self.delete(tables::BLOCKS, &tables::block(blocker, blocked))
+    }
+
+    pub fn put_report(&self, report: &ReportRecord) -> Result<(), StoreError> {
+        self.put_record(tables::REPORTS, report.id.as_bytes(), report)
+    }
+
+    pub fn remove_report(&self, id: ReportId) -> Result<(), StoreError> {
+        self.delete(tables::REPORTS, id.as_bytes())
+    }
+
+    pub fn put_settings(&self, settings: &SettingsRecord) -> Result<(), StoreError> {
+        self.put_record(tables::SETTINGS, tables::RUNTIME_SETTINGS_KEY, settings)
+    }
+
+    /// Inserts or replaces an invite link, keeping its group's index in step.
+    pub fn put_group_invite(&self, invite: &GroupInviteRecord) -> Result<(), StoreError> {
+        self.put_record(tables::GROUP_INVITES, invite.code.as_bytes(), invite)?;
+        self.put(
+            tables::CHAT_INVITES,
+            &tables::chat_invite(invite.chat, &invite.code),
+            &[],
+        )
+    }
+
+    pub fn remove_group_invite(&self, chat: ChatId, code: &str) -> Result<(), StoreError> {
+        self.delete(tables::GROUP_INVITES, code.as_bytes())?;
+        self.delete(tables::CHAT_INVITES, &tables::chat_invite(chat, code))
     }
 }
 

@@ -633,6 +633,8 @@ async fn allowed_prefixes_narrow_who_gets_a_code() {
 #[tokio::test]
 async fn disabling_a_user_ends_their_sessions_and_sockets_at_once() {
     let app = TestApp::spawn().await;
+    // The first account is the server's admin, which stays enabled.
+    app.login(&phone(219)).await;
     let user = app.login(&phone(220)).await;
     let mut socket = app.joined_ws(&user).await;
     let disable = clavox::admin::Request::Disable {

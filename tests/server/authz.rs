@@ -19,7 +19,10 @@ enum Caller {
     OtherKey,
     Unsigned,
     Disabled,
+    /// A group's admin (not the server's).
     Admin,
+    /// The server's admin: the first account.
+    Owner,
 }
 
 const BAD_TOKENS: [Caller; 4] = [
@@ -87,6 +90,7 @@ fn sign(claims: &Value, key: &[u8]) -> String {
 }
 
 struct Cast {
+    owner: Login,
     admin: Login,
     member: Login,
     outsider: Login,
@@ -104,6 +108,7 @@ impl Cast {
             Caller::Removed => Some(&self.removed.access),
             Caller::Disabled => Some(&self.disabled.access),
             Caller::Admin => Some(&self.admin.access),
+            Caller::Owner => Some(&self.owner.access),
             Caller::Expired => Some(&self.tokens["expired"]),
             Caller::OtherKey => Some(&self.tokens["other_key"]),
             Caller::Unsigned => Some(&self.tokens["unsigned"]),
@@ -112,6 +117,8 @@ impl Cast {
 }
 
 async fn cast(app: &TestApp) -> (Cast, String) {
+    // Signs up first, so the server's admin is known.
+    let owner = app.login(&phone(1099)).await;
     let people: Vec<Login> =
         futures_util::future::join_all((0..5).map(|n| app.login_owned(phone(1100 + n)))).await;
     let [admin, member, outsider, removed, disabled]: [Login; 5] = people.try_into().unwrap();
@@ -157,6 +164,7 @@ async fn cast(app: &TestApp) -> (Cast, String) {
     .collect();
     (
         Cast {
+            owner,
             admin,
             member,
             outsider,
@@ -176,6 +184,7 @@ async fn every_route_refuses_everyone_who_may_not_use_it() {
         template
             .replace("{chat}", &group)
             .replace("{member}", &cast.member.id)
+            .replace("{owner}", &cast.owner.id)
     };
     let routes = vec![
         route(Method::GET, "/api/users/profile", None, false, false),
@@ -195,6 +204,25 @@ async fn every_route_refuses_everyone_who_may_not_use_it() {
         ),
         route(Method::GET, "/api/users/{member}", None, false, false),
         route(Method::GET, "/api/auth/sessions", None, false, false),
+        route(Method::GET, "/api/users/blocked", None, false, false),
+        route(Method::PUT, "/api/users/{owner}/block", None, false, false),
+        route(
+            Method::DELETE,
+            "/api/users/{owner}/block",
+            None,
+            false,
+            false,
+        ),
+        route(Method::GET, "/api/users/profile/export", None, false, false),
+        route(
+            Method::POST,
+            "/api/chats/{chat}/messages/1/report",
+            Some(json!({ "reason": "sweep" })),
+            true,
+            false,
+        ),
+        route(Method::POST, "/api/chats/{chat}/invites", None, true, true),
+        route(Method::GET, "/api/chats/{chat}/invites", None, true, true),
         route(Method::GET, "/api/chats", None, false, false),
         route(Method::GET, "/api/chats/{chat}", None, true, false),
         route(
@@ -590,4 +618,123 @@ async fn every_socket_io_event_refuses_everyone_who_may_not_use_it() {
         let answer = member.request(event, data).await;
         assert!(answer.get("code").is_none(), "{event}: {answer}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_route_refuses_everyone_but_the_servers_admins() {
+    let app = TestApp::spawn().await;
+    let (cast, _group) = cast(&app).await;
+    // The accounts the routes act on: not one of the callers, whose
+    // rights must stay as they are through the sweep.
+    let bystander = app.login(&phone(1191)).await;
+    let target = bystander.id.clone();
+    let (_, queued) = app
+        .post(
+            &format!("/api/chats/{_group}/messages/1/report"),
+            &cast.member.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(queued, Value::Null);
+    let (_, reports) = app.get("/api/admin/reports", &cast.owner.access).await;
+    let report = reports["reports"][0]["id"].as_str().unwrap().to_owned();
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "/api/admin/users?q=a".into(), None),
+        (
+            Method::POST,
+            "/api/admin/users/invite".into(),
+            Some(json!({ "phoneNumber": phone(1190) })),
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/users/{target}/promote"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/users/{target}/demote"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/users/{target}/disable"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/users/{target}/enable"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/admin/unlock".into(),
+            Some(json!({ "phoneNumber": phone(1190) })),
+        ),
+        (Method::GET, "/api/admin/codes".into(), None),
+        (Method::GET, "/api/admin/settings".into(), None),
+        (
+            Method::PATCH,
+            "/api/admin/settings".into(),
+            Some(json!({ "editWindow": 3600 })),
+        ),
+        (Method::GET, "/api/admin/reports".into(), None),
+        (Method::GET, "/api/admin/server".into(), None),
+        (Method::POST, "/api/admin/backup".into(), None),
+        (Method::DELETE, format!("/api/admin/reports/{report}"), None),
+        (
+            Method::DELETE,
+            format!("/api/admin/users/{target}/sessions"),
+            None,
+        ),
+    ];
+    let callers = [
+        Caller::Nobody,
+        Caller::Outsider,
+        Caller::Member,
+        Caller::Removed,
+        Caller::Expired,
+        Caller::OtherKey,
+        Caller::Unsigned,
+        Caller::Disabled,
+        Caller::Admin,
+        Caller::Owner,
+    ];
+    for (method, path, body) in &routes {
+        for caller in callers {
+            let (status, answer) = app
+                .call(method.clone(), path, cast.token(caller), body.clone())
+                .await;
+            let expected = match caller {
+                Caller::Owner => None,
+                Caller::Nobody | Caller::OtherKey | Caller::Unsigned | Caller::Disabled => {
+                    Some((401, "unauthorized"))
+                }
+                Caller::Expired => Some((401, "token_expired")),
+                Caller::Outsider | Caller::Member | Caller::Removed | Caller::Admin => {
+                    Some((403, "forbidden"))
+                }
+            };
+            match expected {
+                None => assert!(
+                    status.is_success(),
+                    "{caller:?} {method} {path}: {status} {answer}"
+                ),
+                Some((code, name)) => assert_eq!(
+                    (status.as_u16(), answer["code"].as_str()),
+                    (code, Some(name)),
+                    "{caller:?} {method} {path}: {answer}"
+                ),
+            }
+        }
+    }
+    // The server's admin's calls took effect: the bystander is a member
+    // again (promoted, demoted), enabled, and signed out everywhere.
+    let (_, seen) = app
+        .get(&format!("/api/users/{target}"), &cast.owner.access)
+        .await;
+    assert_eq!(seen["role"], "member");
+    assert_eq!(
+        app.get("/api/users/profile", &bystander.access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }

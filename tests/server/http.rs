@@ -303,6 +303,29 @@ async fn the_openapi_document_lists_every_rest_route() {
         "DELETE /api/push/subscriptions",
         "GET /api/notify/topic",
         "DELETE /api/notify/topic",
+        "GET /api/users/blocked",
+        "PUT /api/users/{user_id}/block",
+        "DELETE /api/users/{user_id}/block",
+        "GET /api/users/profile/export",
+        "POST /api/chats/{chat_id}/messages/{seq}/report",
+        "POST /api/chats/{chat_id}/invites",
+        "GET /api/chats/{chat_id}/invites",
+        "DELETE /api/chats/{chat_id}/invites/{code}",
+        "GET /api/invites/{code}",
+        "POST /api/invites/{code}/accept",
+        "GET /api/admin/users",
+        "POST /api/admin/users/invite",
+        "POST /api/admin/users/{user_id}/{action}",
+        "DELETE /api/admin/users/{user_id}/sessions",
+        "POST /api/admin/unlock",
+        "GET /api/admin/codes",
+        "GET /api/admin/settings",
+        "PATCH /api/admin/settings",
+        "GET /api/admin/reports",
+        "DELETE /api/admin/reports/{report_id}",
+        "GET /api/admin/server",
+        "POST /api/admin/backup",
+        "GET /api/search",
     ];
     expected.sort_unstable();
     assert_eq!(documented, expected);
@@ -315,11 +338,16 @@ async fn the_openapi_document_lists_every_rest_route() {
             .replace("{chat_id}", "x")
             .replace("{seq}", "1")
             .replace("{emoji}", "%F0%9F%91%8D")
-            .replace("{upload_id}", "x");
+            .replace("{upload_id}", "x")
+            .replace("{code}", "x")
+            .replace("{report_id}", "x")
+            .replace("{action}", "promote");
         let (status, body) = app.call(method.parse().unwrap(), &path, None, None).await;
         assert!(
             status == StatusCode::UNAUTHORIZED
                 || (status == StatusCode::NOT_FOUND && path.starts_with("/api/uploads/"))
+                // An invite link is seen without signing in: an unknown one is 404.
+                || (status == StatusCode::NOT_FOUND && path == "/api/invites/x")
                 || status == StatusCode::BAD_REQUEST
                 // The VAPID key is public: browsers subscribe with it.
                 || (status == StatusCode::OK && path == "/api/push/key"),

@@ -7,6 +7,7 @@
 mod support;
 
 mod addresses;
+mod admin;
 mod auth;
 mod authz;
 mod changes;
@@ -15,7 +16,9 @@ mod delivery;
 mod hostile;
 mod http;
 mod i18n;
+mod invites;
 mod messages;
+mod moderation;
 mod notify;
 mod ntfy;
 mod realtime;

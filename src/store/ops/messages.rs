@@ -5,7 +5,7 @@
 //! message apply one after another and none is lost; who may make a change
 //! is `domain`'s rule, applied here.
 
-use super::{Operation, head_of, member_of, name_upload, read_mark_of};
+use super::{Operation, blocked_in_private, head_of, member_of, name_upload, read_mark_of};
 use crate::domain::{
     ChangeWindows, ChatKind, DeliveryMark, MAX_PINS, MAX_REACTIONS, MessageKind, Refusal,
 };
@@ -116,6 +116,8 @@ pub enum Sent {
     NoSuchReply,
     /// A mention names someone who is not in the chat.
     NotParticipant(UserId),
+    /// A private chat whose two people block one another.
+    Blocked,
 }
 
 impl Operation for SendMessage {
@@ -138,6 +140,9 @@ impl Operation for SendMessage {
                 members,
                 reply,
             });
+        }
+        if blocked_in_private(tx, &record)? {
+            return Ok(Sent::Blocked);
         }
         if let Some(&outsider) = self
             .draft
@@ -213,6 +218,9 @@ impl Operation for Forward {
         let mut targets = Vec::with_capacity(self.into.len());
         for &chat in &self.into {
             match member_of(tx, chat, self.sender)? {
+                Some(record) if blocked_in_private(tx, &record)? => {
+                    return Ok(Forwarded::Refused(Refusal::Blocked));
+                }
                 Some(record) => targets.push(record),
                 None => return Ok(Forwarded::NotFound),
             }

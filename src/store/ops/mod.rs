@@ -13,9 +13,11 @@
 //! send the record they read beside the one they want; `Changed` tells them
 //! someone else wrote first, and they decide again.
 
+mod accounts;
 mod messages;
 mod notify;
 
+pub use accounts::*;
 pub use messages::*;
 pub use notify::*;
 
@@ -186,8 +188,7 @@ impl Operation for SaveGroup {
     }
 }
 
-/// A user record as the rules changed it (profile, `lastSeen`, disabling).
-/// Disabling also ends every session of the user.
+/// A user record as the rules changed it (profile, `lastSeen`).
 #[derive(Debug, Clone)]
 pub struct SaveUser {
     pub read: UserRecord,
@@ -202,11 +203,6 @@ impl Operation for SaveUser {
     fn apply(self, tx: &mut Tx<'_>) -> Result<Swap, StoreError> {
         if tx.user(self.read.id)?.as_ref() != Some(&self.read) {
             return Ok(Swap::Changed);
-        }
-        if self.changed.disabled {
-            for session in tx.sessions_of(self.changed.id)? {
-                tx.remove_session(self.changed.id, session.id)?;
-            }
         }
         if let Some(upload) = &self.names_upload {
             name_avatar(tx, upload)?;
@@ -230,7 +226,7 @@ impl Operation for AddUser {
         if let Some(existing) = tx.user_by_phone(&self.user.phone)? {
             return Ok(existing);
         }
-        tx.put_user(&self.user)?;
+        create_user(tx, &self.user)?;
         Ok(self.user)
     }
 }
@@ -344,7 +340,7 @@ impl Operation for StartSession {
             Some(user) if user.disabled => return Ok(Started::Disabled),
             Some(user) => (user, false),
             None => {
-                tx.put_user(&self.new_user)?;
+                create_user(tx, &self.new_user)?;
                 (self.new_user, true)
             }
         };
