@@ -19,7 +19,7 @@ use crate::config::{Config, LogFormat};
 use crate::env_file::{self, EnvFileError};
 use crate::http::AppState;
 use crate::listener::Port;
-use crate::store::{Store, StoreError};
+use crate::store::{Query, Store, StoreError};
 use crate::tls::Https;
 use crate::{join, lan, telemetry};
 
@@ -421,10 +421,17 @@ fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns
         .find(|url| !url.contains("127.0.0.1"))
         .or(urls.first())
         .map(|url| format!("{url}/join"));
+    // Until someone signs up, whoever does first runs the server.
+    let awaiting_admin = state
+        .store
+        .read()
+        .and_then(|reader| reader.admins())
+        .is_ok_and(|admins| admins.is_empty());
     match config.log_format {
         LogFormat::Json => {
             tracing::info!(
                 version,
+                awaiting_admin,
                 data_dir,
                 otp_delivery = %delivery,
                 urls = ?urls,
@@ -445,6 +452,11 @@ fn announce(state: &AppState, local: SocketAddr, sender: &dyn OtpSender, on_mdns
             }
             tracing::info!("  data:          {data_dir}");
             tracing::info!("  login codes:   {delivery}");
+            if awaiting_admin {
+                tracing::info!(
+                    "  admin:         the first person to sign in becomes the admin (the admin console is in the app)"
+                );
+            }
             if let Some(authority) = authority {
                 tracing::info!("  CA SHA-256:    {}", authority.fingerprint);
                 if authority.new {

@@ -91,6 +91,31 @@ async fn sends_per_address_are_limited() {
     assert_eq!(app.codes.count(&phone(113)), 0);
 }
 
+#[tokio::test]
+async fn refused_input_does_not_use_up_the_addresss_sends() {
+    let app = TestApp::spawn_with(&[("--auth-rate-limit-max", "2")]).await;
+    // Typos and broken bodies send nothing, so they cost nothing.
+    for _ in 0..5 {
+        assert_eq!(app.send_otp("12").await.0, StatusCode::BAD_REQUEST);
+        let (status, _) = app
+            .call(
+                reqwest::Method::POST,
+                "/api/auth/send-otp",
+                None,
+                Some(json!({ "phone": 1 })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    for n in 0..2 {
+        assert_eq!(app.send_otp(&phone(115 + n)).await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        app.send_otp(&phone(117)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 /// `verify-otp` from the client at `address` (behind this machine's proxy).
 async fn verify_from(app: &TestApp, address: &str, phone: &str, code: &str) -> reqwest::Response {
     app.client

@@ -309,6 +309,11 @@ async fn the_banner_names_the_version_the_data_dir_and_a_url() {
             .contains(dir.path().to_str().unwrap())
     );
     assert!(server.wait_for_line("login codes:").contains("log"));
+    assert!(
+        server
+            .wait_for_line("admin:")
+            .contains("the first person to sign in becomes the admin")
+    );
 }
 
 /// Runs `clavox ARGS --data-dir DIR` to completion.
