@@ -371,7 +371,7 @@ impl Display for Report {
         if !self.ceiling.is_empty() {
             writeln!(
                 out,
-                "redb's own ceiling on this disk (each record = a message's three keys, one fsync per batch)"
+                "redb's own ceiling on this disk (each record = a message's keys and search terms, one fsync per batch)"
             )?;
             for row in &self.ceiling {
                 writeln!(
