@@ -322,6 +322,15 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// A phone prefix as `ALLOWED_PHONE_PREFIXES` takes them: `+` and digits.
+pub fn check_prefix(prefix: &str) -> std::result::Result<(), String> {
+    let digits = prefix.strip_prefix('+').unwrap_or("");
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{prefix}` must look like +62 (a + and digits)"));
+    }
+    Ok(())
+}
+
 /// Largest JSON request body.
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
@@ -362,8 +371,7 @@ impl Config {
             );
         }
         for prefix in self.allowed_phone_prefixes.iter().flatten() {
-            crate::settings::check_prefix(prefix)
-                .map_err(|problem| format!("ALLOWED_PHONE_PREFIXES: {problem}"))?;
+            check_prefix(prefix).map_err(|problem| format!("ALLOWED_PHONE_PREFIXES: {problem}"))?;
         }
         if let Some(url) = &self.otp_webhook_url
             && !is_http_url(url)

@@ -7,7 +7,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, check_prefix};
 use crate::domain::{ChangeWindows, Registration};
 use crate::error::{Error, Result};
 use crate::store::{SettingsRecord, Store, ops};
@@ -256,15 +256,6 @@ fn fixed_by(config: &Config) -> SettingsRecord {
         edit_window_secs: config.edit_window.map(|window| window.as_secs()),
         delete_window_secs: config.delete_window.map(|window| window.as_secs()),
     }
-}
-
-/// A phone prefix as `ALLOWED_PHONE_PREFIXES` takes them: `+` and digits.
-pub fn check_prefix(prefix: &str) -> std::result::Result<(), String> {
-    let digits = prefix.strip_prefix('+').unwrap_or("");
-    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{prefix}` must look like +62 (a + and digits)"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
