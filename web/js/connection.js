@@ -9,7 +9,10 @@ import { refresh } from './api.js';
 import { createEmitter } from './emitter.js';
 
 const ACK_TIMEOUT_MS = 10_000;
-const PING_EVERY_MS = 20_000;
+// A link that died without a close (a sleeping server, a dropped Wi-Fi) is noticed within about
+// 10 s: a ping every 4 s, and no pong within 5 s means the socket is dead.
+const PING_EVERY_MS = 4_000;
+const PONG_WAIT_MS = 5_000;
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const CLOSE_AUTH = 4001;
@@ -24,6 +27,7 @@ let attempt = 0;
 let nextId = 1;
 let retryTimer = 0;
 let pingTimer = 0;
+let pinging = false; // a ping is out and unanswered
 let retryAt = 0;
 let downSince = Date.now();
 let joinedToken = null;
@@ -66,7 +70,7 @@ export function reconnectNow() {
 
 // Sends one frame and resolves with the ack's data; rejects with { code } from the server's error,
 // or "offline" / "timeout" / "disconnected" when the link failed.
-export function request(event, data, beforeJoin = false) {
+export function request(event, data, beforeJoin = false, timeoutMs = ACK_TIMEOUT_MS) {
   return new Promise((resolve, reject) => {
     const open = socket?.readyState === WebSocket.OPEN;
     if (!open || (!beforeJoin && state !== 'online')) {
@@ -77,7 +81,7 @@ export function request(event, data, beforeJoin = false) {
     const timer = setTimeout(() => {
       awaiting.delete(id);
       reject(linkError('timeout'));
-    }, ACK_TIMEOUT_MS);
+    }, timeoutMs);
     awaiting.set(id, { resolve, reject, timer });
     socket.send(JSON.stringify({ event, data, id }));
   });
@@ -87,8 +91,8 @@ function linkError(code) {
   return Object.assign(new Error(code), { code, transient: true });
 }
 
-function setState(next) {
-  if (state === 'online' && next !== 'online') downSince = Date.now();
+function setState(next, since = Date.now()) {
+  if (state === 'online' && next !== 'online') downSince = since;
   if (state === next) return;
   state = next;
   events.emit('state', next);
@@ -219,14 +223,23 @@ function startPing() {
 
 function stopPing() {
   clearInterval(pingTimer);
+  pinging = false;
 }
 
-// An unanswered ping means the link is dead even if the browser has not noticed yet.
+// An unanswered ping means the link is dead even if the browser has not noticed yet. It has been
+// down since the ping went out, so the banner's grace for short blips is already spent.
 function checkAlive() {
+  if (pinging) return;
+  pinging = true;
   const sock = socket;
-  request('ping', {}).catch((err) => {
-    if (err.code !== 'timeout' || socket !== sock) return;
-    setState('waiting');
+  const sentAt = Date.now();
+  request('ping', {}, false, PONG_WAIT_MS).then(() => {
+    if (socket === sock) pinging = false;
+  }, (err) => {
+    if (socket !== sock) return;
+    pinging = false;
+    if (err.code !== 'timeout') return;
+    setState('waiting', sentAt);
     drop();
     scheduleRetry();
   });
