@@ -8,9 +8,34 @@ import { errorText } from '../errors.js';
 import { phoneField } from './phone-field.js';
 import { authLayout } from './auth-layout.js';
 
-const draft = { step: 'phone', typed: '', phone: '', resendAt: 0, blockedUntil: 0, blockedPhone: '' };
+// blockedBy: 'number' (a code went to it a moment ago) or 'network' (too many sign-ins from this
+// address; any number is refused until then).
+const draft = { step: 'phone', typed: '', phone: '', resendAt: 0, blockedUntil: 0, blockedPhone: '', blockedBy: '' };
 
 const secondsLeft = (until) => Math.max(0, Math.ceil((until - Date.now()) / 1000));
+
+// Numbers this browser had a code sent to, with when that code expires and when another may be
+// asked for: only for those is "I already have a code" true when the server refuses to send
+// another, and only before `resendAt` can the refusal be the number's own cooldown.
+const SENT_KEY = 'clavox.codesSent';
+
+function codesSent() {
+  try {
+    const all = JSON.parse(localStorage.getItem(SENT_KEY) || '{}');
+    return Object.fromEntries(Object.entries(all).filter(([, sent]) => sent?.until > Date.now()));
+  } catch {
+    return {};
+  }
+}
+
+function rememberCodeSent(phone, answer) {
+  const sent = { until: Date.now() + (answer?.expiresIn ?? 300) * 1000, resendAt: Date.now() + (answer?.retryAfter ?? 30) * 1000 };
+  try {
+    localStorage.setItem(SENT_KEY, JSON.stringify({ ...codesSent(), [phone]: sent }));
+  } catch {
+    // Without storage the offer to enter a code is simply not made after a refusal.
+  }
+}
 
 export function mountLogin(root) {
   const notice = session.takeSignOutReason() === 'expired' ? t('login.signedOut') : '';
@@ -34,15 +59,20 @@ export function mountLogin(root) {
   function phoneStep() {
     const field = phoneField({ id: 'login-phone', testid: 'phone-input', autocomplete: 'tel' });
     field.input.value = draft.typed;
-    const error = h('p', { class: 'form-error', role: 'alert' }, notice);
+    const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'login-error' }, notice);
     const button = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'send-code' }, t('login.sendCode'));
-    const haveCode = h('button', { type: 'button', class: 'link-btn', hidden: true, onclick: () => goTo('code') }, t('login.haveCode'));
+    const haveCode = h('button', { type: 'button', class: 'link-btn', 'data-testid': 'have-code', hidden: true, onclick: enterCode }, t('login.haveCode'));
 
-    const blocked = () => draft.blockedUntil > Date.now() && draft.blockedPhone === field.value();
+    const blocked = () => draft.blockedUntil > Date.now()
+      && (draft.blockedBy === 'network' || draft.blockedPhone === field.value());
     tick = () => {
       if (blocked()) {
-        error.textContent = t('login.rateLimited', { s: secondsLeft(draft.blockedUntil) });
-        haveCode.hidden = false;
+        const s = secondsLeft(draft.blockedUntil);
+        error.textContent = draft.blockedBy === 'network'
+          ? tn('login.networkLimited', Math.ceil(s / 60))
+          : t('login.rateLimited', { s });
+        // Only a number this browser had a code sent to may go on to enter it.
+        haveCode.hidden = !codesSent()[field.value()];
       } else if (draft.blockedUntil) {
         draft.blockedUntil = 0;
         error.textContent = '';
@@ -50,7 +80,17 @@ export function mountLogin(root) {
       }
       button.disabled = blocked() || button.getAttribute('aria-busy') === 'true';
     };
-    field.input.addEventListener('input', () => tick());
+    // An error about the number goes as soon as the number is usable.
+    field.input.addEventListener('input', () => {
+      if (!draft.blockedUntil && field.plausible() && error.textContent) error.textContent = '';
+      tick();
+    });
+
+    function enterCode() {
+      draft.typed = field.input.value;
+      draft.phone = field.value();
+      goTo('code');
+    }
 
     async function submit(event) {
       event.preventDefault();
@@ -67,12 +107,17 @@ export function mountLogin(root) {
         const answer = await api.post('/api/auth/send-otp', { phoneNumber }, { auth: false });
         draft.phone = phoneNumber;
         draft.resendAt = Date.now() + (answer?.retryAfter ?? 30) * 1000;
+        rememberCodeSent(phoneNumber, answer);
         goTo('code');
       } catch (err) {
         setBusy(button, false);
         if (err.code === 'rate_limited') {
+          // The server's answer is the same for both limits: a number this browser sent no code
+          // to a moment ago was refused because of the address.
+          const sent = codesSent()[phoneNumber];
           draft.phone = phoneNumber;
           draft.blockedPhone = phoneNumber;
+          draft.blockedBy = sent && Date.now() < sent.resendAt ? 'number' : 'network';
           draft.blockedUntil = Date.now() + (err.retryAfter ?? 30) * 1000;
           tick();
           return;
@@ -165,6 +210,7 @@ export function mountLogin(root) {
       try {
         const answer = await api.post('/api/auth/send-otp', { phoneNumber: draft.phone }, { auth: false });
         draft.resendAt = Date.now() + (answer?.retryAfter ?? 30) * 1000;
+        rememberCodeSent(draft.phone, answer);
         status.textContent = t('login.resent');
         input.value = '';
         input.focus();
