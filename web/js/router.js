@@ -29,6 +29,18 @@ export function navigate(path, { replace = false } = {}) {
   events.emit('route', current());
 }
 
+// An entry for something shown over the current screen (the photo viewer), so a phone's Back
+// closes it instead of leaving the screen. The URL stays. Returns `leave`, for closing it some
+// other way: it takes the entry back off the history, if it is still the current one.
+export function pushOverlay() {
+  depth += 1;
+  const mine = depth;
+  history.pushState({ depth, overlay: true }, '', location.pathname);
+  return () => {
+    if (history.state?.overlay && history.state.depth === mine) history.back();
+  };
+}
+
 // Back within the app when there is somewhere to go back to, else up to `fallback`.
 export function back(fallback = '/') {
   if (depth > 0) history.back();

@@ -1,12 +1,21 @@
 // The photo viewer: the full-size photo in a modal <dialog> over everything, with its name, a
 // download link and a close button. Escape, the close button, a click beside the photo or the
 // browser's Back close it; the dialog then gives focus back to the thumbnail that opened it.
+// While it is open it has a history entry of its own, so Back on a phone closes only the viewer.
 import { h } from '../dom.js';
+import * as router from '../router.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
 
+let leaveEntry = null; // takes the open viewer's history entry back
+
 export function openImage({ src, name, download = true }) {
-  document.querySelector('dialog.lightbox[open]')?.close();
+  // A viewer replacing an open one keeps its history entry.
+  const previous = document.querySelector('dialog.lightbox[open]');
+  if (previous) {
+    previous.dataset.handover = 'true';
+    previous.close();
+  } else leaveEntry = router.pushOverlay();
 
   const img = h('img', { class: 'lightbox-img', src, alt: name, decoding: 'async' });
   const stage = h('div', { class: 'lightbox-stage' }, img);
@@ -25,10 +34,16 @@ export function openImage({ src, name, download = true }) {
   dialog.addEventListener('click', (event) => {
     if (event.target === dialog || event.target === stage) dialog.close();
   });
-  const onBack = () => dialog.close();
+  let wentBack = false;
+  const onBack = () => {
+    wentBack = true;
+    dialog.close();
+  };
   window.addEventListener('popstate', onBack);
   dialog.addEventListener('close', () => {
     window.removeEventListener('popstate', onBack);
+    if (!wentBack && !dialog.dataset.handover) leaveEntry?.();
+    if (!dialog.dataset.handover) leaveEntry = null;
     dialog.remove();
   });
 
