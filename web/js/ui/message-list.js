@@ -4,13 +4,14 @@
 // message into view on request (a reply's original, a pinned message), loading history back to it.
 import { h, patch } from '../dom.js';
 import { icon } from '../icons.js';
-import { t } from '../i18n.js';
+import { t, tn } from '../i18n.js';
 import * as store from '../store.js';
 import * as sync from '../sync.js';
 import * as uploads from '../upload-queue.js';
 import * as people from '../people.js';
 import { clock, dayKey, dayLabel, summary } from '../format.js';
 import { errorText } from '../errors.js';
+import { firstUnreadSeq } from '../unread.js';
 import { bubble } from './message-bubble.js';
 import { foldAlbums } from './album.js';
 import { announce, toast } from './notify.js';
@@ -31,9 +32,17 @@ function sameRun(a, b) {
 // `handlers`: onMenu(message, anchor), onReact(message, emoji); a quote's tap is handled here.
 export function mountMessageList(chatId, handlers = {}) {
   const el = h('div', { class: 'messages', 'data-testid': 'message-list', role: 'region', 'aria-label': t('conv.messages'), tabindex: 0 });
-  const jump = h('button', { type: 'button', class: 'jump', hidden: true, 'aria-label': t('conv.jump'), onclick: () => toEnd('smooth') }, icon('down'));
+  const badge = h('span', { class: 'jump-badge', 'data-testid': 'jump-unread', 'aria-hidden': 'true', hidden: true });
+  const jump = h('button', { type: 'button', class: 'jump', 'data-testid': 'jump', hidden: true, 'aria-label': t('conv.jump'), onclick: jumpToEnd }, icon('down'), badge);
   const cache = new Map(); // key → { signature, el }
   let stuck = true; // the reader is at the newest message
+  let jumping = false; // on the way down after "jump to latest", until the bottom is reached
+  // Unread when the chat was opened (the count is cleared as soon as it is on screen): the
+  // divider goes above the first of them, and the chat opens there.
+  const unreadAtOpen = store.state.chats.get(chatId)?.unreadCount || 0;
+  let dividerSeq = null;
+  let belowSeq = null; // the newest message the reader has seen arrive at the bottom
+  let below = 0; // messages from others that arrived below the view
   let rendered = false;
   let oldestSeq = null;
   let pendingCount = 0;
@@ -41,6 +50,38 @@ export function mountMessageList(chatId, handlers = {}) {
 
   function toEnd(behavior = 'auto') {
     el.scrollTo({ top: el.scrollHeight, behavior });
+  }
+
+  // A smooth scroll is cut short when an older page lands above mid-way (the list then keeps the
+  // distance from the bottom); `jumping` makes every render until the bottom finish the trip.
+  function jumpToEnd() {
+    jumping = true;
+    toEnd('smooth');
+  }
+
+  function showBelow() {
+    badge.hidden = below === 0;
+    if (below) jump.hidden = false;
+    badge.textContent = below > 99 ? '99+' : String(below);
+    jump.setAttribute('aria-label', below ? tn('conv.jumpUnread', below) : t('conv.jump'));
+  }
+
+  function countBelow(items) {
+    const me = store.state.me?.id;
+    const newest = items.filter((m) => m.seq != null).at(-1)?.seq ?? null;
+    if (stuck || belowSeq === null) {
+      belowSeq = newest;
+      if (below) {
+        below = 0;
+        showBelow();
+      }
+      return;
+    }
+    const arrived = items.filter((m) => m.seq > belowSeq && m.senderId !== me).length;
+    belowSeq = Math.max(belowSeq, newest ?? belowSeq);
+    if (!arrived) return;
+    below += arrived;
+    showBelow();
   }
 
   function onMediaLoad() {
@@ -83,6 +124,10 @@ export function mountMessageList(chatId, handlers = {}) {
     const nodes = [];
     items.forEach((m, i) => {
       const prev = items[i - 1];
+      if (m.seq != null && m.seq === dividerSeq) {
+        const label = tn('conv.unreadDivider', unreadAtOpen);
+        nodes.push(reuse('unread-divider', label, () => h('div', { class: 'unread-divider', role: 'separator', 'data-testid': 'unread-divider' }, h('span', null, label))));
+      }
       if (!prev || dayKey(prev.createdAt) !== dayKey(m.createdAt)) {
         const label = dayLabel(m.createdAt);
         nodes.push(reuse(`day:${dayKey(m.createdAt)}`, label, () => h('div', { class: 'day', role: 'separator' }, h('span', null, label))));
@@ -90,16 +135,20 @@ export function mountMessageList(chatId, handlers = {}) {
       const own = m.senderId === me;
       const first = !sameRun(prev, m);
       const last = !sameRun(m, items[i + 1]);
-      const senderName = group && !own && first ? people.nameOf(m.senderId) : '';
+      // Every bubble from someone else in a group names them to screen readers; only the first of
+      // a run shows the name.
+      const speaker = group && !own ? people.nameOf(m.senderId) : '';
+      const senderName = first ? speaker : '';
+      const spokenSender = first ? '' : speaker;
       const status = own ? statusOf(chat, m) : null;
       const mentions = mentionsOf(m, me);
       const replyName = m.replyTo ? people.nameOf(m.replyTo.senderId) : '';
       const reactors = (m.reactions || []).map((r) => r.userIds.map(people.nameOf));
-      const signature = JSON.stringify([m.id, m.seq, m.rev, m.content, m.type, m.metadata, status, first, last, senderName,
+      const signature = JSON.stringify([m.id, m.seq, m.rev, m.content, m.type, m.metadata, status, first, last, senderName, spokenSender,
         clock(m.createdAt), m.editedAt, m.deletedAt, m.hidden, m.pinned, m.forwarded, m.replyTo, replyName, mentions, m.reactions, reactors,
         m.albumMessages?.map((a) => [a.id, a.clientId, a.seq, a.rev, a.metadata, a.failed, a.upload])]);
       nodes.push(reuse(keyOf(m), signature, () => bubble(m, {
-        own, first, last, senderName, status, mentions, replyName, me, onMediaLoad,
+        own, first, last, senderName, spokenSender, status, mentions, replyName, me, onMediaLoad,
         nameOf: people.nameOf,
         onMenu: m.seq != null && !m.hidden ? (anchor) => handlers.onMenu?.(store.findMessage(chatId, m.seq) || m, anchor) : null,
         onQuote: showSeq,
@@ -127,6 +176,7 @@ export function mountMessageList(chatId, handlers = {}) {
     const chat = store.state.chats.get(chatId);
     // An album's photos show as one bubble.
     const items = foldAlbums([...b.messages, ...b.pending]);
+    if (b.loaded && unreadAtOpen && dividerSeq === null) dividerSeq = firstUnreadSeq(b.messages, store.state.me?.id, unreadAtOpen);
     const nodes = [statusNode(b)].filter(Boolean);
     if (b.loaded && !items.length) nodes.push(h('div', { class: 'list-status muted' }, t('conv.empty')));
     nodes.push(...messageNodes(chat, items));
@@ -139,8 +189,15 @@ export function mountMessageList(chatId, handlers = {}) {
     const newOldest = b.messages[0]?.seq ?? null;
     const sentOne = b.pending.length > pendingCount;
     if (!rendered && items.length && el.clientHeight) {
-      toEnd();
       rendered = true;
+      const divider = dividerSeq !== null && el.querySelector('[data-testid="unread-divider"]');
+      if (divider) {
+        // Below the sticky day label, which would otherwise cover it.
+        el.scrollTop = divider.offsetTop - el.offsetTop - 44;
+        stuck = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+      } else toEnd();
+    } else if (jumping) {
+      toEnd();
     } else if (oldestSeq !== null && newOldest !== null && newOldest < oldestSeq) {
       // Older page added above: keep the same distance from the bottom, so nothing jumps.
       el.scrollTop = el.scrollHeight - el.clientHeight - fromBottom;
@@ -149,7 +206,10 @@ export function mountMessageList(chatId, handlers = {}) {
     }
     oldestSeq = newOldest;
     pendingCount = b.pending.length;
-    if (b.loaded) announceNew(b.messages);
+    if (b.loaded) {
+      countBelow(b.messages);
+      announceNew(b.messages);
+    }
     maybeLoadOlder(b);
   }
 
@@ -182,10 +242,19 @@ export function mountMessageList(chatId, handlers = {}) {
   });
   resizes.observe(el);
 
+  for (const type of ['wheel', 'touchstart', 'keydown']) el.addEventListener(type, () => { jumping = false; }, { passive: true });
+
   el.addEventListener('scroll', () => {
     const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
     stuck = fromBottom < STICK_PX;
-    jump.hidden = fromBottom < JUMP_PX;
+    if (stuck) {
+      jumping = false;
+      if (below) {
+        below = 0;
+        showBelow();
+      }
+    }
+    jump.hidden = fromBottom < JUMP_PX && !below;
     maybeLoadOlder();
   }, { passive: true });
 
