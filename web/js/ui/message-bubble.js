@@ -13,11 +13,21 @@ import { albumGrid } from './album.js';
 import { withUploadProgress } from './upload-bubble.js';
 import { placeholderOf } from '../images.js';
 import * as uploads from '../upload-queue.js';
+import { voicePlayer } from './voice-player.js';
 
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
 const STATUS_ICONS = { sending: 'clock', sent: 'check', delivered: 'checks', read: 'checks', failed: 'alert' };
 const LONG_PRESS_MS = 500;
 const LONG_PRESS_SLOP_PX = 10;
+
+// A message of one to three emoji and nothing else is shown larger.
+const EMOJI_ONLY = /^(?:\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier}|\u200D\p{Extended_Pictographic}\uFE0F?)*|\p{Regional_Indicator}{2}|\s){1,12}$/u;
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+function emojiOnly(text) {
+  if (!EMOJI_ONLY.test(text)) return false;
+  const count = [...graphemes.segment(text.replace(/\s+/g, ''))].length;
+  return count >= 1 && count <= 3;
+}
 
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -104,28 +114,12 @@ function imageAttachment(meta, url, onMediaLoad) {
   return link;
 }
 
-// MediaRecorder's WebM carries no duration, so browsers report Infinity and the player cannot seek
-// until it has seen the end: seeking far past it once makes the browser find the real length.
-function learnDuration(audio) {
-  audio.addEventListener('loadedmetadata', () => {
-    if (audio.duration !== Infinity) return;
-    audio.addEventListener('timeupdate', () => {
-      audio.currentTime = 0;
-    }, { once: true });
-    audio.currentTime = 1e101;
-  }, { once: true });
-}
-
 function voiceAttachment(meta, url) {
   const ms = positive(meta.durationMs);
   const label = ms ? t('msg.voiceLength', { duration: duration(ms) }) : t('msg.voice');
-  const audio = h('audio', { class: 'msg-audio', controls: true, preload: 'metadata', src: url, 'aria-label': label });
-  learnDuration(audio);
-  return h('div', { class: 'msg-voice', 'data-testid': 'voice' },
-    audio,
-    h('span', { class: 'msg-voice-info', 'aria-hidden': 'true' },
-      icon('mic', 'icon msg-voice-icon'),
-      ms ? h('span', { class: 'msg-voice-duration', 'data-testid': 'voice-duration' }, duration(ms)) : t('msg.voice')));
+  return h('div', { class: 'msg-voice', 'data-testid': 'voice', role: 'group', 'aria-label': label },
+    icon('mic', 'icon msg-voice-icon'),
+    voicePlayer(url, ms));
 }
 
 function extensionOf(name) {
@@ -282,6 +276,7 @@ export function bubble(message, options) {
       onMenu(event.currentTarget);
     },
   }, icon('chevron')) : null,
+  options.spokenSender ? h('span', { class: 'sr-only' }, `${options.spokenSender}: `) : null,
   senderName ? h('div', { class: `msg-sender palette-text-${paletteIndex(message.senderId)}`, dir: 'auto' }, senderName) : null,
   message.forwarded && !gone ? h('div', { class: 'msg-forwarded', 'data-testid': 'forwarded' }, icon('forward', 'icon msg-forwarded-icon'), t('msg.forwarded')) : null,
   message.replyTo && !gone ? h('button', {
@@ -298,7 +293,7 @@ export function bubble(message, options) {
   gone ? null : attachment(message, onMediaLoad),
   // `dir=auto`: each text runs the way its own script does (Arabic, Hebrew
   // right to left), whatever the app's language.
-  text ? h('div', { class: 'msg-text', dir: 'auto' }, richText(text, options.mentions || [])) : null,
+  text ? h('div', { class: `msg-text${emojiOnly(text) ? ' emoji-only' : ''}`, dir: 'auto' }, richText(text, options.mentions || [])) : null,
   gone ? goneLine(message) : null,
   meta,
   gone ? null : reactionChips(message, options.me, onReact, options.nameOf || String));
