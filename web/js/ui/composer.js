@@ -1,4 +1,5 @@
-// Writing messages: a growing textarea (Enter sends, Shift+Enter breaks the line), attachments,
+// Writing messages: a growing textarea (Enter sends and Shift+Enter breaks the line; on touch
+// keyboards Enter breaks the line and the button sends), an emoji picker, attachments,
 // voice messages (the microphone replaces Send while there is no text), and the typing signal: typing_start at most every 3 s while typing, typing_stop on send, on
 // blur, or after 4 s without a keystroke. Drafts survive switching chats.
 // Above the text box: the message being replied to, or the one being edited (its text moves into
@@ -15,6 +16,7 @@ import { canRecord, needsSecureAddress } from '../voice.js';
 import { toast } from './notify.js';
 import { voiceControls } from './voice-recorder.js';
 import { mentionSuggester } from './mentions.js';
+import { emojiPicker } from './emoji-picker.js';
 import { quote, previewOf } from './quote.js';
 import { reportError } from './message-menu.js';
 import * as uploads from '../upload-queue.js';
@@ -30,6 +32,10 @@ const MAX_HEIGHT_PX = 160;
 const RASTER = /^image\/(png|jpeg|gif|webp)$/;
 
 const drafts = new Map(); // chatId → unsent text
+
+// On touch keyboards Enter is a new line and the button sends (there is no Shift to hold);
+// with a physical keyboard Enter sends and Shift+Enter is a new line.
+const touchKeyboard = () => window.matchMedia('(pointer: coarse) and (hover: none)').matches;
 
 async function imageSize(file) {
   try {
@@ -53,7 +59,7 @@ export function mountComposer(chatId) {
     'data-testid': 'composer',
     'aria-label': t('composer.label'),
     placeholder: t('composer.placeholder'),
-    enterkeyhint: 'send',
+    enterkeyhint: touchKeyboard() ? 'enter' : 'send',
     value: drafts.get(chatId) || '',
   });
   const send = h('button', { type: 'submit', class: 'send-btn', 'data-testid': 'send', 'aria-label': t('composer.send'), title: t('composer.send') }, icon('send'));
@@ -61,12 +67,13 @@ export function mountComposer(chatId) {
   const attach = h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'attach', 'aria-label': t('composer.attach'), title: t('composer.attach'), onclick: chooseAttachment }, icon('attach'));
   // Photos are previewed, shrunk and may go as an album; a file keeps its own bytes.
   const photoPicker = h('input', { type: 'file', accept: 'image/*', multiple: true, hidden: true, tabindex: -1, 'data-testid': 'photo-input' });
+  const emoji = emojiPicker(textarea);
   const voice = canRecord() || needsSecureAddress() ? voiceControls({ onChange: layout, onRecorded: sendVoice }) : null;
   const form = h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); submit(); } },
-    attach, picker, voice?.discardButton, textarea, voice?.bar, send, voice?.start, voice?.sendButton);
+    attach, picker, voice?.discardButton, emoji.button, textarea, voice?.bar, send, voice?.start, voice?.sendButton);
   const mentions = mentionSuggester(textarea, chatId, onInput);
   const context = h('div', { class: 'composer-context', 'data-testid': 'composer-context', hidden: true });
-  const el = h('div', { class: 'composer-area' }, mentions.el, context, form);
+  const el = h('div', { class: 'composer-area' }, mentions.el, emoji.panel, context, form);
   let mode = null; // { kind: 'reply' | 'edit', message, draft? }
 
   // Recording: the bar takes the place of the text box. No text: the microphone takes Send's place.
@@ -76,6 +83,7 @@ export function mountComposer(chatId) {
     const empty = !textarea.value.trim();
     const editing = mode?.kind === 'edit';
     attach.hidden = recording || editing;
+    emoji.button.hidden = recording;
     textarea.hidden = recording;
     send.hidden = recording || (Boolean(voice) && empty && !editing);
     voice?.setAvailable(empty && !editing);
@@ -312,7 +320,7 @@ export function mountComposer(chatId) {
       cancelMode();
       return;
     }
-    if (event.key === 'Enter' && !event.shiftKey) {
+    if (event.key === 'Enter' && !event.shiftKey && !touchKeyboard()) {
       event.preventDefault();
       submit();
     }
@@ -342,6 +350,7 @@ export function mountComposer(chatId) {
     previewPhotos,
     destroy() {
       stopTyping();
+      emoji.close();
       voice?.destroy();
     },
   };
