@@ -1,4 +1,4 @@
-// Profile and settings: name and picture (PUT /api/users/profile), language, notifications, the
+// Profile and settings: name and picture (PUT /api/users/profile), language, theme, notifications, the
 // signed-in devices (GET /api/auth/sessions, ending others with DELETE), and signing out (which
 // takes this device's push subscription back first, while the session may still do so).
 import { h, setBusy } from '../dom.js';
@@ -18,6 +18,7 @@ import { panelHeader } from './panel.js';
 import { languageSelect } from './language-select.js';
 import { installSection } from './install-app.js';
 import { notificationSettings } from './notification-settings.js';
+import * as theme from '../theme.js';
 
 const RASTER_TYPES = 'image/png,image/jpeg,image/gif,image/webp';
 
@@ -34,7 +35,7 @@ function deviceLabel(agent) {
 export function mountProfile(container) {
   const me = store.state.me;
   const preview = h('div', { class: 'profile-avatar' });
-  const nameInput = h('input', { id: 'profile-name', class: 'input', maxlength: 64, autocomplete: 'name', value: me.name || '' });
+  const nameInput = h('input', { id: 'profile-name', class: 'input', dir: 'auto', maxlength: 64, autocomplete: 'name', value: me.name || '' });
   const avatarInput = h('input', { id: 'profile-avatar', class: 'input', type: 'url', inputmode: 'url', autocomplete: 'off', placeholder: 'https://…', value: me.avatar || '' });
   const photoPicker = h('input', { type: 'file', accept: RASTER_TYPES, hidden: true, tabindex: -1 });
   const uploadButton = h('button', { type: 'button', class: 'link-btn', onclick: () => photoPicker.click() }, t('profile.uploadPhoto'));
@@ -157,6 +158,11 @@ export function mountProfile(container) {
     await api.logout().catch(() => {});
   });
   nameInput.addEventListener('input', renderPreview);
+  // An error about the name goes as soon as the name is usable.
+  nameInput.addEventListener('input', () => {
+    const name = nameInput.value.trim();
+    if (formError.textContent === t('name.missing') && name && codePoints(name) <= 64) formError.textContent = '';
+  });
   avatarInput.addEventListener('input', renderPreview);
   photoPicker.addEventListener('change', uploadPhoto);
 
@@ -177,6 +183,10 @@ export function mountProfile(container) {
       h('div', { class: 'stack' },
         h('h2', { class: 'section-title' }, h('label', { for: 'profile-lang' }, t('settings.language'))),
         languageSelect('profile-lang')),
+      h('div', { class: 'stack' },
+        h('h2', { class: 'section-title' }, h('label', { for: 'profile-theme' }, t('settings.theme'))),
+        h('select', { id: 'profile-theme', class: 'input select', 'data-testid': 'theme-select', value: theme.chosen(), onchange: (event) => theme.choose(event.target.value) },
+          theme.THEMES.map((name) => h('option', { value: name }, t(`settings.theme.${name}`))))),
       notifying.el,
       install?.el,
       h('div', { class: 'stack' },
