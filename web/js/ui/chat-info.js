@@ -41,7 +41,7 @@ export function mountChatInfo(container, chatId) {
   const actionError = h('p', { class: 'form-error', role: 'alert' });
 
   // Rename (admins only). Built once so typing is never wiped by a live update.
-  const nameInput = h('input', { id: 'group-rename', class: 'input', maxlength: 64, autocomplete: 'off' });
+  const nameInput = h('input', { id: 'group-rename', class: 'input', dir: 'auto', maxlength: 64, autocomplete: 'off' });
   const renameButton = h('button', { type: 'submit', class: 'btn btn-secondary' }, t('info.rename'));
   const renameError = h('p', { class: 'form-error', role: 'alert' });
   const renameForm = h('form', { class: 'stack', novalidate: true, onsubmit: rename },
@@ -147,7 +147,7 @@ export function mountChatInfo(container, chatId) {
     return h('li', { class: 'person' },
       avatar({ id: userId, name: u?.name, url: u?.avatar, online: Boolean(u?.isOnline) }, 'sm'),
       h('span', { class: 'person-text' },
-        h('span', { class: 'person-name' }, self ? t('info.you', { name: people.nameOf(userId) }) : people.nameOf(userId)),
+        h('span', { class: 'person-name', dir: 'auto' }, self ? t('info.you', { name: people.nameOf(userId) }) : people.nameOf(userId)),
         h('span', { class: 'person-sub' }, u?.phoneNumber || '')),
       admin ? h('span', { class: 'tag' }, t('info.admin')) : null,
       isAdmin() && !self

@@ -66,8 +66,9 @@ function chatItem(chat, active) {
 
 export function mountChatList(container) {
   const me = store.state.me;
-  const profileButton = h('button', { type: 'button', class: 'icon-btn avatar-btn', 'data-testid': 'profile', 'aria-label': t('list.profile'), onclick: () => router.navigate('/profile') });
-  const search = h('input', { type: 'search', class: 'search-input', placeholder: t('list.search'), 'aria-label': t('list.search'), autocomplete: 'off' });
+  // Named by hidden text, not aria-label: the initials it shows are only a picture of the person.
+  const profileButton = h('button', { type: 'button', class: 'icon-btn avatar-btn', 'data-testid': 'profile', title: t('list.profile'), onclick: () => router.navigate('/profile') });
+  const search = h('input', { type: 'search', class: 'search-input', dir: 'auto', placeholder: t('list.search'), 'aria-label': t('list.search'), autocomplete: 'off' });
   const list = h('ul', { class: 'chat-list', 'data-testid': 'chat-list', 'aria-label': t('list.title') });
   const empty = h('div', { class: 'empty', hidden: true });
   const title = h('h1', { class: 'bar-title', tabindex: -1 }, t('list.title'));
@@ -102,7 +103,7 @@ export function mountChatList(container) {
 
   function render() {
     const mine = store.state.me || me;
-    profileButton.replaceChildren(avatar({ id: mine.id, name: mine.name, url: mine.avatar }, 'sm'));
+    profileButton.replaceChildren(avatar({ id: mine.id, name: mine.name, url: mine.avatar }, 'sm'), h('span', { class: 'sr-only' }, t('list.profile')));
     const query = search.value.trim().toLowerCase();
     const activeId = router.current().chatId;
     const chats = store.sortedChats().filter((chat) => {

@@ -25,7 +25,8 @@ function typingText(ids) {
 }
 
 export function mountConversation(container, chatId) {
-  const title = h('h2', { class: 'conv-title', id: 'conv-title', 'data-testid': 'chat-title', tabindex: -1 });
+  // The top heading of the page on phones, where the chat list's is not shown.
+  const title = h('h1', { class: 'conv-title', id: 'conv-title', 'data-testid': 'chat-title', tabindex: -1 });
   const subtitle = h('p', { class: 'conv-sub' });
   const face = h('span', { class: 'conv-face' });
   const openInfo = () => router.navigate(`/chat/${chatId}/info`);

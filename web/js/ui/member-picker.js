@@ -11,12 +11,16 @@ import { avatar } from './avatar.js';
 
 const MAX_SUGGESTIONS = 8;
 
-export function memberPicker({ id, phoneTestid, addTestid, excluded, onAdd, errors = {} }) {
+// `heading`: the level of the suggestions' heading, one below the section it is in.
+export function memberPicker({ id, phoneTestid, addTestid, excluded, onAdd, errors = {}, heading = 'h3' }) {
   const field = phoneField({ id, testid: phoneTestid });
   const add = h('button', { type: 'submit', class: 'btn btn-secondary', 'data-testid': addTestid }, t('members.add'));
-  const error = h('p', { class: 'form-error', role: 'alert' });
+  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'member-error' });
   const suggestions = h('ul', { class: 'people-list', 'aria-label': t('members.suggestions') });
-  const suggestionsBlock = h('div', { hidden: true }, h('h3', { class: 'section-title' }, t('members.suggestions')), suggestions);
+  field.input.addEventListener('input', () => {
+    if (field.plausible()) error.textContent = '';
+  });
+  const suggestionsBlock = h('div', { hidden: true }, h(heading, { class: 'section-title' }, t('members.suggestions')), suggestions);
 
   async function addUser(user) {
     if (user.id === store.state.me?.id || excluded().has(user.id)) {
@@ -54,7 +58,6 @@ export function memberPicker({ id, phoneTestid, addTestid, excluded, onAdd, erro
       h('button', {
         type: 'button',
         class: 'person person-button',
-        'aria-label': t('members.addName', { name: people.nameOf(u.id) }),
         onclick: async () => {
           error.textContent = '';
           try {
@@ -64,8 +67,9 @@ export function memberPicker({ id, phoneTestid, addTestid, excluded, onAdd, erro
           }
         },
       },
+      h('span', { class: 'sr-only' }, t('members.add'), ' '),
       avatar(people.userFace(u), 'sm'),
-      h('span', { class: 'person-text' }, h('span', { class: 'person-name' }, people.nameOf(u.id)), h('span', { class: 'person-sub' }, u.phoneNumber)),
+      h('span', { class: 'person-text' }, h('span', { class: 'person-name', dir: 'auto' }, people.nameOf(u.id)), h('span', { class: 'person-sub' }, u.phoneNumber)),
       icon('plus')))));
     suggestionsBlock.hidden = picks.length === 0;
   }

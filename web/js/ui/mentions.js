@@ -21,7 +21,6 @@ export function mentionSuggester(textarea, chatId, onChange) {
 
   textarea.setAttribute('aria-autocomplete', 'list');
   textarea.setAttribute('aria-controls', listId);
-  textarea.setAttribute('aria-expanded', 'false');
 
   // The "@query" just before the caret, in a group.
   function find() {
@@ -42,7 +41,6 @@ export function mentionSuggester(textarea, chatId, onChange) {
     options = [];
     list.hidden = true;
     list.replaceChildren();
-    textarea.setAttribute('aria-expanded', 'false');
     textarea.removeAttribute('aria-activedescendant');
   }
 
@@ -61,7 +59,6 @@ export function mentionSuggester(textarea, chatId, onChange) {
       }, avatar({ id: option.id, name: u?.name, url: u?.avatar }, 'xs'), h('span', { class: 'mention-name', dir: 'auto' }, option.name));
     }));
     list.hidden = false;
-    textarea.setAttribute('aria-expanded', 'true');
     textarea.setAttribute('aria-activedescendant', `${listId}-${active}`);
     list.children[active]?.scrollIntoView({ block: 'nearest' });
   }

@@ -11,6 +11,7 @@ export function mountNameStep(root) {
   const input = h('input', {
     id: 'first-name',
     class: 'input',
+    dir: 'auto',
     maxlength: 64,
     autocomplete: 'name',
     'data-testid': 'name-input',

@@ -14,6 +14,10 @@ export function mountNewChat(container) {
   const field = phoneField({ id: 'new-chat-phone', testid: 'new-chat-phone' });
   const start = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'new-chat-start' }, t('newChat.start'));
   const error = h('p', { class: 'form-error', role: 'alert' });
+  // The error names the number: it goes as soon as the number is usable.
+  field.input.addEventListener('input', () => {
+    if (field.plausible()) error.textContent = '';
+  });
 
   async function submit(event) {
     event.preventDefault();

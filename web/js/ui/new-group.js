@@ -14,20 +14,34 @@ import { avatar } from './avatar.js';
 
 export function mountNewGroup(container) {
   const members = new Map(); // userId → User, in the order added
-  const name = h('input', { id: 'group-name', class: 'input', maxlength: 64, autocomplete: 'off', 'data-testid': 'group-name' });
+  const name = h('input', { id: 'group-name', class: 'input', dir: 'auto', maxlength: 64, autocomplete: 'off', 'data-testid': 'group-name' });
   const chosen = h('ul', { class: 'people-list', 'aria-label': t('newGroup.members') });
   const count = h('h2', { class: 'section-title', 'aria-live': 'polite' });
   const create = h('button', { type: 'button', class: 'btn btn-primary btn-block', 'data-testid': 'group-create' }, t('newGroup.create'));
-  const error = h('p', { class: 'form-error', role: 'alert' });
+  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'group-error' });
+  let errorFor = null; // 'name' | 'members' | null: what the error shown is about
+
+  function showError(text, about = null) {
+    error.textContent = text;
+    errorFor = about;
+  }
+
+  // An error goes as soon as what it names is put right.
+  function clearFixed() {
+    const nameOk = Boolean(name.value.trim()) && codePoints(name.value.trim()) <= 64;
+    if ((errorFor === 'name' && nameOk) || (errorFor === 'members' && members.size)) showError('');
+  }
 
   const picker = memberPicker({
     id: 'group-member-phone',
     phoneTestid: 'group-member-phone',
     addTestid: 'group-member-add',
+    heading: 'h2',
     excluded: () => new Set(members.keys()),
     onAdd: async (user) => {
       members.set(user.id, user);
       renderMembers();
+      clearFixed();
     },
   });
 
@@ -35,7 +49,7 @@ export function mountNewGroup(container) {
     count.textContent = tn('newGroup.count', members.size);
     chosen.replaceChildren(...[...members.values()].map((u) => h('li', { class: 'person' },
       avatar(people.userFace(u), 'sm'),
-      h('span', { class: 'person-text' }, h('span', { class: 'person-name' }, people.nameOf(u.id)), h('span', { class: 'person-sub' }, u.phoneNumber)),
+      h('span', { class: 'person-text' }, h('span', { class: 'person-name', dir: 'auto' }, people.nameOf(u.id)), h('span', { class: 'person-sub' }, u.phoneNumber)),
       h('button', {
         type: 'button',
         class: 'icon-btn',
@@ -51,15 +65,15 @@ export function mountNewGroup(container) {
   create.addEventListener('click', async () => {
     const groupName = name.value.trim();
     if (!groupName || codePoints(groupName) > 64) {
-      error.textContent = t('newGroup.nameMissing');
+      showError(t('newGroup.nameMissing'), 'name');
       name.focus();
       return;
     }
     if (!members.size) {
-      error.textContent = t('newGroup.membersMissing');
+      showError(t('newGroup.membersMissing'), 'members');
       return;
     }
-    error.textContent = '';
+    showError('');
     setBusy(create, true);
     try {
       const chat = await api.post('/api/chats', { type: 'group', name: groupName, participants: [...members.keys()] });
@@ -67,9 +81,11 @@ export function mountNewGroup(container) {
       router.navigate(`/chat/${chat.id}`, { replace: true });
     } catch (err) {
       setBusy(create, false);
-      error.textContent = errorText(err, { unknown_user: t('newGroup.unknownUser'), validation_failed: t('newGroup.invalid') });
+      showError(errorText(err, { unknown_user: t('newGroup.unknownUser'), validation_failed: t('newGroup.invalid') }));
     }
   });
+
+  name.addEventListener('input', clearFixed);
 
   // Enter in the name moves on to adding members rather than submitting anything.
   name.addEventListener('keydown', (event) => {

@@ -1,5 +1,7 @@
 // The signed-in layout: connection banner, a side pane (chat list or a panel) and a main pane (a
-// conversation, chat info or a welcome). On phones only one pane shows, chosen by the route.
+// conversation, chat info or a welcome). On phones only one pane shows, chosen by the route, and
+// that pane is the page's main landmark; on wider screens the main pane is. Escape closes a
+// panel (chat info, new chat, new group, profile) as its back button would.
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
@@ -29,7 +31,8 @@ function mountWelcome(container) {
 export function mountShell(root) {
   const banner = mountBanner();
   const side = h('div', { class: 'side' });
-  const main = h('main', { class: 'main' });
+  const main = h('div', { class: 'main' });
+  const phoneLayout = window.matchMedia('(max-width: 767.98px)');
   const shell = h('div', { class: 'shell' }, side, main);
   root.append(banner.el, shell);
   const hideHint = offerHomeScreenHint();
@@ -45,11 +48,29 @@ export function mountShell(root) {
     slot.destroy = mount(container);
   }
 
+  function markMain() {
+    const mainPane = phoneLayout.matches && shell.dataset.pane === 'side' ? side : main;
+    for (const pane of [side, main]) {
+      if (pane === mainPane) pane.setAttribute('role', 'main');
+      else pane.removeAttribute('role');
+    }
+  }
+
+  function onKey(event) {
+    if (event.key !== 'Escape' || event.defaultPrevented || document.querySelector('dialog[open]')) return;
+    const route = router.current();
+    const fallback = { info: `/chat/${route.chatId}`, 'new-chat': '/', 'new-group': '/', profile: '/' }[route.view];
+    if (!fallback) return;
+    event.preventDefault();
+    router.back(fallback);
+  }
+
   function show(route) {
     const pane = route.chatId ? 'main' : 'side';
     const paneChanged = shell.dataset.pane !== pane;
     // Set the pane first, so views mount visible and can measure themselves.
     shell.dataset.pane = pane;
+    markMain();
     const sideKey = SIDE_VIEWS[route.view] ? route.view : 'list';
     swap(slots.side, side, sideKey, SIDE_VIEWS[sideKey]);
     const mainKey = route.chatId ? `${route.view}:${route.chatId}` : 'welcome';
@@ -75,8 +96,12 @@ export function mountShell(root) {
     }),
   ];
   show(router.current());
+  phoneLayout.addEventListener('change', markMain);
+  document.addEventListener('keydown', onKey);
 
   return () => {
+    phoneLayout.removeEventListener('change', markMain);
+    document.removeEventListener('keydown', onKey);
     unsubscribers.forEach((off) => off());
     slots.side.destroy?.();
     slots.main.destroy?.();
