@@ -39,6 +39,7 @@ use tempfile::TempDir;
 
 use crate::support::{TestApp, phone};
 
+mod day;
 mod photos;
 mod search;
 
@@ -457,7 +458,8 @@ async fn a_voice_message_recorded_in_the_browser_plays_for_the_other_person_besi
                const audio = m && m.querySelector('[data-testid="voice"] audio');
                if (!audio || audio.readyState < 1) return null;
                const label = m.querySelector('[data-testid="voice-duration"]');
-               return { seq: m.dataset.seq, src: audio.getAttribute('src'), controls: audio.controls,
+               return { seq: m.dataset.seq, src: audio.getAttribute('src'),
+                        controls: Boolean(m.querySelector('[data-testid="voice-play"]')),
                         duration: Number.isFinite(audio.duration) ? audio.duration : null,
                         label: label ? label.textContent : null };"#,
             vec![],
