@@ -69,7 +69,7 @@ async function freshToken() {
   return session.get()?.accessToken ?? current.accessToken;
 }
 
-export const get = (path) => request('GET', path);
+export const get = (path, options) => request('GET', path, options);
 export const post = (path, body, options) => request('POST', path, { body, ...options });
 export const put = (path, body) => request('PUT', path, { body });
 export const patch = (path, body) => request('PATCH', path, { body });

@@ -17,6 +17,7 @@ import * as unread from './unread.js';
 import * as sound from './sound.js';
 import { onLangChange } from './i18n.js';
 import { mountLogin } from './ui/login.js';
+import { mountInvitePage } from './ui/invite-page.js';
 import { mountNameStep } from './ui/name-step.js';
 import { mountShell } from './ui/shell.js';
 import { watchForUpdates } from './ui/app-notices.js';
@@ -75,7 +76,7 @@ function render(force = false) {
 
   unmount?.();
   root.replaceChildren();
-  if (nextMode === 'login') unmount = mountLogin(root);
+  if (nextMode === 'login') unmount = router.current().view === 'invite' ? mountInvitePage(root) : mountLogin(root);
   else if (nextMode === 'name') unmount = mountNameStep(root);
   else unmount = mountShell(root);
 }

@@ -8,7 +8,7 @@ import * as store from './store.js';
 
 const RETRY_MS = 8_000;
 const REST_AFTER_MS = 10_000;
-const PERMANENT = new Set(['validation_failed', 'not_found', 'forbidden', 'payload_too_large', 'bad_request', 'not_a_group']);
+const PERMANENT = new Set(['validation_failed', 'not_found', 'forbidden', 'payload_too_large', 'bad_request', 'not_a_group', 'blocked']);
 
 let storageKey = null;
 let items = [];
@@ -94,7 +94,7 @@ export async function flush() {
         store.putMessage(await deliver(item));
       } catch (err) {
         if (!PERMANENT.has(err.code)) break;
-        store.failPending(item.chatId, item.clientId);
+        store.failPending(item.chatId, item.clientId, err.code);
       }
       if (storageKey !== key) return;
       items.shift();

@@ -1,5 +1,6 @@
 // History-API routing: the URL names what is on screen, so reloads, deep links and a phone's back
-// button all behave. Routes: / · /new · /new-group · /profile · /chat/:id · /chat/:id/info.
+// button all behave. Routes: / · /new · /new-group · /profile · /admin · /chat/:id · /chat/:id/info ·
+// /invite/:code (a group's invite link).
 // /chats/:id, the address in notifications and ntfy links, opens /chat/:id.
 import { createEmitter } from './emitter.js';
 
@@ -15,7 +16,9 @@ export function current() {
   const path = location.pathname;
   const chat = path.match(/^\/chat\/([^/]+)(\/info)?\/?$/);
   if (chat) return { view: chat[2] ? 'info' : 'chat', chatId: decodeURIComponent(chat[1]) };
-  const panels = { '/new': 'new-chat', '/new-group': 'new-group', '/profile': 'profile' };
+  const invite = path.match(/^\/invite\/([^/]+)\/?$/);
+  if (invite) return { view: 'invite', chatId: null, inviteCode: decodeURIComponent(invite[1]) };
+  const panels = { '/new': 'new-chat', '/new-group': 'new-group', '/profile': 'profile', '/admin': 'admin' };
   return { view: panels[path] || 'list', chatId: null };
 }
 

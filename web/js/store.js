@@ -333,10 +333,12 @@ export function addPending(item) {
   events.emit('messages', item.chatId);
 }
 
-export function failPending(chatId, clientId) {
+// `reason`: the server's error code ("blocked" is told apart on the bubble).
+export function failPending(chatId, clientId, reason = null) {
   const pending = state.boxes.get(chatId)?.pending.find((p) => p.clientId === clientId);
   if (!pending) return;
   pending.failed = true;
+  pending.failure = reason;
   events.emit('messages', chatId);
 }
 

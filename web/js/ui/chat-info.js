@@ -16,6 +16,8 @@ import { avatar } from './avatar.js';
 import { panelHeader } from './panel.js';
 import { memberPicker } from './member-picker.js';
 import { toast } from './notify.js';
+import { groupInvites } from './group-invite.js';
+import { blockControl } from './block.js';
 
 const GROUP_ERRORS = {
   forbidden: () => t('info.notAdmin'),
@@ -64,12 +66,14 @@ export function mountChatInfo(container, chatId) {
   const muteSection = h('div', { class: 'stack', hidden: true }, h('h2', { class: 'section-title' }, t('info.notifications')), muteButton, muteHelp, muteError);
   const leaveButton = h('button', { type: 'button', class: 'btn btn-danger btn-block', onclick: leave }, icon('logout'), t('info.leave'));
   const membersSection = h('div', { class: 'stack' }, membersTitle, members, actionError);
-  const groupParts = h('div', { class: 'stack info-sections' }, renameForm, addSection, membersSection, leaveButton);
+  const invites = groupInvites(chatId);
+  const blocking = blockControl();
+  const groupParts = h('div', { class: 'stack info-sections' }, renameForm, addSection, invites.el, membersSection, leaveButton);
 
   const title = t('info.title');
   const root = h('section', { class: 'panel info', 'aria-label': title },
     panelHeader(title, () => router.back(`/chat/${chatId}`)),
-    h('div', { class: 'panel-scroll panel-body' }, top, muteSection, groupParts));
+    h('div', { class: 'panel-scroll panel-body' }, top, muteSection, groupParts, blocking.el));
   container.append(root);
 
   async function rename(event) {
@@ -171,7 +175,9 @@ export function mountChatInfo(container, chatId) {
       h('p', { class: 'muted' }, group ? tn('conv.members', chat.participants.length) : [peer?.phoneNumber, presence(peer)].filter(Boolean).join(' · ')));
     renderMute(chat);
     groupParts.hidden = !group;
+    blocking.update(group ? null : people.peerOf(chat));
     if (!group) return;
+    invites.update(isAdmin());
     renameForm.hidden = !isAdmin();
     addSection.hidden = !isAdmin();
     if (document.activeElement !== nameInput) nameInput.value = chat.name || '';

@@ -37,14 +37,16 @@ function rememberCodeSent(phone, answer) {
   }
 }
 
-export function mountLogin(root) {
+// `invite`: the code of the group invite link being followed, sent with send-otp so a new number
+// may sign up under invitation-only registration; `header`: what to show above the form.
+export function mountLogin(root, { invite = null, header = null } = {}) {
   const notice = session.takeSignOutReason() === 'expired' ? t('login.signedOut') : '';
   let tick = () => {};
   const ticker = setInterval(() => tick(), 1000);
   let view = null;
 
   function render() {
-    const next = authLayout(draft.step === 'code' ? codeStep() : phoneStep());
+    const next = authLayout(header, draft.step === 'code' ? codeStep() : phoneStep());
     if (view) view.replaceWith(next);
     else root.append(next);
     view = next;
@@ -104,7 +106,7 @@ export function mountLogin(root) {
       error.textContent = '';
       setBusy(button, true);
       try {
-        const answer = await api.post('/api/auth/send-otp', { phoneNumber }, { auth: false });
+        const answer = await api.post('/api/auth/send-otp', { phoneNumber, ...(invite && { invite }) }, { auth: false });
         draft.phone = phoneNumber;
         draft.resendAt = Date.now() + (answer?.retryAfter ?? 30) * 1000;
         rememberCodeSent(phoneNumber, answer);
@@ -208,7 +210,7 @@ export function mountLogin(root) {
       status.textContent = '';
       setBusy(resend, true);
       try {
-        const answer = await api.post('/api/auth/send-otp', { phoneNumber: draft.phone }, { auth: false });
+        const answer = await api.post('/api/auth/send-otp', { phoneNumber: draft.phone, ...(invite && { invite }) }, { auth: false });
         draft.resendAt = Date.now() + (answer?.retryAfter ?? 30) * 1000;
         rememberCodeSent(draft.phone, answer);
         status.textContent = t('login.resent');

@@ -302,7 +302,7 @@ export function bubble(message, options) {
 
   if (status === 'failed') {
     el.append(h('div', { class: 'msg-failed' },
-      h('span', null, t('msg.notSent')),
+      h('span', { 'data-testid': 'not-sent' }, message.failure === 'blocked' ? t('block.cantMessage') : t('msg.notSent')),
       h('button', { type: 'button', class: 'link-btn', onclick: onRetry }, t('msg.retry')),
       h('button', { type: 'button', class: 'link-btn', onclick: onDiscard }, t('msg.discard'))));
   }

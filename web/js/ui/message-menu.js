@@ -12,6 +12,7 @@ import { openSheet, sheetOpen } from './sheet.js';
 import { openForward } from './forward-picker.js';
 import { openMessageInfo } from './message-info.js';
 import { toast } from './notify.js';
+import { reportEntry } from './report-message.js';
 
 // What the server's refusals mean here.
 export const ACTION_ERRORS = {
@@ -139,6 +140,7 @@ export function openMessageMenu(message, anchor, handlers) {
 
   const parts = [];
   if (can.has('react')) parts.push(reactionRow(message, sheet));
+  list.append(reportEntry(message, sheet) ?? '');
   parts.push(list);
   sheet.body.replaceChildren(...parts);
   list.querySelector('[role="menuitem"]')?.focus();

@@ -18,6 +18,7 @@ import { panelHeader } from './panel.js';
 import { languageSelect } from './language-select.js';
 import { installSection } from './install-app.js';
 import { notificationSettings } from './notification-settings.js';
+import { accountSettings } from './account-settings.js';
 import * as theme from '../theme.js';
 
 const RASTER_TYPES = 'image/png,image/jpeg,image/gif,image/webp';
@@ -47,6 +48,7 @@ export function mountProfile(container) {
   const endOthers = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true }, t('profile.endOthers'));
   const install = installSection();
   const notifying = notificationSettings();
+  const account = accountSettings();
   const logout = h('button', { type: 'button', class: 'btn btn-danger btn-block', 'data-testid': 'logout' }, icon('logout'), t('profile.logout'));
 
   function renderPreview() {
@@ -195,6 +197,7 @@ export function mountProfile(container) {
         devicesStatus,
         devices,
         endOthers),
+      account.el,
       logout));
   container.append(root);
   devicesStatus.textContent = t('common.loading');
@@ -204,6 +207,7 @@ export function mountProfile(container) {
   return () => {
     install?.destroy();
     notifying.destroy();
+    account.destroy();
     root.remove();
   };
 }

@@ -16,8 +16,13 @@ import { mountConversation } from './conversation.js';
 import { mountChatInfo } from './chat-info.js';
 import { toast } from './notify.js';
 import { offerHomeScreenHint } from './app-notices.js';
+import { mountAdminConsole } from './admin/console.js';
+import { mountInviteView } from './invite-page.js';
+import { watchLoginCodes } from './login-code.js';
 
 const SIDE_VIEWS = { list: mountChatList, 'new-chat': mountNewChat, 'new-group': mountNewGroup, profile: mountProfile };
+// Screens that are not about one chat yet take the main pane (all of a phone's screen).
+const MAIN_VIEWS = { admin: mountAdminConsole, invite: mountInviteView };
 
 function mountWelcome(container) {
   const el = h('div', { class: 'welcome' },
@@ -36,6 +41,7 @@ export function mountShell(root) {
   const shell = h('div', { class: 'shell' }, side, main);
   root.append(banner.el, shell);
   const hideHint = offerHomeScreenHint();
+  const stopLoginCodes = watchLoginCodes();
 
   const slots = { side: { key: null, destroy: null }, main: { key: null, destroy: null } };
   let lastChatId = null;
@@ -66,15 +72,16 @@ export function mountShell(root) {
   }
 
   function show(route) {
-    const pane = route.chatId ? 'main' : 'side';
+    const pane = route.chatId || MAIN_VIEWS[route.view] ? 'main' : 'side';
     const paneChanged = shell.dataset.pane !== pane;
     // Set the pane first, so views mount visible and can measure themselves.
     shell.dataset.pane = pane;
     markMain();
     const sideKey = SIDE_VIEWS[route.view] ? route.view : 'list';
     swap(slots.side, side, sideKey, SIDE_VIEWS[sideKey]);
-    const mainKey = route.chatId ? `${route.view}:${route.chatId}` : 'welcome';
+    const mainKey = route.chatId ? `${route.view}:${route.chatId}` : MAIN_VIEWS[route.view] ? `${route.view}:${route.inviteCode ?? ''}` : 'welcome';
     swap(slots.main, main, mainKey, (container) => {
+      if (MAIN_VIEWS[route.view]) return MAIN_VIEWS[route.view](container, route);
       if (route.view === 'info') return mountChatInfo(container, route.chatId);
       if (route.view === 'chat') return mountConversation(container, route.chatId);
       return mountWelcome(container);
@@ -107,6 +114,7 @@ export function mountShell(root) {
     slots.main.destroy?.();
     banner.destroy();
     hideHint();
+    stopLoginCodes();
     shell.remove();
   };
 }
