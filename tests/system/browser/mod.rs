@@ -39,6 +39,7 @@ use tempfile::TempDir;
 
 use crate::support::{TestApp, phone};
 
+mod admin;
 mod day;
 mod photos;
 mod search;
