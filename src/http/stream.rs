@@ -39,7 +39,9 @@ where
     let chunks = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     });
-    Body::from_stream(chunks)
+    // The body may be polled again after its end (a browser's download
+    // does); a fused stream keeps answering "ended" instead of panicking.
+    Body::from_stream(futures_util::StreamExt::fuse(chunks))
 }
 
 fn internal(error: io::Error) -> crate::error::Error {

@@ -565,6 +565,24 @@ async fn a_reported_message_reaches_the_console_and_a_blocked_person_cannot_be_m
         vec![],
     )
     .await;
+    // The archive the button downloads, fetched by the browser itself: it
+    // arrives whole, a tar whose first entry is profile.json.
+    let archive = budi
+        .wait_js(
+            "the export fetched by the browser",
+            r#"return (async () => {
+                 const answer = await fetch('/api/users/profile/export',
+                   { headers: { Authorization: 'Bearer ' + arguments[0] } });
+                 const bytes = new Uint8Array(await answer.arrayBuffer());
+                 return { status: answer.status, size: bytes.length,
+                          first: new TextDecoder().decode(bytes.slice(0, 12)) };
+               })();"#,
+            vec![json!(budi_login.access)],
+        )
+        .await;
+    assert_eq!(archive["status"], 200, "{archive}");
+    assert_eq!(archive["first"], "profile.json", "{archive}");
+    assert_eq!(archive["size"].as_u64().unwrap() % 512, 0, "{archive}");
     budi.wait_js(
         "nobody blocked",
         "return !document.querySelector('[data-testid=\"blocked-person\"]');",
