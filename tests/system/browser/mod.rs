@@ -39,6 +39,8 @@ use tempfile::TempDir;
 
 use crate::support::{TestApp, phone};
 
+// Each feature's browser tests live in a file of their own and reach the
+// harness below through `super::`.
 mod admin;
 mod day;
 mod photos;
