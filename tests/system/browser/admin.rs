@@ -342,6 +342,7 @@ async fn a_group_invite_link_made_in_group_info_brings_a_new_number_into_the_gro
     let owner = driver.open("link-owner", DESKTOP_SIZE).await;
     owner.sign_in(&app, &owner_phone, "Putu Admin", None).await;
     let (me, made) = (app.login(&owner_phone).await, app.login(&made_phone).await);
+    owner.dismiss_login_code().await;
     let group = app.group(&me, &[&made], "Kebun Raya").await;
 
     // Group info: a link that works for a day, for at most 5 people.
@@ -451,6 +452,7 @@ async fn a_group_invite_link_made_in_group_info_brings_a_new_number_into_the_gro
             None,
         )
         .await;
+    rina.dismiss_login_code().await;
     assert!(status.is_success(), "Rina is in the group");
     for browser in [&owner, &rina] {
         browser.assert_clean_console_but(&["404"]).await;
@@ -472,6 +474,8 @@ async fn a_reported_message_reaches_the_console_and_a_blocked_person_cannot_be_m
     let budi = driver.open("budi", PHONE_SIZE).await;
     budi.sign_in(&app, &budi_phone, "Budi Santoso", None).await;
     let (me, budi_login) = (app.login(&owner_phone).await, app.login(&budi_phone).await);
+    owner.dismiss_login_code().await;
+    budi.dismiss_login_code().await;
     let chat = app.private_chat(&budi_login, &me).await;
     app.send_message(&budi_login, &chat, "Pulsa murah, transfer dulu ya")
         .await;

@@ -155,6 +155,8 @@ async fn a_long_chat_opens_at_the_first_unread_and_jump_photo_voice_and_typing_w
     // The same people over the API, for the history.
     let dia_api = app.login(&dia_phone).await;
     let eko_api = app.login(&eko_phone).await;
+    dia.dismiss_login_code().await;
+    eko.dismiss_login_code().await;
     let chat = app.private_chat(&dia_api, &eko_api).await;
     for n in 1..=40 {
         app.send_message(&dia_api, &chat, &format!("Dia says {n}"))
@@ -489,6 +491,7 @@ async fn panels_close_with_escape_errors_go_once_fixed_names_are_read_out_and_th
     let fay = driver.open("fay-day", DESKTOP_SIZE).await;
     fay.sign_in(&app, &fay_phone, "Fay", None).await;
     let fay_api = app.login(&fay_phone).await;
+    fay.dismiss_login_code().await;
     let gus = app.login(&gus_phone).await;
     let hal = app.login(&hal_phone).await;
     for (who, name) in [(&gus, "Gus"), (&hal, "Hal")] {
@@ -793,6 +796,7 @@ async fn audit_every_screen(
     set_system_theme(browser, "light").await;
     browser.sign_in(app, &number, "Jo Kim", None).await;
     let me = app.login(&number).await;
+    browser.dismiss_login_code().await;
     let friend = app.login(&format!("{number}9")).await;
     name_user(app, &friend, "Lee").await;
     app.private_chat(&me, &friend).await;

@@ -2108,6 +2108,31 @@ impl Browser {
         self.click_css(&testid(id)).await;
     }
 
+    /// Dismisses the "signing in on another device?" sheet that a sign-in
+    /// of this browser's user elsewhere (a test's API login) brings up, as
+    /// its owner would. The sheet comes only if the browser's socket was
+    /// connected when the code went out, so a few seconds without one mean
+    /// there is none to dismiss.
+    async fn dismiss_login_code(&self) {
+        let shown = "return Boolean(document.querySelector('[data-testid=\"login-code\"]'));";
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(value) = self.client.execute(shown, vec![]).await
+                && !falsy(&value)
+            {
+                self.click("login-code-dismiss").await;
+                self.wait_js(
+                    "the sign-in code sheet gone",
+                    &shown.replace("return Boolean(", "return !("),
+                    vec![],
+                )
+                .await;
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Types `text` as key presses into the element with this `data-testid`.
     async fn type_into(&self, id: &str, text: &str) {
         let css = testid(id);

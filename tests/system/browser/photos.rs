@@ -243,6 +243,7 @@ async fn photos_picked_together_are_previewed_sent_as_one_album_with_a_caption_a
         bea.sign_in(&app, &bea_phone, "Bea Santoso", None),
     );
     let bea_login = app.login(&bea_phone).await;
+    bea.dismiss_login_code().await;
     ali.click("new-chat").await;
     ali.type_into("new-chat-phone", &bea_phone).await;
     ali.click("new-chat-start").await;

@@ -74,6 +74,7 @@ async fn words_typed_into_the_search_box_find_messages_of_every_chat_and_open_th
     sari.sign_in(&app, &sari_phone, "Sari Wulan", None).await;
     let me = app.login(&sari_phone).await;
     let tono = app.login(&tono_phone).await;
+    sari.dismiss_login_code().await;
     app.call(
         Method::PUT,
         "/api/users/profile",
