@@ -28,6 +28,10 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Request {
     Status,
+    /// Brings the data directory to this version's layout (opening the
+    /// store does) and, with no server running, indexes for search what an
+    /// upgrade left waiting.
+    Migrate,
     ListUsers,
     Invite {
         phone: String,
@@ -97,6 +101,11 @@ pub async fn execute(context: &Context, request: Request) -> Response {
     let store = &context.store;
     let outcome: Result<Vec<String>, String> = match request {
         Request::Status => status(context),
+        Request::Migrate if context.live => status(context),
+        Request::Migrate => index_for_search(store).await.and_then(|mut lines| {
+            lines.extend(status(context)?);
+            Ok(lines)
+        }),
         Request::ListUsers => list_users(store),
         Request::Invite { phone } => accounts::invite(store, &phone)
             .await
@@ -184,6 +193,34 @@ fn describe_unlock(unlocked: &Unlocked) -> String {
             format!("unlocked {phone}: its wrong codes are forgotten and its codes work again")
         }
         Unlocked::NothingToForget(phone) => format!("{phone} was not locked"),
+    }
+}
+
+/// Files every message waiting for the search indexer, with a progress
+/// line on stderr every 100,000.
+async fn index_for_search(store: &Store) -> Result<Vec<String>, String> {
+    let backlog = store
+        .read()
+        .and_then(|reader| reader.search_backlog())
+        .map_err(|error| error.to_string())?;
+    if backlog == 0 {
+        return Ok(Vec::new());
+    }
+    let mut indexed = 0;
+    let mut reported = 0;
+    loop {
+        let done = store
+            .apply(crate::store::ops::IndexForSearch { limit: 5_000 })
+            .await
+            .map_err(|error| error.to_string())?;
+        indexed += done.messages;
+        if indexed - reported >= 100_000 {
+            reported = indexed;
+            eprintln!("indexed {indexed} of {backlog} messages for search");
+        }
+        if !done.more {
+            return Ok(vec![format!("indexed {indexed} messages for search")]);
+        }
     }
 }
 

@@ -190,7 +190,7 @@ pub fn run() -> ExitCode {
             Err(error) => fail(&format!("restore failed: {error}")),
         },
         Command::Seed { data } => administer(&data.data_dir, Request::Seed),
-        Command::Migrate { data } => administer(&data.data_dir, Request::Status),
+        Command::Migrate { data } => administer(&data.data_dir, Request::Migrate),
     }
 }
 

@@ -74,5 +74,5 @@ pub(super) async fn search(
         limit,
         before,
     };
-    Ok(Json(state.chat.search(principal.user, &request)?))
+    Ok(Json(state.chat.search(principal.user, &request).await?))
 }

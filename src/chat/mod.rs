@@ -7,6 +7,7 @@ mod blocks;
 mod changes;
 mod chats;
 mod export;
+mod indexer;
 pub mod invites;
 mod messages;
 mod presence;
@@ -25,6 +26,7 @@ use crate::id::{ChatId, UserId};
 use crate::settings::LiveSettings;
 use crate::store::{ChatRecord, Query, Store};
 use crate::token_bucket::Buckets;
+use indexer::Indexer;
 
 pub use changes::{CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, Request as ChangeRequest};
 pub use chats::{Creation, NewChat, ProfilePatch};
@@ -51,6 +53,8 @@ struct Inner {
     blobs: Blobs,
     /// The edit and delete windows: changed at run time.
     settings: LiveSettings,
+    /// Files messages in the search index in the background.
+    indexer: Indexer,
     /// Each user's message budget, over every socket and REST together.
     sends: Buckets<UserId>,
     /// Groups each user creates (with their first members), and members
@@ -95,6 +99,7 @@ impl ChatService {
                 bus,
                 blobs,
                 settings: settings.live,
+                indexer: Indexer::default(),
                 sends: Buckets::new(settings.message_rate, MESSAGE_BURST),
                 groups_created: Buckets::per_period(GROUPS_PER_HOUR, HOUR),
                 members_added: Buckets::per_period(MEMBERS_ADDED_PER_HOUR, HOUR),
@@ -102,6 +107,15 @@ impl ChatService {
                 typing: presence::TypingThrottle::default(),
             }),
         }
+    }
+
+    /// Runs the search indexer until `stop` (the server starts it once).
+    pub async fn index_for_search(&self, stop: tokio_util::sync::CancellationToken) {
+        self.inner
+            .indexer
+            .clone()
+            .run(self.inner.store.clone(), stop)
+            .await;
     }
 
     fn store(&self) -> &Store {

@@ -121,6 +121,10 @@ pub struct SearchPage {
     pub results: Vec<SearchResult>,
     /// Pass as `before` for the next page; `null` when there is none.
     pub next: Option<String>,
+    /// Some messages of these chats were not indexed yet (a large upgrade
+    /// still being indexed, or a very busy server): search again shortly
+    /// for everything.
+    pub partial: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -162,8 +166,23 @@ enum End {
 
 impl ChatService {
     /// The messages of `user`'s chats (or of `request.chat`) that match the
-    /// query, newest first.
-    pub fn search(&self, user: UserId, request: &SearchRequest) -> Result<SearchPage> {
+    /// query, newest first, once the indexer has filed what those chats had
+    /// waiting (or a short while has passed: then the page is `partial`).
+    pub async fn search(&self, user: UserId, request: &SearchRequest) -> Result<SearchPage> {
+        let chats: Vec<ChatId> = {
+            let reader = self.store().read()?;
+            match request.chat {
+                Some(chat) => vec![chat_of(&reader, chat, user)?.id],
+                None => reader.chats_of(user)?,
+            }
+        };
+        let complete = self.inner.indexer.catch_up(self.store(), &chats).await?;
+        let mut page = self.search_indexed(user, request)?;
+        page.partial = !complete;
+        Ok(page)
+    }
+
+    fn search_indexed(&self, user: UserId, request: &SearchRequest) -> Result<SearchPage> {
         let reader = self.store().read()?;
         let chats: Vec<ChatRecord> = match request.chat {
             Some(chat) => vec![chat_of(&reader, chat, user)?],
@@ -182,6 +201,7 @@ impl ChatService {
             return Ok(SearchPage {
                 results: Vec::new(),
                 next: None,
+                partial: false,
             });
         }
         let mut walk = Walk {
@@ -235,6 +255,7 @@ impl ChatService {
                 End::Done => None,
                 End::More(cursor) => Some(cursor.encode()),
             },
+            partial: false,
         })
     }
 }

@@ -90,6 +90,9 @@ impl AppState {
             uploads.blobs().clone(),
             chat::Settings::new(&config, settings.clone()),
         );
+        let indexer = chat.clone();
+        let stop = hub.shutdown_signal();
+        background.spawn(async move { indexer.index_for_search(stop).await });
         Ok(Self {
             sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
             limits: Arc::new(Limits::new(&config)),

@@ -9,7 +9,6 @@ use std::ops::Bound;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::records::{ChatHead, MessageRecord, Record, UsageRecord};
-use super::search;
 use super::tables;
 use super::tx::Tx;
 use super::{Query, SCHEMA_VERSION, StoreError};
@@ -123,18 +122,19 @@ fn upgrade_from_1(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Messages indexed per transaction while upgrading to schema 3.
-const INDEX_BATCH: usize = 5_000;
+/// Messages marked per transaction while upgrading to schema 3.
+const INDEX_BATCH: usize = 50_000;
 
-/// Schema 3 added search: files every stored message in the search index,
-/// a batch of messages per transaction. Safe to run again after a crash
-/// part-way (it writes the same entries); the version moves to 3 only
-/// after it finished.
+/// Schema 3 added search: marks every stored message for the search
+/// indexer, which files them in the background once the server runs (or
+/// at once under `clavox migrate`); search answers `partial` meanwhile.
+/// Safe to run again after a crash part-way (it writes the same entries);
+/// the version moves to 3 only after it finished.
 fn index_messages(db: &Database) -> Result<(), StoreError> {
     let total = db.begin_read()?.open_table(tables::MESSAGES)?.len()?;
     tracing::info!(
         messages = total,
-        "upgrading the data directory to schema 3: indexing messages for search"
+        "upgrading the data directory to schema 3: messages will be indexed for search in the background"
     );
     let mut from: Vec<u8> = Vec::new();
     loop {
@@ -158,7 +158,7 @@ fn index_messages(db: &Database) -> Result<(), StoreError> {
         let txn = db.begin_write()?;
         let tx = Tx::new(&txn);
         for (_, message) in &batch {
-            tx.put_postings(&[], &search::postings(message))?;
+            tx.put_search_pending(message.chat, message.seq)?;
         }
         drop(tx);
         txn.commit()?;

@@ -440,18 +440,40 @@ pub trait Query {
         self.access()
             .scan(tables::NOTIFY_INTENTS, &[], Bound::Unbounded, limit)?
             .iter()
-            .map(|(key, _)| {
-                let chat = key
-                    .get(..12)
-                    .and_then(|part| <[u8; 12]>::try_from(part).ok())
-                    .ok_or_else(|| StoreError::Corrupt("notify intent key".into()))?;
-                let seq = key
-                    .get(12..20)
-                    .and_then(|part| <[u8; 8]>::try_from(part).ok())
-                    .ok_or_else(|| StoreError::Corrupt("notify intent key".into()))?;
-                Ok((ChatId::from_bytes(chat), u64::from_be_bytes(seq)))
-            })
+            .map(|(key, _)| message_key(key, "notify intent key"))
             .collect()
+    }
+
+    /// Up to `limit` messages the search index does not hold yet, as
+    /// (chat, seq), in key order.
+    fn search_pending(&self, limit: usize) -> Result<Vec<(ChatId, u64)>, StoreError> {
+        self.access()
+            .scan(tables::SEARCH_PENDING, &[], Bound::Unbounded, limit)?
+            .iter()
+            .map(|(key, _)| message_key(key, "search pending key"))
+            .collect()
+    }
+
+    /// The seqs of `chat`'s messages the search index does not hold yet.
+    fn search_pending_in(&self, chat: ChatId) -> Result<Vec<u64>, StoreError> {
+        self.access()
+            .prefixed_keys(tables::SEARCH_PENDING, chat.as_bytes())?
+            .iter()
+            .map(|key| Ok(message_key(key, "search pending key")?.1))
+            .collect()
+    }
+
+    /// Whether message `seq` of `chat` still waits for the search indexer.
+    fn is_search_pending(&self, chat: ChatId, seq: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::SEARCH_PENDING, &tables::message(chat, seq))?
+            .is_some())
+    }
+
+    /// How many messages wait for the search indexer.
+    fn search_backlog(&self) -> Result<u64, StoreError> {
+        self.access().len(tables::SEARCH_PENDING)
     }
 
     fn is_muted(&self, user: UserId, chat: ChatId) -> Result<bool, StoreError> {
@@ -715,6 +737,16 @@ pub trait Query {
             messages: access.len(tables::MESSAGES)?,
         })
     }
+}
+
+/// A `chat id ‖ seq` key, read back.
+fn message_key(key: &[u8], what: &str) -> Result<(ChatId, u64), StoreError> {
+    let chat = key
+        .get(..12)
+        .and_then(|part| <[u8; 12]>::try_from(part).ok())
+        .ok_or_else(|| StoreError::Corrupt(what.into()))?;
+    let seq = tables::u64_at(key, 12).ok_or_else(|| StoreError::Corrupt(what.into()))?;
+    Ok((ChatId::from_bytes(chat), seq))
 }
 
 /// What the store holds, counted (the admin's server facts).

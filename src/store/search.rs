@@ -193,7 +193,19 @@ mod tests {
             };
             store.apply(send).await.unwrap();
         }
+        index(store).await;
         chat.id
+    }
+
+    /// Runs the indexer's write until nothing waits.
+    async fn index(store: &Store) {
+        use crate::store::ops::IndexForSearch;
+        while store
+            .apply(IndexForSearch { limit: 1_000 })
+            .await
+            .unwrap()
+            .more
+        {}
     }
 
     #[tokio::test]
@@ -267,12 +279,17 @@ mod tests {
             windows,
         };
         store.apply(change(edit)).await.unwrap();
+        // The old text is never found, even before the indexer runs.
         assert_eq!(find("satu"), Probe::Exhausted);
+        assert!(store.read().unwrap().is_search_pending(chat, 1).unwrap());
+        index(&store).await;
         assert!(matches!(find("tiga"), Probe::Found(stamp) if stamp.seq == 1));
         store
             .apply(change(Change::Delete { windows }))
             .await
             .unwrap();
+        assert_eq!(find("tiga"), Probe::Exhausted);
+        index(&store).await;
         assert_eq!(find("tiga"), Probe::Exhausted);
         store.close().await;
     }

@@ -102,8 +102,13 @@ pub const CHAT_INVITES: Table = TableDefinition::new("chat_invites");
 /// term ‖ 0 ‖ chat id ‖ sent time (ms) ‖ seq → empty: the search index.
 /// Each message is filed under every term of its text (`search::index_terms`),
 /// so a term's postings in one chat read newest first from the end of one
-/// range. Written in the message's own commit.
+/// range. Written by the search indexer, off the send path.
 pub const SEARCH_TERMS: Table = TableDefinition::new("search_terms");
+/// chat id ‖ seq → empty: messages whose text the search index does not
+/// hold yet. Written in the message's own commit (a send, an edit), so a
+/// crash never leaves a message unindexed; the indexer files the message's
+/// terms and removes the entry in one later commit.
+pub const SEARCH_PENDING: Table = TableDefinition::new("search_pending");
 
 pub const ALL: &[Table] = &[
     META,
@@ -145,6 +150,7 @@ pub const ALL: &[Table] = &[
     GROUP_INVITES,
     CHAT_INVITES,
     SEARCH_TERMS,
+    SEARCH_PENDING,
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";

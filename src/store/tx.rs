@@ -115,13 +115,14 @@ impl<'a> Tx<'a> {
             let key = tables::upload_ref(upload, message.chat, message.seq);
             self.put(tables::UPLOAD_REFS, &key, &[])?;
         }
-        self.put_postings(&[], &search::postings(message))?;
+        self.put_search_pending(message.chat, message.seq)?;
         self.put_change(message)
     }
 
     /// Replaces a stored message whose latest change had `old_rev`, moving
-    /// it in the change index to its new `rev` and, when its text changed,
-    /// in the search index to its new terms.
+    /// it in the change index to its new `rev`. When its text changed, its
+    /// old terms leave the search index at once (it is never found by what
+    /// it no longer says) and the indexer files its new ones.
     pub fn rewrite_message(&self, old_rev: u64, message: &MessageRecord) -> Result<(), StoreError> {
         let location = tables::message(message.chat, message.seq);
         let before = self.message(message.chat, message.seq)?;
@@ -130,11 +131,21 @@ impl<'a> Tx<'a> {
             Some(before) if search::same_document(&before, message) => {}
             before => {
                 let old = before.as_ref().map(search::postings).unwrap_or_default();
-                self.put_postings(&old, &search::postings(message))?;
+                self.put_postings(&old, &[])?;
+                self.put_search_pending(message.chat, message.seq)?;
             }
         }
         self.delete(tables::CHANGES, &tables::change(message.chat, old_rev))?;
         self.put_change(message)
+    }
+
+    /// Marks message `seq` of `chat` for the search indexer.
+    pub(super) fn put_search_pending(&self, chat: ChatId, seq: u64) -> Result<(), StoreError> {
+        self.put(tables::SEARCH_PENDING, &tables::message(chat, seq), &[])
+    }
+
+    pub(super) fn remove_search_pending(&self, chat: ChatId, seq: u64) -> Result<(), StoreError> {
+        self.delete(tables::SEARCH_PENDING, &tables::message(chat, seq))
     }
 
     /// Moves a message in the search index from the postings `old` to `new`

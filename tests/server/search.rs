@@ -420,6 +420,11 @@ async fn a_data_directory_from_before_search_is_indexed_when_it_is_opened() {
         None,
     )
     .await;
+    // Indexed now: the search waits for the indexer.
+    assert_eq!(
+        found(&app, &budi, "kopi").await,
+        ["catatan lama tentang kopi"]
+    );
     let dir = app.stop().await;
     forget_search_index(dir.path());
     let app = TestApp::spawn_in(dir, &[]).await;
@@ -442,6 +447,11 @@ fn forget_search_index(dir: &std::path::Path) {
         let mut table = txn.open_table(terms).unwrap();
         assert!(table.len().unwrap() > 0, "the index was there");
         table.retain(|_, _| false).unwrap();
+        let pending: Table = TableDefinition::new("search_pending");
+        txn.open_table(pending)
+            .unwrap()
+            .retain(|_, _| false)
+            .unwrap();
         let meta: Table = TableDefinition::new("meta");
         txn.open_table(meta)
             .unwrap()
@@ -449,4 +459,30 @@ fn forget_search_index(dir: &std::path::Path) {
             .unwrap();
     }
     txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_message_is_found_the_moment_it_is_sent_and_after_a_restart_that_came_first() {
+    let app = TestApp::spawn().await;
+    let (ana, budi, chat) = two_people(&app).await;
+    // Indexed off the send path, yet found by the very next search.
+    for n in 0..20 {
+        app.send_message(&ana, &chat, &format!("pesanan nomor {n}"))
+            .await;
+        let (status, page) = search(&app, &budi, &format!("q=nomor%20{n}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["partial"], false, "{page}");
+        assert_eq!(contents(&page), [format!("pesanan nomor {n}")]);
+    }
+    // Stopped right after a send, before the indexer could run: the message
+    // waits in the store and is indexed after the restart.
+    app.send_message(&ana, &chat, "terakhir sebelum berhenti")
+        .await;
+    let dir = app.stop().await;
+    let app = TestApp::spawn_in(dir, &[]).await;
+    let budi = app.login(&budi.phone).await;
+    assert_eq!(
+        found(&app, &budi, "berhenti").await,
+        ["terakhir sebelum berhenti"]
+    );
 }

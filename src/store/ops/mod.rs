@@ -16,10 +16,12 @@
 mod accounts;
 mod messages;
 mod notify;
+mod search;
 
 pub use accounts::*;
 pub use messages::*;
 pub use notify::*;
+pub use search::*;
 
 use super::StoreError;
 use super::query::Query;

@@ -65,6 +65,7 @@ export default {
   'search.searching': 'Searching messages…',
   'search.none': 'No messages match “{query}”.',
   'search.more': 'More results',
+  'search.partial': 'Some messages are still being indexed; search again in a moment for everything.',
   'search.you': 'You',
   'search.chat': 'Chat',
   'list.noMatch': 'No chats match “{query}”.',

@@ -64,6 +64,7 @@ export default {
   'search.searching': 'Mencari pesan…',
   'search.none': 'Tidak ada pesan yang cocok dengan “{query}”.',
   'search.more': 'Hasil lainnya',
+  'search.partial': 'Sebagian pesan masih diindeks; cari lagi sebentar lagi untuk hasil lengkap.',
   'search.you': 'Anda',
   'search.chat': 'Obrolan',
   'list.noMatch': 'Tidak ada obrolan yang cocok dengan “{query}”.',

@@ -208,7 +208,9 @@ export function mountMessageSearch(input) {
       next = page.next;
       // A page may come back short while more is left: ask on until one has something.
       if (!list.childElementCount && next) return load(true);
-      status.textContent = list.childElementCount ? '' : t('search.none', { query });
+      const found = list.childElementCount ? '' : t('search.none', { query });
+      // The server is still indexing (an upgrade's backlog): say so beside what was found.
+      status.textContent = page.partial ? [found, t('search.partial')].filter(Boolean).join(' ') : found;
       moreButton(next);
     } catch (err) {
       if (mine !== generation) return;
