@@ -386,6 +386,10 @@ pub(super) struct ServerBody {
     users: u64,
     chats: u64,
     messages: u64,
+    /// Bytes the messages' records take in the database.
+    messages_bytes: u64,
+    /// Bytes the search index takes in the database.
+    search_index_bytes: u64,
     sockets_online: usize,
     users_online: usize,
 }
@@ -414,6 +418,8 @@ pub(super) async fn server(
         users: totals.users,
         chats: totals.chats,
         messages: totals.messages,
+        messages_bytes: totals.messages_bytes,
+        search_index_bytes: totals.search_index_bytes,
         sockets_online,
         users_online,
     }))

@@ -96,6 +96,15 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// The bytes `table`'s entries and their tree take on disk.
+    fn stored_bytes(&self, table: Table) -> Result<u64, StoreError> {
+        let stats = match self.0 {
+            Transaction::Read(txn) => txn.open_table(table)?.stats()?,
+            Transaction::Write(txn) => txn.open_table(table)?.stats()?,
+        };
+        Ok(stats.stored_bytes() + stats.metadata_bytes())
+    }
+
     fn len(&self, table: Table) -> Result<u64, StoreError> {
         Ok(match self.0 {
             Transaction::Read(txn) => txn.open_table(table)?.len()?,
@@ -735,6 +744,8 @@ pub trait Query {
             users: access.len(tables::USERS)?,
             chats: access.len(tables::CHATS)?,
             messages: access.len(tables::MESSAGES)?,
+            messages_bytes: access.stored_bytes(tables::MESSAGES)?,
+            search_index_bytes: access.stored_bytes(tables::SEARCH_TERMS)?,
         })
     }
 }
@@ -755,6 +766,9 @@ pub struct Totals {
     pub users: u64,
     pub chats: u64,
     pub messages: u64,
+    /// On disk: the messages' records, and the search index.
+    pub messages_bytes: u64,
+    pub search_index_bytes: u64,
 }
 
 /// A read-only snapshot of the last commit.

@@ -418,6 +418,11 @@ async fn server_facts_count_what_is_stored_and_who_is_online() {
     assert_eq!(facts["socketsOnline"], 1);
     assert_eq!(facts["version"], env!("CARGO_PKG_VERSION"));
     assert!(facts["dataDirBytes"].as_u64().unwrap() > 0);
+    assert!(facts["messagesBytes"].as_u64().unwrap() > 0);
+    // The search index fills once the indexer has run: a search waits for it.
+    app.get("/api/search?q=one", &owner.access).await;
+    let (_, facts) = app.get("/api/admin/server", &owner.access).await;
+    assert!(facts["searchIndexBytes"].as_u64().unwrap() > 0, "{facts}");
     assert!(facts["freeDiskBytes"].as_u64().unwrap() > 0);
 }
 
