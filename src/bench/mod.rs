@@ -4,7 +4,7 @@
 //! receiver inside the bench) or drives one at `--url`; logs users in by the
 //! real path; and measures message fan-out, the highest sustained rate, idle
 //! sockets, history reads, start-up, Web Push delivery to a stand-in push
-//! service, and redb's own ceiling on the disk.
+//! service, redb's own ceiling on the disk, and (when asked) message search.
 
 mod api;
 mod changes;
@@ -17,6 +17,7 @@ mod push;
 mod push_service;
 mod readers;
 mod report;
+mod search;
 mod socket;
 mod target;
 
@@ -54,6 +55,9 @@ pub enum Scenario {
     Ceiling,
     /// Pushes per second to a stand-in push service, and send latency with it answering and hanging.
     Push,
+    /// Search latency for a user in 50 of --search-chats chats holding --search-messages, and the
+    /// index's size; only when asked (it fills a store of its own).
+    Search,
 }
 
 #[derive(Debug, Args)]
@@ -67,7 +71,7 @@ must list --otp-listen (the push scenario's stand-in push service answers there)
 (RATE_LIMIT_MAX_REQUESTS, AUTH_RATE_LIMIT_MAX, OTP_COOLDOWN) must let one address log in many users."
 )]
 pub struct BenchArgs {
-    /// Scenarios to run, comma-separated (default: all of them).
+    /// Scenarios to run, comma-separated (default: all of them but search).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
     /// Drive the server at this URL instead of starting one.
@@ -132,6 +136,18 @@ pub struct BenchArgs {
     /// Sends the push scenario keeps unanswered at once.
     #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     push_window: usize,
+    /// Messages the search scenario stores, in six languages.
+    #[arg(long, default_value_t = 1_000_000, value_parser = at_least_a_thousand_messages)]
+    search_messages: u64,
+    /// Chats the search scenario spreads them over (the searcher is in 50, or half if fewer).
+    #[arg(long, default_value_t = 1000, value_parser = at_least_two)]
+    search_chats: usize,
+    /// Timed searches of each kind.
+    #[arg(long, default_value_t = 500, value_parser = at_least_one)]
+    search_queries: usize,
+    /// Concurrent keep-alive clients searching.
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
+    search_clients: usize,
     /// How long the ceiling commits batches of each size.
     #[arg(long, value_parser = parse_duration, default_value = "1500ms")]
     ceiling_duration: Duration,
@@ -165,6 +181,10 @@ fn at_least_two(text: &str) -> Result<usize, String> {
 
 fn at_least_one_message(text: &str) -> Result<u64, String> {
     at_least(text, 1).map(|count| count as u64)
+}
+
+fn at_least_a_thousand_messages(text: &str) -> Result<u64, String> {
+    at_least(text, 1000).map(|count| count as u64)
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {
@@ -250,7 +270,12 @@ impl Drop for Scratch {
 
 async fn bench(args: BenchArgs) -> Result<(), String> {
     let scenarios = if args.scenario.is_empty() {
-        Scenario::value_variants().to_vec()
+        // Search fills a million messages of its own: minutes more.
+        Scenario::value_variants()
+            .iter()
+            .copied()
+            .filter(|&scenario| scenario != Scenario::Search)
+            .collect()
     } else {
         args.scenario.clone()
     };
@@ -315,6 +340,10 @@ async fn run_scenarios(
             full_ms: None,
         });
     }
+    if wants(Scenario::Search) {
+        // Before anyone else logs in, so that its user is a fresh server's admin.
+        search::claim_admin(ctx).await?;
+    }
     for (index, &chat_size) in args.chat_sizes.iter().enumerate() {
         if !wants(Scenario::Fanout) && !wants(Scenario::Max) {
             break;
@@ -353,6 +382,15 @@ async fn run_scenarios(
     }
     if wants(Scenario::Ceiling) {
         report.ceiling = measure_ceiling(scratch, args.ceiling_duration).await?;
+    }
+    if wants(Scenario::Search) {
+        let options = search::Options {
+            messages: args.search_messages,
+            chats: args.search_chats,
+            queries: args.search_queries,
+            clients: args.search_clients,
+        };
+        report.search = Some(search::run(ctx, &options, 5_000_001).await?);
     }
     // Last: pushes left queued by the hanging phase are dropped afterwards,
     // work that would disturb whatever ran next.

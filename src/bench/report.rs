@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::search::SearchResult;
 use super::socket::Protocol;
 
 /// A status line for the step in progress: rewritten in place on a
@@ -224,6 +225,7 @@ pub struct Report {
     pub startup: Option<StartupResult>,
     pub push: Option<PushResult>,
     pub ceiling: Vec<CeilingRow>,
+    pub search: Option<SearchResult>,
 }
 
 impl Report {
@@ -368,10 +370,13 @@ impl Display for Report {
         if let Some(push) = &self.push {
             push_rows(out, push)?;
         }
+        if let Some(search) = &self.search {
+            write!(out, "{search}")?;
+        }
         if !self.ceiling.is_empty() {
             writeln!(
                 out,
-                "redb's own ceiling on this disk (each record = a message's keys and search terms, one fsync per batch)"
+                "redb's own ceiling on this disk (each record = what a send writes, one fsync per batch)"
             )?;
             for row in &self.ceiling {
                 writeln!(

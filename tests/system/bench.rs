@@ -3,7 +3,8 @@
 //! reference in tests/reference, so neither can rot. What it checks is that
 //! the numbers are real: everything sent was acknowledged and delivered to
 //! each member's socket, pages held the right messages, /proc was read,
-//! every message made its push, and a hanging push service failed no send.
+//! every message made its push, a hanging push service failed no send, and
+//! every search answered with its rare term's every planting found.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -165,10 +166,57 @@ async fn the_bench_runs_every_scenario_against_a_server_of_its_own() {
             .all(|row| row["recordsPerSecond"].as_f64().unwrap() > 0.0)
     );
     check_push(&report["push"]);
+    assert!(report["search"].is_null(), "search runs only when asked");
     let leftovers: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
     assert!(
         leftovers.is_empty(),
         "the scratch directory is removed: {leftovers:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_bench_searches_a_store_of_its_own_when_asked() {
+    let work = tempfile::tempdir().unwrap();
+    let report = bench(
+        &[
+            "--scenario",
+            "search",
+            "--search-messages",
+            "2000",
+            "--search-chats",
+            "20",
+            "--search-queries",
+            "20",
+        ],
+        work.path(),
+    )
+    .await;
+    let search = &report["search"];
+    assert_eq!(search["messages"], 2000, "{search}");
+    assert_eq!(search["searcherChats"], 10, "{search}");
+    assert!(
+        search["textBytes"].as_u64().unwrap() > 2000 * 10,
+        "{search}"
+    );
+    let queries = search["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 7, "{search}");
+    for query in queries {
+        assert_eq!(query["queries"], 20, "{query}");
+        assert_eq!(query["errors"], 0, "{query}");
+        assert_eq!(query["partial"], 0, "{query}");
+        assert_eq!(query["wrong"], 0, "{query}");
+        assert!(query["p99Ms"].as_f64().unwrap() > 0.0, "{query}");
+    }
+    let rare = queries.iter().find(|query| query["name"] == "rare term");
+    assert_eq!(rare.unwrap()["resultsPerQuery"], 5.0, "{search}");
+    // Only a server that reports its index's size has one to compare.
+    if let Some(ratio) = search["indexToText"].as_f64() {
+        assert!(ratio > 0.0, "{search}");
+        assert!(search["indexBytesPerMessage"].as_f64().unwrap() > 0.0);
+    }
+    assert!(
+        std::fs::read_dir(work.path()).unwrap().next().is_none(),
+        "the scratch directory is removed"
     );
 }
 
