@@ -23,7 +23,9 @@ use crate::domain::ChatKind;
 use crate::error::Result;
 use crate::id::{ChatId, UserId};
 use crate::search::Plan;
-use crate::store::{ChatRecord, MemberRecord, Probe, Query, Stamp, newest_match};
+use crate::store::{
+    ChatRecord, MemberRecord, MessageRecord, Probe, Query, StoreError, newest_match,
+};
 
 pub const SEARCH_LIMIT_DEFAULT: usize = 20;
 pub const SEARCH_LIMIT_MAX: usize = 50;
@@ -42,43 +44,22 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    fn at(chat: ChatId, stamp: Stamp) -> Self {
+    fn of(message: &MessageRecord) -> Self {
         Self {
-            millis: stamp.millis,
-            chat: *chat.as_bytes(),
-            seq: stamp.seq,
+            millis: u64::try_from(message.created_at.millis()).unwrap_or(0),
+            chat: *message.chat.as_bytes(),
+            seq: message.seq,
         }
     }
 
     /// The exclusive bound that still includes `self`.
     fn including(self) -> Self {
-        let Stamp { millis, seq } = Stamp {
-            millis: self.millis,
-            seq: self.seq,
-        }
-        .after();
-        Self {
-            millis,
-            seq,
-            ..self
-        }
-    }
-
-    /// The bound (exclusive) within `chat` of the results below `self`.
-    fn bound_in(self, chat: ChatId) -> Stamp {
-        match chat.as_bytes().cmp(&self.chat) {
-            std::cmp::Ordering::Less => Stamp {
-                millis: self.millis,
-                seq: u64::MAX,
-            }
-            .after(),
-            std::cmp::Ordering::Equal => Stamp {
-                millis: self.millis,
-                seq: self.seq,
-            },
-            std::cmp::Ordering::Greater => Stamp {
-                millis: self.millis,
+        match self.seq.checked_add(1) {
+            Some(seq) => Self { seq, ..self },
+            None => Self {
+                millis: self.millis.saturating_add(1),
                 seq: 0,
+                ..self
             },
         }
     }
@@ -208,14 +189,18 @@ impl ChatService {
             reader: &reader,
             plan: &plan,
             chats: &chats,
+            numbers: Vec::with_capacity(chats.len()),
             seeks: SEEK_BUDGET,
             heads: BinaryHeap::new(),
+            messages: vec![None; chats.len()],
             undecided: None,
         };
         for (index, chat) in chats.iter().enumerate() {
-            let below = request
-                .before
-                .map_or(Stamp::TOP, |cursor| cursor.bound_in(chat.id));
+            walk.numbers.push(reader.search_chat(chat.id)?);
+            let below = match request.before {
+                Some(cursor) => seq_bound(&reader, chat.id, cursor)?,
+                None => u64::MAX,
+            };
             walk.advance(index, below)?;
         }
         let mut found = Vec::new();
@@ -234,19 +219,17 @@ impl ChatService {
             }
             walk.heads.pop();
             checked += 1;
-            let chat = &chats[index];
-            let stamp = Stamp {
-                millis: head.millis,
-                seq: head.seq,
-            };
-            if let Some(message) = reader.message(chat.id, stamp.seq)?
-                && !message.is_deleted()
-                && !reader.is_hidden(user, chat.id, stamp.seq)?
+            let message = walk.messages[index]
+                .take()
+                .ok_or_else(|| StoreError::Corrupt("search walk".into()))?;
+            let seq = message.seq;
+            if !message.is_deleted()
+                && !reader.is_hidden(user, message.chat, seq)?
                 && plan.matches(&crate::store::document_of(&message))
             {
                 found.push((index, message));
             }
-            walk.advance(index, stamp)?;
+            walk.advance(index, seq)?;
         };
         let results = views(&reader, &chats, found)?;
         Ok(SearchPage {
@@ -260,38 +243,82 @@ impl ChatService {
     }
 }
 
+/// The first seq of `chat` that does not come after `cursor` in the order
+/// results are given: every message below it does. A chat's messages are
+/// in sent order by seq (the writer never stamps one earlier than the one
+/// before), so this is a binary search over its messages.
+fn seq_bound(reader: &impl Query, chat: ChatId, cursor: Cursor) -> Result<u64> {
+    let Some(head) = reader.chat_head(chat)? else {
+        return Ok(0);
+    };
+    let (mut low, mut high) = (1, head.last_seq.saturating_add(1));
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let below = match reader.message(chat, middle)? {
+            Some(message) => Cursor::of(&message) < cursor,
+            None => true,
+        };
+        if below {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(low)
+}
+
 /// The merge of every chat's matches.
 struct Walk<'a, R: Query> {
     reader: &'a R,
     plan: &'a Plan,
     chats: &'a [ChatRecord],
+    /// Each chat's number in the index; `None` for a chat it has no
+    /// message of.
+    numbers: Vec<Option<u32>>,
     seeks: usize,
     /// Each chat's newest match not yet taken, by position.
     heads: BinaryHeap<(Cursor, usize)>,
+    /// The message of each chat's head.
+    messages: Vec<Option<MessageRecord>>,
     /// The highest position a chat stopped at for want of seeks: nothing
     /// at or below it is known.
     undecided: Option<Cursor>,
 }
 
 impl<R: Query> Walk<'_, R> {
-    /// Finds chat `index`'s newest match below `below`.
-    fn advance(&mut self, index: usize, below: Stamp) -> Result<()> {
+    /// Finds chat `index`'s newest match below seq `below`.
+    fn advance(&mut self, index: usize, below: u64) -> Result<()> {
+        let Some(number) = self.numbers[index] else {
+            return Ok(());
+        };
         let chat = self.chats[index].id;
-        match newest_match(
+        let probe = newest_match(
             self.reader,
             self.plan.lookups(),
-            chat,
+            number,
             below,
             &mut self.seeks,
-        )? {
-            Probe::Found(stamp) => self.heads.push((Cursor::at(chat, stamp), index)),
+        )?;
+        match probe {
+            Probe::Found(seq) => {
+                let message = self.indexed(chat, seq)?;
+                self.heads.push((Cursor::of(&message), index));
+                self.messages[index] = Some(message);
+            }
             Probe::Exhausted => {}
-            Probe::Stopped(stamp) => {
-                let at = Cursor::at(chat, stamp);
+            Probe::Stopped(seq) => {
+                let at = Cursor::of(&self.indexed(chat, seq)?);
                 self.undecided = Some(self.undecided.map_or(at, |known| known.max(at)));
             }
         }
         Ok(())
+    }
+
+    /// A message the index holds a posting of (messages are never removed).
+    fn indexed(&self, chat: ChatId, seq: u64) -> Result<MessageRecord> {
+        self.reader
+            .message(chat, seq)?
+            .ok_or_else(|| StoreError::Corrupt("a search posting of no message".into()).into())
     }
 }
 
@@ -335,28 +362,5 @@ mod tests {
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("nope"), None);
         assert_eq!(Cursor::decode(""), None);
-    }
-
-    #[test]
-    fn the_bound_in_each_chat_keeps_exactly_the_positions_below_the_cursor() {
-        let cursor = Cursor {
-            millis: 100,
-            chat: [5; 12],
-            seq: 10,
-        };
-        for chat in [[4; 12], [5; 12], [6; 12]] {
-            let id = ChatId::from_bytes(chat);
-            let bound = cursor.bound_in(id);
-            for millis in 99..=101 {
-                for seq in [0, 9, 10, 11, u64::MAX - 1] {
-                    let stamp = Stamp { millis, seq };
-                    assert_eq!(
-                        stamp < bound,
-                        Cursor::at(id, stamp) < cursor,
-                        "{chat:?} {millis} {seq}"
-                    );
-                }
-            }
-        }
     }
 }

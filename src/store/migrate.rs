@@ -35,7 +35,7 @@ pub(super) fn migrate(db: &Database) -> Result<(), StoreError> {
             upgrade_from_1(db)?;
             index_messages(db)?;
         }
-        Some(2) => index_messages(db)?,
+        Some(2 | 3) => index_messages(db)?,
         Some(found) if found > SCHEMA_VERSION => {
             return Err(StoreError::NewerSchema {
                 found,
@@ -122,19 +122,23 @@ fn upgrade_from_1(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Messages marked per transaction while upgrading to schema 3.
+/// Messages marked per transaction while upgrading to schema 4.
 const INDEX_BATCH: usize = 50_000;
 
-/// Schema 3 added search: marks every stored message for the search
-/// indexer, which files them in the background once the server runs (or
-/// at once under `clavox migrate`); search answers `partial` meanwhile.
-/// Safe to run again after a crash part-way (it writes the same entries);
-/// the version moves to 3 only after it finished.
+/// Schema 3 added search, and schema 4 its index in blocks: drops schema
+/// 3's index and marks every stored message for the search indexer, which
+/// files them in the background once the server runs (or at once under
+/// `clavox migrate`); search answers `partial` meanwhile. Safe to run again
+/// after a crash part-way (it writes the same entries); the version moves
+/// on only after it finished.
 fn index_messages(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    txn.delete_table(tables::RETIRED_SEARCH_TERMS)?;
+    txn.commit()?;
     let total = db.begin_read()?.open_table(tables::MESSAGES)?.len()?;
     tracing::info!(
         messages = total,
-        "upgrading the data directory to schema 3: messages will be indexed for search in the background"
+        "upgrading the data directory to schema 4: messages will be indexed for search in the background"
     );
     let mut from: Vec<u8> = Vec::new();
     loop {

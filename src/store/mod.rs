@@ -28,10 +28,10 @@ use crate::data_dir::DataDir;
 pub use ops::{Operation, Swap};
 pub use query::{Query, Reader, Totals};
 pub use records::*;
-pub use search::{Probe, Stamp, document_of, newest_match};
+pub use search::{Probe, document_of, newest_match};
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 use migrate::migrate;
 

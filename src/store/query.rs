@@ -16,8 +16,10 @@ use super::tables::{self, Table};
 use crate::id::{ChatId, ReportId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
+/// A raw key-value pair read from a table.
+pub(super) type Entry = (Vec<u8>, Vec<u8>);
 /// Raw key-value pairs read from a table.
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+type Entries = Vec<Entry>;
 
 /// Raw access to one transaction of either kind. Public only so `Query` can
 /// name it; nothing outside `store` can make or use one.
@@ -112,18 +114,17 @@ impl<'a> Access<'a> {
         })
     }
 
-    /// The greatest key from `start` (inclusive) to `end` (exclusive), if
-    /// any: one seek, however many keys the range holds.
-    pub(super) fn last_key_before(
+    /// The first (or, with `back`, the last) entry of a key range: one
+    /// seek, however many keys the range holds.
+    pub(super) fn edge_entry(
         &self,
         table: Table,
-        start: &[u8],
-        end: &[u8],
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let end = Bound::Excluded(end);
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        back: bool,
+    ) -> Result<Option<Entry>, StoreError> {
         match self.0 {
-            Transaction::Read(txn) => last_in(&txn.open_table(table)?, start, end),
-            Transaction::Write(txn) => last_in(&txn.open_table(table)?, start, end),
+            Transaction::Read(txn) => edge_in(&txn.open_table(table)?, range, back),
+            Transaction::Write(txn) => edge_in(&txn.open_table(table)?, range, back),
         }
     }
 
@@ -138,6 +139,26 @@ impl<'a> Access<'a> {
             .into_iter()
             .map(|(key, _)| key)
             .collect())
+    }
+}
+
+pub(super) fn edge_in(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    range: (Bound<&[u8]>, Bound<&[u8]>),
+    back: bool,
+) -> Result<Option<Entry>, StoreError> {
+    let mut entries = table.range::<&[u8]>(range)?;
+    let entry = if back {
+        entries.next_back()
+    } else {
+        entries.next()
+    };
+    match entry {
+        Some(entry) => {
+            let (key, value) = entry?;
+            Ok(Some((key.value().to_vec(), value.value().to_vec())))
+        }
+        None => Ok(None),
     }
 }
 
@@ -480,6 +501,18 @@ pub trait Query {
             .is_some())
     }
 
+    /// The number `chat`'s search postings carry, once the indexer has
+    /// filed any of its messages.
+    fn search_chat(&self, chat: ChatId) -> Result<Option<u32>, StoreError> {
+        let Some(bytes) = self.access().get(tables::SEARCH_CHATS, chat.as_bytes())? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 4] = bytes
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("search chat number".into()))?;
+        Ok(Some(u32::from_be_bytes(bytes)))
+    }
+
     /// How many messages wait for the search indexer.
     fn search_backlog(&self) -> Result<u64, StoreError> {
         self.access().len(tables::SEARCH_PENDING)
@@ -745,7 +778,8 @@ pub trait Query {
             chats: access.len(tables::CHATS)?,
             messages: access.len(tables::MESSAGES)?,
             messages_bytes: access.stored_bytes(tables::MESSAGES)?,
-            search_index_bytes: access.stored_bytes(tables::SEARCH_TERMS)?,
+            search_index_bytes: access.stored_bytes(tables::SEARCH_POSTINGS)?
+                + access.stored_bytes(tables::SEARCH_CHATS)?,
         })
     }
 }

@@ -99,11 +99,18 @@ pub const GROUP_INVITES: Table = TableDefinition::new("group_invites");
 /// chat id ‖ invite code → empty: a group's invite links.
 pub const CHAT_INVITES: Table = TableDefinition::new("chat_invites");
 
-/// term ‖ 0 ‖ chat id ‖ sent time (ms) ‖ seq → empty: the search index.
-/// Each message is filed under every term of its text (`search::index_terms`),
-/// so a term's postings in one chat read newest first from the end of one
-/// range. Written by the search indexer, off the send path.
-pub const SEARCH_TERMS: Table = TableDefinition::new("search_terms");
+/// term ‖ 0 ‖ chat number ‖ seq → the rest of a block of postings: the
+/// search index. A term's postings, one per message it appears in, are
+/// kept in (chat number, seq) order and cut into blocks of at most
+/// `search::BLOCK_BYTES`, each filed under its first posting and holding
+/// the others delta-encoded (`store::search`), so a posting costs a byte or
+/// two. Written by the search indexer, off the send path.
+pub const SEARCH_POSTINGS: Table = TableDefinition::new("search_postings");
+/// chat id → chat number (u32): the short number a chat's postings carry,
+/// given when the indexer first meets the chat, in order from 0.
+pub const SEARCH_CHATS: Table = TableDefinition::new("search_chats");
+/// Schema 3's index (one key per posting), dropped by the upgrade to 4.
+pub const RETIRED_SEARCH_TERMS: Table = TableDefinition::new("search_terms");
 /// chat id ‖ seq → empty: messages whose text the search index does not
 /// hold yet. Written in the message's own commit (a send, an edit), so a
 /// crash never leaves a message unindexed; the indexer files the message's
@@ -149,7 +156,8 @@ pub const ALL: &[Table] = &[
     SETTINGS,
     GROUP_INVITES,
     CHAT_INVITES,
-    SEARCH_TERMS,
+    SEARCH_POSTINGS,
+    SEARCH_CHATS,
     SEARCH_PENDING,
 ];
 
@@ -237,21 +245,21 @@ pub fn chat_invite(chat: ChatId, code: &str) -> Vec<u8> {
     [chat.as_bytes(), code.as_bytes()].concat()
 }
 
-/// Where a term's postings in one chat begin: `term ‖ 0 ‖ chat id`. Terms
-/// never hold a NUL (they are made of letters and digits), so no term's
-/// range runs into another's.
-pub fn search_term(term: &str, chat: ChatId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(term.len() + 29);
+/// Where a term's postings begin: `term ‖ 0`. Terms never hold a NUL
+/// (they are made of letters and digits), so no term's range runs into
+/// another's.
+pub fn search_term(term: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(term.len() + 13);
     key.extend_from_slice(term.as_bytes());
     key.push(0);
-    key.extend_from_slice(chat.as_bytes());
     key
 }
 
-/// One posting: `term ‖ 0 ‖ chat id ‖ sent time (ms) ‖ seq`.
-pub fn search_posting(term: &str, chat: ChatId, millis: u64, seq: u64) -> Vec<u8> {
-    let mut key = search_term(term, chat);
-    key.extend_from_slice(&millis.to_be_bytes());
+/// A block of postings starting at (chat number, seq):
+/// `term ‖ 0 ‖ chat number ‖ seq`.
+pub fn search_block(term: &str, chat: u32, seq: u64) -> Vec<u8> {
+    let mut key = search_term(term);
+    key.extend_from_slice(&chat.to_be_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }

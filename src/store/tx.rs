@@ -1,7 +1,9 @@
 //! Writes, available only inside the writer's batch, to the operations in
 //! `ops`.
 
-use redb::WriteTransaction;
+use std::collections::BTreeMap;
+
+use redb::{ReadableTableMetadata, WriteTransaction};
 
 use super::StoreError;
 use super::query::{Access, Query};
@@ -130,8 +132,9 @@ impl<'a> Tx<'a> {
         match before {
             Some(before) if search::same_document(&before, message) => {}
             before => {
-                let old = before.as_ref().map(search::postings).unwrap_or_default();
-                self.put_postings(&old, &[])?;
+                if let Some(before) = &before {
+                    self.unfile_message(before)?;
+                }
                 self.put_search_pending(message.chat, message.seq)?;
             }
         }
@@ -148,15 +151,38 @@ impl<'a> Tx<'a> {
         self.delete(tables::SEARCH_PENDING, &tables::message(chat, seq))
     }
 
-    /// Moves a message in the search index from the postings `old` to `new`
-    /// (both sorted), touching only those that differ.
-    pub(super) fn put_postings(&self, old: &[Vec<u8>], new: &[Vec<u8>]) -> Result<(), StoreError> {
-        let mut table = self.txn.open_table(tables::SEARCH_TERMS)?;
-        for key in old.iter().filter(|key| new.binary_search(key).is_err()) {
-            table.remove(key.as_slice())?;
+    /// The number `chat`'s search postings carry, given now if it has none.
+    pub(super) fn search_chat_number(&self, chat: ChatId) -> Result<u32, StoreError> {
+        if let Some(number) = self.search_chat(chat)? {
+            return Ok(number);
         }
-        for key in new.iter().filter(|key| old.binary_search(key).is_err()) {
-            table.insert(key.as_slice(), [].as_slice())?;
+        let mut table = self.txn.open_table(tables::SEARCH_CHATS)?;
+        let number = u32::try_from(table.len()?)
+            .map_err(|_| StoreError::Corrupt("too many chats in the search index".into()))?;
+        table.insert(chat.as_bytes().as_slice(), number.to_be_bytes().as_slice())?;
+        Ok(number)
+    }
+
+    /// Files each term's postings (sorted, without repeats) in the index.
+    pub(super) fn file_postings(
+        &self,
+        terms: &BTreeMap<String, Vec<search::Posting>>,
+    ) -> Result<(), StoreError> {
+        search::file(&mut self.txn.open_table(tables::SEARCH_POSTINGS)?, terms)
+    }
+
+    /// Takes `message`, as it was filed, out of the search index.
+    fn unfile_message(&self, message: &MessageRecord) -> Result<(), StoreError> {
+        let Some(chat) = self.search_chat(message.chat)? else {
+            return Ok(());
+        };
+        let posting = search::Posting {
+            chat,
+            seq: message.seq,
+        };
+        let mut table = self.txn.open_table(tables::SEARCH_POSTINGS)?;
+        for term in search::terms_of(message) {
+            search::unfile(&mut table, &term, posting)?;
         }
         Ok(())
     }

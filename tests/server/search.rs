@@ -434,31 +434,54 @@ async fn a_data_directory_from_before_search_is_indexed_when_it_is_opened() {
     );
     assert_eq!(found(&app, &budi, "东京").await, ["东京塔"]);
     assert!(found(&app, &budi, "dihapus").await.is_empty());
+    let dir = app.stop().await;
+    let tables = tables_in(dir.path());
+    assert!(tables.iter().any(|name| name == "search_postings"));
+    assert!(
+        !tables.iter().any(|name| name == "search_terms"),
+        "{tables:?}"
+    );
 }
 
-/// Makes `dir` look as schema 2 left it: the messages, no search index.
+/// Makes `dir` look as schema 3 left it: the messages, and that
+/// schema's index (one key per posting) instead of today's.
 fn forget_search_index(dir: &std::path::Path) {
     use redb::{ReadableTableMetadata, TableDefinition};
     type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
     let db = redb::Database::create(clavox::data_dir::DataDir::new(dir).database()).unwrap();
     let txn = db.begin_write().unwrap();
     {
-        let terms: Table = TableDefinition::new("search_terms");
-        let mut table = txn.open_table(terms).unwrap();
+        let postings: Table = TableDefinition::new("search_postings");
+        let mut table = txn.open_table(postings).unwrap();
         assert!(table.len().unwrap() > 0, "the index was there");
         table.retain(|_, _| false).unwrap();
-        let pending: Table = TableDefinition::new("search_pending");
-        txn.open_table(pending)
+        for name in ["search_chats", "search_pending"] {
+            let table: Table = TableDefinition::new(name);
+            txn.open_table(table).unwrap().retain(|_, _| false).unwrap();
+        }
+        let retired: Table = TableDefinition::new("search_terms");
+        txn.open_table(retired)
             .unwrap()
-            .retain(|_, _| false)
+            .insert(b"kopi\0an old posting".as_slice(), b"".as_slice())
             .unwrap();
         let meta: Table = TableDefinition::new("meta");
         txn.open_table(meta)
             .unwrap()
-            .insert(b"schema_version".as_slice(), 2u32.to_be_bytes().as_slice())
+            .insert(b"schema_version".as_slice(), 3u32.to_be_bytes().as_slice())
             .unwrap();
     }
     txn.commit().unwrap();
+}
+
+/// The names of the tables in `dir`'s database.
+fn tables_in(dir: &std::path::Path) -> Vec<String> {
+    use redb::{ReadableDatabase, TableHandle};
+    let db = redb::Database::create(clavox::data_dir::DataDir::new(dir).database()).unwrap();
+    let txn = db.begin_read().unwrap();
+    txn.list_tables()
+        .unwrap()
+        .map(|table| table.name().to_owned())
+        .collect()
 }
 
 #[tokio::test]

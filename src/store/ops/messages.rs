@@ -45,6 +45,10 @@ fn append(
 ) -> Result<MessageRecord, StoreError> {
     let mut head = head_of(tx, chat)?;
     let mut member = read_mark_of(tx, chat.id, sender)?;
+    // Two sends stamped a moment apart may reach the writer in either
+    // order: a message is never stamped earlier than the one before it, so
+    // a chat's seq order is its time order (search pages by both).
+    let at = at.max(head.last_activity);
     let message = MessageRecord {
         id: MessageId::generate(),
         chat: chat.id,
@@ -833,6 +837,27 @@ mod tests {
                 store.close().await;
             });
         }
+    }
+
+    #[tokio::test]
+    async fn a_message_stamped_before_the_one_ahead_of_it_takes_that_ones_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (chat, people) = group_of_three(&store).await;
+        let later = Timestamp::from_millis(Timestamp::now().millis() + 60_000);
+        let mut sends = Vec::new();
+        for at in [later, Timestamp::now()] {
+            let mut send = text(chat, people[0], None);
+            send.at = at;
+            let Sent::Stored { message, .. } = store.apply(send).await.unwrap() else {
+                panic!("stored");
+            };
+            sends.push(message.created_at);
+        }
+        // Reaching the writer second, the earlier stamp is moved up: a
+        // chat's seq order stays its time order.
+        assert_eq!(sends, [later, later]);
+        store.close().await;
     }
 
     #[tokio::test]
