@@ -30,6 +30,11 @@ use crate::timestamp::Timestamp;
 pub const PUSH_TTL: Duration = Duration::from_secs(24 * 3600);
 /// New messages handled per store write.
 const BATCH: usize = 256;
+/// How long a woken notifier lets new messages gather before it reads
+/// them: a busy server then clears their intents in a few writes a second
+/// instead of one per message, each a commit the writer would otherwise
+/// make beside the messages' own. A push this much later goes unnoticed.
+const GATHER: Duration = Duration::from_millis(50);
 /// The most characters of a message a notification shows.
 const PREVIEW_CHARS: usize = 140;
 
@@ -143,6 +148,10 @@ impl Worker {
                 () = wake.notified() => {}
                 // A failed batch is tried again in a while.
                 () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(GATHER) => {}
             }
         }
     }
