@@ -9,7 +9,7 @@
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::io::AsyncWriteExt;
 
@@ -37,13 +37,33 @@ impl Blobs {
     /// Opens `dir` (creating it readable by this user only), removing any
     /// partial blob a crash left behind.
     pub fn open(dir: &Path) -> io::Result<Self> {
+        Self::open_partials_older_than(dir, Duration::ZERO)
+    }
+
+    /// `open` for a directory other nodes write to as well: a partial blob
+    /// may be another node's upload in progress, so only one untouched for
+    /// an hour (longer than any upload may take) is left over from a crash.
+    pub fn open_shared(dir: &Path) -> io::Result<Self> {
+        Self::open_partials_older_than(dir, Duration::from_secs(3600))
+    }
+
+    fn open_partials_older_than(dir: &Path, age: Duration) -> io::Result<Self> {
         let partial = dir.join(PARTIAL_UPLOADS);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&partial)?;
+        let now = SystemTime::now();
         for entry in std::fs::read_dir(&partial)?.flatten() {
-            let _ = std::fs::remove_file(entry.path());
+            let stale = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .map_or(true, |modified| {
+                    now.duration_since(modified).unwrap_or_default() >= age
+                });
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
         Ok(Self {
             dir: dir.to_owned(),

@@ -15,11 +15,12 @@ use crate::auth::delivery::{self, OtpSender};
 use crate::auth::keys::Keys;
 use crate::backup;
 use crate::bus::Hub;
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, StoreKind};
 use crate::env_file::{self, EnvFileError};
 use crate::http::AppState;
 use crate::listener::Port;
-use crate::store::{Query, Store, StoreError};
+use crate::notify::webpush::VapidKey;
+use crate::store::{Query, Store, StoreError, create_private_dir};
 use crate::tls::Https;
 use crate::{join, lan, telemetry};
 
@@ -69,10 +70,19 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Bring the data directory to this version's layout (the server also does this at start).
+    /// Bring the data directory to this version's layout (the server also does this at start),
+    /// or, with --to postgres, copy it into an empty PostgreSQL database for several nodes.
     Migrate {
         #[command(flatten)]
         data: DataDir,
+        /// Copy the data directory's store into another engine (`postgres`: the database at
+        /// DATABASE_URL, which must be empty). Stop the server first; copy the uploads
+        /// directory to the nodes' shared UPLOADS_DIR yourself.
+        #[arg(long, value_enum, ignore_case = true)]
+        to: Option<StoreKind>,
+        /// PostgreSQL connection URL for --to postgres.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<crate::config::Secret>,
     },
     /// Measure a server under load: message fan-out, the highest sustained rate, idle sockets,
     /// history reads, start-up, and the disk's ceiling (starts a scratch server unless --url).
@@ -190,7 +200,12 @@ pub fn run() -> ExitCode {
             Err(error) => fail(&format!("restore failed: {error}")),
         },
         Command::Seed { data } => administer(&data.data_dir, Request::Seed),
-        Command::Migrate { data } => administer(&data.data_dir, Request::Migrate),
+        Command::Migrate {
+            data,
+            to: Some(StoreKind::Postgres),
+            database_url,
+        } => copy_to_postgres(&data.data_dir, database_url.as_ref()),
+        Command::Migrate { data, .. } => administer(&data.data_dir, Request::Migrate),
     }
 }
 
@@ -246,6 +261,83 @@ fn administer(data_dir: &Path, request: Request) -> ExitCode {
             } else {
                 fail(&output)
             }
+        }
+        Err(problem) => fail(&problem),
+    }
+}
+
+/// `clavox migrate --to postgres`: the embedded store, brought to this
+/// version's layout, copied into an empty PostgreSQL database in one
+/// transaction, with a line of progress per table and every 100,000 entries.
+fn copy_to_postgres(data_dir: &Path, url: Option<&crate::config::Secret>) -> ExitCode {
+    let Some(url) = url.map(|url| url.expose().to_owned()) else {
+        return fail(
+            "--to postgres needs DATABASE_URL (or --database-url) naming an empty database",
+        );
+    };
+    let layout = crate::data_dir::DataDir::new(data_dir);
+    if !layout.database().exists() {
+        return fail(&format!(
+            "{} holds no Clavox data; pass --data-dir or set CLAVOX_DATA_DIR",
+            data_dir.display()
+        ));
+    }
+    let uploads = layout.uploads();
+    // The keys the embedded server made for itself become the nodes'
+    // shared ones, so nobody is signed out and push subscriptions still work.
+    let secrets: Vec<(&str, String)> = [
+        ("jwt", layout.jwt_secret()),
+        ("vapid", data_dir.join(crate::data_dir::VAPID_KEY)),
+    ]
+    .into_iter()
+    .filter_map(|(name, path)| {
+        let kept = std::fs::read_to_string(path).ok()?;
+        let kept = if name == "jwt" {
+            kept.trim().to_owned()
+        } else {
+            kept
+        };
+        Some((name, kept))
+    })
+    .collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    let data_dir = data_dir.to_owned();
+    let copied = runtime.block_on(async move {
+        let store = Store::open(&data_dir).map_err(|error| match error {
+            StoreError::AlreadyOpen => format!(
+                "a server is using {}; stop it first, so the copy is complete",
+                data_dir.display()
+            ),
+            other => format!("cannot open {}: {other}", data_dir.display()),
+        })?;
+        let copying = store.clone();
+        let copied = tokio::task::spawn_blocking(move || {
+            let mut shown = 0;
+            copying.copy_to_postgres(&url, &secrets, |table, done, total| {
+                if done == total || done >= shown + 100_000 {
+                    shown = if done == total { 0 } else { done };
+                    println!("{table}: {done} of {total}");
+                }
+            })
+        })
+        .await
+        .map_err(|error| format!("the copy stopped: {error}"))?;
+        store.close().await;
+        copied.map_err(|error| format!("cannot copy into PostgreSQL: {error}"))
+    });
+    match copied {
+        Ok(copied) => {
+            println!(
+                "copied {copied} entries; start the nodes with STORE=postgres, this DATABASE_URL and UPLOADS_DIR holding a copy of {}",
+                uploads.display()
+            );
+            ExitCode::SUCCESS
         }
         Err(problem) => fail(&problem),
     }
@@ -311,13 +403,33 @@ fn serve(config: Config) -> ExitCode {
 }
 
 async fn start(config: Config) -> Result<(), String> {
-    let store = Store::open(&config.data_dir).map_err(|error| {
-        format!(
-            "cannot open the data directory {}: {error}",
-            config.data_dir.display()
-        )
-    })?;
-    let keys = Keys::load(&config)?;
+    let (store, keys) = match (config.store, &config.database_url) {
+        (StoreKind::Redb, _) => {
+            let store = Store::open(&config.data_dir).map_err(|error| {
+                format!(
+                    "cannot open the data directory {}: {error}",
+                    config.data_dir.display()
+                )
+            })?;
+            (store, Keys::load(&config)?)
+        }
+        (StoreKind::Postgres, Some(url)) => {
+            // The data directory still holds this node's own files
+            // (certificates, the admin socket).
+            create_private_dir(&config.data_dir).map_err(|error| error.to_string())?;
+            let store = Store::open_postgres(url.expose())
+                .await
+                .map_err(|error| format!("cannot open the PostgreSQL store: {error}"))?;
+            let keys = Keys::load_shared(&config, &store).await?;
+            share_push_key(&config.data_dir, &store).await?;
+            (store, keys)
+        }
+        (StoreKind::Postgres, None) => {
+            return Err(
+                "STORE=postgres needs DATABASE_URL (postgres://user:password@host/database)".into(),
+            );
+        }
+    };
     let sender = delivery::from_config(&config)?;
     let address = SocketAddr::new(config.host, config.port);
     let listener = bind(address, "PORT").await?;
@@ -370,6 +482,20 @@ async fn start(config: Config) -> Result<(), String> {
     served.map_err(|error| format!("server error: {error}"))?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Nodes sharing a store sign pushes with one key, so a browser subscribed
+/// through one node gets pushes sent by any: the first node's, kept in the
+/// store, is written to each node's data directory.
+async fn share_push_key(data_dir: &Path, store: &Store) -> Result<(), String> {
+    let pem = store
+        .apply(crate::store::ops::SharedSecret {
+            name: "vapid",
+            candidate: VapidKey::new_pem()?,
+        })
+        .await
+        .map_err(|error| format!("cannot read the shared Web Push key: {error}"))?;
+    VapidKey::keep(data_dir, &pem)
 }
 
 /// Binds `address`; a port in use stops the start with one line naming

@@ -57,6 +57,14 @@ pub enum TlsMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// The embedded database in the data directory: one node, the fastest.
+    Redb,
+    /// PostgreSQL at DATABASE_URL, shared by several nodes.
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     Pretty,
@@ -318,6 +326,21 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Log format: `pretty` or `json` (levels come from RUST_LOG).
+    /// Where messages and accounts are stored: `redb` (embedded, one node)
+    /// or `postgres` (DATABASE_URL, shared by several nodes).
+    #[arg(long, env = "STORE", value_enum, default_value_t = StoreKind::Redb, ignore_case = true)]
+    pub store: StoreKind,
+
+    /// PostgreSQL connection URL for STORE=postgres
+    /// (`postgres://clavox:secret@db.lan/clavox`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// Where attachments live; nodes sharing a PostgreSQL store must share
+    /// it too (a network file system). Default: `<data dir>/uploads`.
+    #[arg(long, env = "UPLOADS_DIR")]
+    pub uploads_dir: Option<PathBuf>,
+
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, ignore_case = true)]
     pub log_format: LogFormat,
 }
@@ -337,6 +360,13 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 impl Config {
     /// Checks what clap's types cannot; the message names the setting and
     /// says what to change.
+    /// Where attachments live: `UPLOADS_DIR`, or `uploads/` in the data dir.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.uploads_dir
+            .clone()
+            .unwrap_or_else(|| crate::data_dir::DataDir::new(&self.data_dir).uploads())
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("JWT_EXPIRE", self.jwt_expire),

@@ -1,5 +1,6 @@
 //! The server's signing key: given by the admin, or generated on first start
-//! and kept in the data directory (mode 0600) so tokens survive restarts.
+//! and kept in the data directory (mode 0600) so tokens survive restarts;
+//! nodes sharing a PostgreSQL store keep it there instead, so all sign alike.
 
 use std::fs;
 use std::io::Write;
@@ -11,6 +12,8 @@ use sha2::Sha256;
 
 use crate::config::Config;
 use crate::data_dir::DataDir;
+use crate::store::Store;
+use crate::store::ops::SharedSecret;
 
 /// Where the key came from, for the start-up banner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub enum KeySource {
     File,
     Generated,
     DataDir,
+    /// Chosen by the first node of a shared store and kept there.
+    Store,
 }
 
 pub struct Keys {
@@ -63,6 +68,31 @@ impl Keys {
             return Ok(Self::from_secret(secret.as_bytes(), KeySource::File));
         }
         load_or_generate(&DataDir::new(&config.data_dir).jwt_secret())
+    }
+}
+
+impl Keys {
+    /// `load` for nodes sharing a store: with no key given, the one kept in
+    /// the store (chosen by the first node to start), so a token from one
+    /// node is good on every other.
+    pub async fn load_shared(config: &Config, store: &Store) -> Result<Self, String> {
+        if config.jwt_secret.is_some() || config.jwt_secret_file.is_some() {
+            return Self::load(config);
+        }
+        let candidate = hex::encode(rand::random::<[u8; 32]>());
+        let secret = store
+            .apply(SharedSecret {
+                name: "jwt",
+                candidate: candidate.clone(),
+            })
+            .await
+            .map_err(|error| format!("cannot read the shared signing key: {error}"))?;
+        let source = if secret == candidate {
+            KeySource::Generated
+        } else {
+            KeySource::Store
+        };
+        Ok(Self::from_secret(secret.as_bytes(), source))
     }
 }
 

@@ -69,8 +69,9 @@ impl AppState {
             &hub.shutdown_signal(),
         )
         .map_err(|problem| format!("cannot set up notifications: {problem}"))?;
-        let uploads = Uploads::open(
-            &config.data_dir,
+        let uploads = Uploads::open_in(
+            &config.uploads_dir(),
+            !store.is_embedded(),
             store.clone(),
             uploads::Settings::from_config(&config),
         )

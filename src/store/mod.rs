@@ -8,6 +8,7 @@ pub mod ceiling;
 mod file;
 mod migrate;
 pub mod ops;
+mod postgres;
 mod query;
 pub mod records;
 mod search;
@@ -104,6 +105,14 @@ lift_redb_errors!(
     redb::SetDurabilityError
 );
 
+/// The engine that holds the store.
+enum Engine {
+    /// One file in the data directory: the default, and the fastest.
+    Redb(Arc<file::DatabaseFile>),
+    /// PostgreSQL, shared by several nodes.
+    Postgres(Arc<postgres::Postgres>),
+}
+
 /// A handle to the open database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -111,7 +120,7 @@ pub struct Store {
 }
 
 struct Inner {
-    file: Arc<file::DatabaseFile>,
+    engine: Engine,
     jobs: mpsc::Sender<writer::Command>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     path: PathBuf,
@@ -128,12 +137,30 @@ impl Store {
             .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;
         migrate(&db)?;
         let file = Arc::new(file::DatabaseFile::new(path.clone(), db));
+        Self::start(Engine::Redb(file), path)
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`STORE=postgres`),
+    /// creating its tables on first use. Call it inside the server's
+    /// multi-threaded runtime, which then drives the connections.
+    pub async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let db = postgres::Postgres::open(url)?;
+        let store = Self::start(Engine::Postgres(db), PathBuf::new())?;
+        store.apply(ops::AdoptSchema).await?;
+        Ok(store)
+    }
+
+    fn start(engine: Engine, path: PathBuf) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel(writer::QUEUE_CAPACITY);
-        let handle = writer::spawn(Arc::clone(&file), queue)
+        let writer_engine = match &engine {
+            Engine::Redb(file) => writer::Engine::Redb(Arc::clone(file)),
+            Engine::Postgres(db) => writer::Engine::Postgres(Arc::clone(db)),
+        };
+        let handle = writer::spawn(writer_engine, queue)
             .map_err(|error| StoreError::io("starting the writer thread", &error))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                file,
+                engine,
                 jobs,
                 writer: std::sync::Mutex::new(Some(handle)),
                 path,
@@ -141,13 +168,22 @@ impl Store {
         })
     }
 
+    /// The database file; empty for a PostgreSQL store.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
+    /// Whether the store is the embedded one (a file in the data directory).
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.inner.engine, Engine::Redb(_))
+    }
+
     /// A consistent snapshot of the last commit. Never waits for the writer.
     pub fn read(&self) -> Result<Reader, StoreError> {
-        Ok(Reader::new(self.inner.file.get()?.begin_read()?))
+        match &self.inner.engine {
+            Engine::Redb(file) => Ok(Reader::new(file.get()?.begin_read()?)),
+            Engine::Postgres(db) => Ok(Reader::postgres(db.begin_read()?)),
+        }
     }
 
     /// Applies `op` in the writer's next batch and answers once that batch
@@ -212,7 +248,12 @@ impl Store {
     /// taken at the start saw. Returns the snapshot for further reads (the
     /// uploads it names) and how many entries were copied.
     pub fn snapshot_to(&self, path: &Path) -> Result<(Reader, u64), StoreError> {
-        let txn = self.inner.file.get()?.begin_read()?;
+        let Engine::Redb(file) = &self.inner.engine else {
+            return Err(StoreError::Database(
+                "a PostgreSQL store is backed up by PostgreSQL's own tools (pg_dump)".into(),
+            ));
+        };
+        let txn = file.get()?.begin_read()?;
         let copy = Database::create(path)?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o600))
             .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;
@@ -230,6 +271,26 @@ impl Store {
         }
         write.commit()?;
         Ok((Reader::new(txn), copied))
+    }
+
+    /// Copies this embedded store, as of its last commit, into the empty
+    /// PostgreSQL database at `url` (`clavox migrate --to postgres`); see
+    /// `postgres::Postgres::copy_in`. Call it inside a multi-threaded runtime.
+    pub fn copy_to_postgres(
+        &self,
+        url: &str,
+        shared_secrets: &[(&str, String)],
+        progress: impl FnMut(&str, u64, u64),
+    ) -> Result<u64, StoreError> {
+        let Engine::Redb(file) = &self.inner.engine else {
+            return Err(StoreError::Database(
+                "the store is PostgreSQL already".into(),
+            ));
+        };
+        let source = file.get()?.begin_read()?;
+        let target = postgres::Postgres::open(url)?;
+        let copied = target.copy_in(&source, shared_secrets, progress)?;
+        Ok(copied)
     }
 
     /// Commits everything already queued, then stops the writer. Later

@@ -6,6 +6,7 @@ use std::ops::Bound;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::StoreError;
+use super::postgres::PgTxn;
 use super::records::{
     ChatHead, ChatRecord, EditRecord, GroupInviteRecord, InviteRecord, MemberRecord, MessageRecord,
     OtpRecord, PinRecord, PushJobRecord, PushSubscriptionRecord, Record, RefreshRecord,
@@ -28,6 +29,7 @@ pub struct Access<'a>(Transaction<'a>);
 enum Transaction<'a> {
     Read(&'a ReadTransaction),
     Write(&'a WriteTransaction),
+    Postgres(&'a PgTxn),
 }
 
 impl<'a> Access<'a> {
@@ -39,10 +41,15 @@ impl<'a> Access<'a> {
         Self(Transaction::Write(txn))
     }
 
+    pub(super) fn postgres(txn: &'a PgTxn) -> Self {
+        Self(Transaction::Postgres(txn))
+    }
+
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.0 {
             Transaction::Read(txn) => get_in(&txn.open_table(table)?, key),
             Transaction::Write(txn) => get_in(&txn.open_table(table)?, key),
+            Transaction::Postgres(txn) => txn.get(table, key),
         }
     }
 
@@ -57,6 +64,9 @@ impl<'a> Access<'a> {
         match self.0 {
             Transaction::Read(txn) => scan_in(&txn.open_table(table)?, start, end, limit),
             Transaction::Write(txn) => scan_in(&txn.open_table(table)?, start, end, limit),
+            Transaction::Postgres(txn) => {
+                txn.range(table, (Bound::Included(start), end), false, limit)
+            }
         }
     }
 
@@ -95,6 +105,10 @@ impl<'a> Access<'a> {
         match self.0 {
             Transaction::Read(txn) => last_in(&txn.open_table(table)?, prefix, end),
             Transaction::Write(txn) => last_in(&txn.open_table(table)?, prefix, end),
+            Transaction::Postgres(txn) => Ok(txn
+                .range(table, (Bound::Included(prefix), end), true, 1)?
+                .pop()
+                .map(|(key, _)| key)),
         }
     }
 
@@ -103,14 +117,16 @@ impl<'a> Access<'a> {
         let stats = match self.0 {
             Transaction::Read(txn) => txn.open_table(table)?.stats()?,
             Transaction::Write(txn) => txn.open_table(table)?.stats()?,
+            Transaction::Postgres(txn) => return txn.stored_bytes(table),
         };
         Ok(stats.stored_bytes() + stats.metadata_bytes())
     }
 
-    fn len(&self, table: Table) -> Result<u64, StoreError> {
+    pub(super) fn len(&self, table: Table) -> Result<u64, StoreError> {
         Ok(match self.0 {
             Transaction::Read(txn) => txn.open_table(table)?.len()?,
             Transaction::Write(txn) => txn.open_table(table)?.len()?,
+            Transaction::Postgres(txn) => txn.len(table)?,
         })
     }
 
@@ -125,6 +141,7 @@ impl<'a> Access<'a> {
         match self.0 {
             Transaction::Read(txn) => edge_in(&txn.open_table(table)?, range, back),
             Transaction::Write(txn) => edge_in(&txn.open_table(table)?, range, back),
+            Transaction::Postgres(txn) => Ok(txn.range(table, range, back, 1)?.pop()),
         }
     }
 
@@ -215,6 +232,11 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 pub trait Query {
     #[doc(hidden)]
     fn access(&self) -> Access<'_>;
+
+    /// A value of the store's own bookkeeping (`tables::META`).
+    fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.access().get(tables::META, key)
+    }
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         self.access().record(tables::USERS, id.as_bytes())
@@ -807,18 +829,34 @@ pub struct Totals {
 
 /// A read-only snapshot of the last commit.
 pub struct Reader {
-    txn: ReadTransaction,
+    txn: Snapshot,
+}
+
+enum Snapshot {
+    Redb(ReadTransaction),
+    Postgres(PgTxn),
 }
 
 impl Reader {
     pub(super) fn new(txn: ReadTransaction) -> Self {
-        Self { txn }
+        Self {
+            txn: Snapshot::Redb(txn),
+        }
+    }
+
+    pub(super) fn postgres(txn: PgTxn) -> Self {
+        Self {
+            txn: Snapshot::Postgres(txn),
+        }
     }
 }
 
 impl Query for Reader {
     fn access(&self) -> Access<'_> {
-        Access::read(&self.txn)
+        match &self.txn {
+            Snapshot::Redb(txn) => Access::read(txn),
+            Snapshot::Postgres(txn) => Access::postgres(txn),
+        }
     }
 }
 

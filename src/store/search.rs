@@ -16,6 +16,7 @@ use std::ops::Bound;
 use redb::Table;
 
 use super::StoreError;
+use super::postgres::PgTxn;
 use super::query::{Entry, Query, edge_in};
 use super::records::MessageRecord;
 use super::tables;
@@ -142,13 +143,62 @@ fn newest_posting(
         .map(|posting| posting.seq))
 }
 
-/// The search index's table, open for writing.
-pub(super) type Postings<'txn> = Table<'txn, &'static [u8], &'static [u8]>;
+/// The search index's table, open for writing, in either engine.
+pub(super) trait Postings {
+    /// The first (or, with `back`, the last) block in a key range.
+    fn edge_block(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        back: bool,
+    ) -> Result<Option<Entry>, StoreError>;
+    fn put_block(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    fn remove_block(&mut self, key: &[u8]) -> Result<(), StoreError>;
+}
+
+impl Postings for Table<'_, &'static [u8], &'static [u8]> {
+    fn edge_block(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        back: bool,
+    ) -> Result<Option<Entry>, StoreError> {
+        edge_in(self, range, back)
+    }
+
+    fn put_block(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.insert(key, value)?;
+        Ok(())
+    }
+
+    fn remove_block(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.remove(key)?;
+        Ok(())
+    }
+}
+
+impl Postings for &PgTxn {
+    fn edge_block(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        back: bool,
+    ) -> Result<Option<Entry>, StoreError> {
+        Ok(self.range(tables::SEARCH_POSTINGS, range, back, 1)?.pop())
+    }
+
+    fn put_block(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put(tables::SEARCH_POSTINGS, key, value);
+        Ok(())
+    }
+
+    fn remove_block(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.delete(tables::SEARCH_POSTINGS, key);
+        Ok(())
+    }
+}
 
 /// Files each term's postings (sorted, no repeats), touching each block
 /// they land in once.
 pub(super) fn file(
-    table: &mut Postings<'_>,
+    table: &mut impl Postings,
     terms: &BTreeMap<String, Vec<Posting>>,
 ) -> Result<(), StoreError> {
     for (term, postings) in terms {
@@ -157,7 +207,7 @@ pub(super) fn file(
     Ok(())
 }
 
-fn file_term(table: &mut Postings<'_>, term: &str, new: &[Posting]) -> Result<(), StoreError> {
+fn file_term(table: &mut impl Postings, term: &str, new: &[Posting]) -> Result<(), StoreError> {
     let start = tables::search_term(term);
     let end = term_end(term);
     let mut rest = new;
@@ -194,7 +244,7 @@ fn file_term(table: &mut Postings<'_>, term: &str, new: &[Posting]) -> Result<()
 
 /// Takes `posting` out of `term`'s postings, if it is there.
 pub(super) fn unfile(
-    table: &mut Postings<'_>,
+    table: &mut impl Postings,
     term: &str,
     posting: Posting,
 ) -> Result<(), StoreError> {
@@ -214,7 +264,7 @@ pub(super) fn unfile(
 /// Replaces `old` (a block's key and value) with `postings` in as many
 /// blocks as they need, writing only what changed.
 fn rewrite(
-    table: &mut Postings<'_>,
+    table: &mut impl Postings,
     term: &str,
     old: Option<&Entry>,
     postings: &[Posting],
@@ -231,12 +281,12 @@ fn rewrite(
                 continue;
             }
         }
-        table.insert(key.as_slice(), value.as_slice())?;
+        table.put_block(&key, &value)?;
     }
     if let Some((old_key, _)) = old
         && !kept_old_key
     {
-        table.remove(old_key.as_slice())?;
+        table.remove_block(old_key)?;
     }
     Ok(())
 }
@@ -285,12 +335,12 @@ fn merge(old: &[Posting], new: &[Posting]) -> Vec<Posting> {
 
 /// The first (or, with `back`, the last) block in a key range.
 fn edge(
-    table: &Postings<'_>,
+    table: &impl Postings,
     range: (Bound<&Vec<u8>>, Bound<&Vec<u8>>),
     back: bool,
 ) -> Result<Option<Entry>, StoreError> {
     let range = (range.0.map(Vec::as_slice), range.1.map(Vec::as_slice));
-    edge_in(table, range, back)
+    table.edge_block(range, back)
 }
 
 /// Past every block of `term`: `term ‖ 1`.

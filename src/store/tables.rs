@@ -162,6 +162,10 @@ pub const ALL: &[Table] = &[
 ];
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+/// In `META`: a secret every node of a PostgreSQL store shares, by name.
+pub fn shared_secret(name: &str) -> Vec<u8> {
+    [b"secret/".as_slice(), name.as_bytes()].concat()
+}
 
 fn join<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
     let mut key = [0u8; N];

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTableMetadata, WriteTransaction};
+use redb::WriteTransaction;
 
 use super::StoreError;
+use super::postgres::PgTxn;
 use super::query::{Access, Query};
 use super::records::{
     AdminRecord, BlockRecord, ChatHead, ChatRecord, EditRecord, GroupInviteRecord, InviteRecord,
@@ -20,13 +21,30 @@ use crate::timestamp::Timestamp;
 
 /// One operation's view of the batch transaction.
 pub struct Tx<'a> {
-    txn: &'a WriteTransaction,
+    txn: Target<'a>,
     abort: Option<StoreError>,
+}
+
+/// The batch transaction, in whichever engine holds the store.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Redb(&'a WriteTransaction),
+    Postgres(&'a PgTxn),
 }
 
 impl<'a> Tx<'a> {
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
-        Self { txn, abort: None }
+        Self {
+            txn: Target::Redb(txn),
+            abort: None,
+        }
+    }
+
+    pub(super) fn postgres(txn: &'a PgTxn) -> Self {
+        Self {
+            txn: Target::Postgres(txn),
+            abort: None,
+        }
     }
 
     /// The error that must fail the batch, if the operation raised one.
@@ -39,7 +57,12 @@ impl<'a> Tx<'a> {
     }
 
     fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.txn.open_table(table)?.insert(key, value)?;
+        match self.txn {
+            Target::Redb(txn) => {
+                txn.open_table(table)?.insert(key, value)?;
+            }
+            Target::Postgres(txn) => txn.put(table, key, value),
+        }
         Ok(())
     }
 
@@ -48,8 +71,17 @@ impl<'a> Tx<'a> {
     }
 
     fn delete(&self, table: Table, key: &[u8]) -> Result<(), StoreError> {
-        self.txn.open_table(table)?.remove(key)?;
+        match self.txn {
+            Target::Redb(txn) => {
+                txn.open_table(table)?.remove(key)?;
+            }
+            Target::Postgres(txn) => txn.delete(table, key),
+        }
         Ok(())
+    }
+
+    pub fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put(tables::META, key, value)
     }
 
     /// Inserts or replaces a user, keeping the phone index in step.
@@ -156,10 +188,9 @@ impl<'a> Tx<'a> {
         if let Some(number) = self.search_chat(chat)? {
             return Ok(number);
         }
-        let mut table = self.txn.open_table(tables::SEARCH_CHATS)?;
-        let number = u32::try_from(table.len()?)
+        let number = u32::try_from(self.access().len(tables::SEARCH_CHATS)?)
             .map_err(|_| StoreError::Corrupt("too many chats in the search index".into()))?;
-        table.insert(chat.as_bytes().as_slice(), number.to_be_bytes().as_slice())?;
+        self.put(tables::SEARCH_CHATS, chat.as_bytes(), &number.to_be_bytes())?;
         Ok(number)
     }
 
@@ -168,7 +199,10 @@ impl<'a> Tx<'a> {
         &self,
         terms: &BTreeMap<String, Vec<search::Posting>>,
     ) -> Result<(), StoreError> {
-        search::file(&mut self.txn.open_table(tables::SEARCH_POSTINGS)?, terms)
+        match self.txn {
+            Target::Redb(txn) => search::file(&mut txn.open_table(tables::SEARCH_POSTINGS)?, terms),
+            Target::Postgres(txn) => search::file(&mut { txn }, terms),
+        }
     }
 
     /// Takes `message`, as it was filed, out of the search index.
@@ -180,9 +214,19 @@ impl<'a> Tx<'a> {
             chat,
             seq: message.seq,
         };
-        let mut table = self.txn.open_table(tables::SEARCH_POSTINGS)?;
-        for term in search::terms_of(message) {
-            search::unfile(&mut table, &term, posting)?;
+        let terms = search::terms_of(message);
+        match self.txn {
+            Target::Redb(txn) => {
+                let mut table = txn.open_table(tables::SEARCH_POSTINGS)?;
+                for term in terms {
+                    search::unfile(&mut table, &term, posting)?;
+                }
+            }
+            Target::Postgres(mut txn) => {
+                for term in terms {
+                    search::unfile(&mut txn, &term, posting)?;
+                }
+            }
         }
         Ok(())
     }
@@ -453,6 +497,9 @@ impl<'a> Tx<'a> {
 
 impl Query for Tx<'_> {
     fn access(&self) -> Access<'_> {
-        Access::write(self.txn)
+        match self.txn {
+            Target::Redb(txn) => Access::write(txn),
+            Target::Postgres(txn) => Access::postgres(txn),
+        }
     }
 }

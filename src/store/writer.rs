@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::StoreError;
 use super::file::DatabaseFile;
 use super::ops::Operation;
+use super::postgres::Postgres;
 use super::tx::Tx;
 
 /// How many writes may wait for the writer before senders are slowed down.
@@ -84,8 +85,14 @@ struct Finished {
     outcome: Result<(), StoreError>,
 }
 
+/// Where the writer commits.
+pub(super) enum Engine {
+    Redb(Arc<DatabaseFile>),
+    Postgres(Arc<Postgres>),
+}
+
 pub(super) fn spawn(
-    file: Arc<DatabaseFile>,
+    engine: Engine,
     queue: mpsc::Receiver<Command>,
 ) -> std::io::Result<JoinHandle<()>> {
     let (finished, fan_out) = std::sync::mpsc::sync_channel(FAN_OUT_BACKLOG);
@@ -99,7 +106,7 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name("clavox-writer".into())
         .spawn(move || {
-            run(&file, queue, &finished);
+            run(engine, queue, &finished);
             // Every answer is out before the store counts as closed.
             drop(finished);
             let _ = fan_out.join();
@@ -114,13 +121,33 @@ fn answer(batch: Finished) {
     }
 }
 
+/// What the writer keeps between batches, per engine.
+enum State {
+    /// After an I/O failure redb takes no more writes until reopened.
+    Redb {
+        file: Arc<DatabaseFile>,
+        broken: bool,
+    },
+    /// The writer's own connection, made again when it was lost.
+    Postgres {
+        db: Arc<Postgres>,
+        client: Option<tokio_postgres::Client>,
+    },
+}
+
 fn run(
-    file: &DatabaseFile,
+    engine: Engine,
     mut queue: mpsc::Receiver<Command>,
     finished: &std::sync::mpsc::SyncSender<Finished>,
 ) {
+    let mut state = match engine {
+        Engine::Redb(file) => State::Redb {
+            file,
+            broken: false,
+        },
+        Engine::Postgres(db) => State::Postgres { db, client: None },
+    };
     let mut stopping = false;
-    let mut broken = false;
     while !stopping {
         let Some(first) = queue.blocking_recv() else {
             break;
@@ -142,28 +169,13 @@ fn run(
         if batch.is_empty() {
             continue;
         }
-        // After an I/O failure redb takes no more writes until reopened.
-        if broken {
-            match file.reopen() {
-                Ok(()) => broken = false,
-                Err(error) => {
-                    reject(batch, &error);
-                    continue;
-                }
-            }
-        }
-        if !file.has_room() {
-            reject(batch, &StoreError::Full);
-            continue;
-        }
-        match file.get() {
-            Ok(db) => {
-                let batch = commit_batch(&db, batch);
-                broken = batch.outcome.as_ref().is_err_and(StoreError::needs_reopen);
-                // The fan-out thread outlives this loop: sending cannot fail.
-                let _ = finished.send(batch);
-            }
-            Err(error) => reject(batch, &error),
+        let done = match &mut state {
+            State::Redb { file, broken } => commit_to_redb(file, broken, batch),
+            State::Postgres { db, client } => Some(commit_to_postgres(db, client, batch)),
+        };
+        // The fan-out thread outlives this loop: sending cannot fail.
+        if let Some(done) = done {
+            let _ = finished.send(done);
         }
     }
     // Anything still queued after a stop is refused, not silently dropped:
@@ -178,9 +190,58 @@ fn reject(batch: Vec<Box<dyn Job>>, error: &StoreError) {
     }
 }
 
-/// Runs and commits one batch, for the fan-out thread to answer.
-fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> Finished {
-    let txn = match begin(db) {
+/// Commits `batch` to redb, reopening the file first after an I/O
+/// failure; `None` when the batch was refused before it ran.
+fn commit_to_redb(
+    file: &DatabaseFile,
+    broken: &mut bool,
+    batch: Vec<Box<dyn Job>>,
+) -> Option<Finished> {
+    if *broken {
+        if let Err(error) = file.reopen() {
+            reject(batch, &error);
+            return None;
+        }
+        *broken = false;
+    }
+    if !file.has_room() {
+        reject(batch, &StoreError::Full);
+        return None;
+    }
+    let db = match file.get() {
+        Ok(db) => db,
+        Err(error) => {
+            reject(batch, &error);
+            return None;
+        }
+    };
+    let txn = match begin(&db) {
+        Ok(txn) => txn,
+        Err(error) => {
+            reject(batch, &error);
+            return None;
+        }
+    };
+    let (jobs, abort) = run_jobs(|| Tx::new(&txn), batch);
+    let started = std::time::Instant::now();
+    let outcome = match abort {
+        Some(error) => {
+            drop(txn);
+            Err(error)
+        }
+        None => txn.commit().map_err(StoreError::from),
+    };
+    *broken = outcome.as_ref().is_err_and(StoreError::needs_reopen);
+    Some(finish(jobs, outcome, started))
+}
+
+/// Commits `batch` to PostgreSQL in one transaction under the write lock.
+fn commit_to_postgres(
+    db: &Arc<Postgres>,
+    client: &mut Option<tokio_postgres::Client>,
+    batch: Vec<Box<dyn Job>>,
+) -> Finished {
+    let txn = match db.begin_write(client) {
         Ok(txn) => txn,
         Err(error) => {
             reject(batch, &error);
@@ -190,10 +251,28 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> Finished {
             };
         }
     };
+    let (jobs, abort) = run_jobs(|| Tx::postgres(&txn), batch);
+    let started = std::time::Instant::now();
+    let outcome = match abort {
+        Some(error) => {
+            *client = txn.rollback().ok();
+            Err(error)
+        }
+        None => txn.commit().map(|open| *client = Some(open)),
+    };
+    finish(jobs, outcome, started)
+}
+
+/// Runs each job of a batch in its own view of the transaction. Returns
+/// their completions and the error that must fail the batch, if any.
+fn run_jobs<'t>(
+    tx: impl Fn() -> Tx<'t>,
+    batch: Vec<Box<dyn Job>>,
+) -> (Vec<Completion>, Option<StoreError>) {
     let mut finished: Vec<Completion> = Vec::with_capacity(batch.len());
     let mut abort = None;
     for job in batch {
-        let mut tx = Tx::new(&txn);
+        let mut tx = tx();
         // A panicking operation must not take the only writer down with it:
         // it fails its batch like any other error, and the writer goes on.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
@@ -208,23 +287,20 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> Finished {
             abort = job_abort;
         }
     }
-    let started = std::time::Instant::now();
-    let outcome = match abort {
-        Some(error) => {
-            drop(txn);
-            Err(error)
-        }
-        None => txn.commit().map_err(StoreError::from),
-    };
-    metrics::histogram!("clavox_writer_batch_size").record(finished.len() as f64);
+    (finished, abort)
+}
+
+fn finish(
+    jobs: Vec<Completion>,
+    outcome: Result<(), StoreError>,
+    started: std::time::Instant,
+) -> Finished {
+    metrics::histogram!("clavox_writer_batch_size").record(jobs.len() as f64);
     metrics::histogram!("clavox_writer_commit_seconds").record(started.elapsed().as_secs_f64());
     if let Err(error) = &outcome {
-        tracing::error!(%error, jobs = finished.len(), "write batch failed; nothing in it was stored");
+        tracing::error!(%error, jobs = jobs.len(), "write batch failed; nothing in it was stored");
     }
-    Finished {
-        jobs: finished,
-        outcome,
-    }
+    Finished { jobs, outcome }
 }
 
 fn begin(db: &Database) -> Result<redb::WriteTransaction, StoreError> {

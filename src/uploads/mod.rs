@@ -110,8 +110,23 @@ impl Uploads {
     /// Prepares `uploads/` in `data_dir`, removing any partial file a crash
     /// left behind (it was never acknowledged).
     pub fn open(data_dir: &Path, store: Store, settings: Settings) -> Result<Self, StoreError> {
-        let dir = DataDir::new(data_dir).uploads();
-        let blobs = Blobs::open(&dir).map_err(|error| StoreError::Io {
+        Self::open_in(&DataDir::new(data_dir).uploads(), false, store, settings)
+    }
+
+    /// Prepares the uploads directory `dir`; `shared` when other nodes
+    /// write to it too (`UPLOADS_DIR` with a PostgreSQL store).
+    pub fn open_in(
+        dir: &Path,
+        shared: bool,
+        store: Store,
+        settings: Settings,
+    ) -> Result<Self, StoreError> {
+        let blobs = if shared {
+            Blobs::open_shared(dir)
+        } else {
+            Blobs::open(dir)
+        };
+        let blobs = blobs.map_err(|error| StoreError::Io {
             context: format!("preparing {}", dir.display()),
             message: error.to_string(),
         })?;

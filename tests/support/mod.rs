@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod process;
 
 use std::collections::{BTreeMap, HashMap};

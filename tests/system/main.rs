@@ -9,6 +9,7 @@ mod support;
 mod bench;
 mod binary;
 mod browser;
+mod cluster;
 mod crash;
 mod full_disk;
 mod https;

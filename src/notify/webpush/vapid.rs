@@ -55,6 +55,28 @@ impl VapidKey {
         Ok(key)
     }
 
+    /// A new key as PEM, for nodes that must agree on one (the first node
+    /// of a shared store offers it; see `keep`).
+    pub fn new_pem() -> Result<String, String> {
+        Self::generate()
+            .signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .map(|pem| pem.to_string())
+            .map_err(|error| format!("cannot encode the Web Push key: {error}"))
+    }
+
+    /// Makes `pem` (the key every node shares) this node's key in
+    /// `data_dir`, where `load_or_create` finds it.
+    pub fn keep(data_dir: &Path, pem: &str) -> Result<(), String> {
+        Self::from_pem(pem).map_err(|error| format!("the shared Web Push key: {error}"))?;
+        let path = data_dir.join(VAPID_KEY);
+        if std::fs::read_to_string(&path).is_ok_and(|kept| kept == pem) {
+            return Ok(());
+        }
+        write_private(&path, pem.as_bytes())
+            .map_err(|error| format!("cannot write {}: {error}", path.display()))
+    }
+
     fn from_pem(pem: &str) -> Result<Self, String> {
         SigningKey::from_pkcs8_pem(pem)
             .map(|signing| Self { signing })

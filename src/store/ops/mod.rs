@@ -23,13 +23,14 @@ pub use messages::*;
 pub use notify::*;
 pub use search::*;
 
-use super::StoreError;
 use super::query::Query;
 use super::records::{
     ChatHead, ChatRecord, InviteRecord, MemberRecord, OtpRecord, RefreshRecord, SessionRecord,
     UploadRecord, UsageRecord, UserRecord, WrongCodesRecord,
 };
+use super::tables;
 use super::tx::Tx;
+use super::{SCHEMA_VERSION, StoreError};
 use crate::domain::ChatKind;
 use crate::id::{ChatId, SessionId, UserId};
 use crate::timestamp::Timestamp;
@@ -525,6 +526,58 @@ impl Operation for Probe {
 
     fn apply(self, _: &mut Tx<'_>) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Marks a new shared store (PostgreSQL) with this build's layout, and
+/// refuses one written by a newer build. (The embedded store does this in
+/// its migration, before the writer starts.)
+#[derive(Debug, Clone, Copy)]
+pub struct AdoptSchema;
+
+impl Operation for AdoptSchema {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        let found = match tx.meta(tables::SCHEMA_VERSION_KEY)? {
+            None => return tx.put_meta(tables::SCHEMA_VERSION_KEY, &SCHEMA_VERSION.to_be_bytes()),
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("schema version".into()))?,
+        };
+        match found {
+            SCHEMA_VERSION => Ok(()),
+            found if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            found => Err(StoreError::Corrupt(format!(
+                "the database holds schema {found}; copy the data directory again with `clavox migrate --to postgres`"
+            ))),
+        }
+    }
+}
+
+/// A secret every node must share (the token signing key): the one stored
+/// under `name`, or else `candidate`, stored now. The first node to start
+/// chooses it; the others adopt it.
+#[derive(Debug, Clone)]
+pub struct SharedSecret {
+    pub name: &'static str,
+    pub candidate: String,
+}
+
+impl Operation for SharedSecret {
+    type Output = String;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<String, StoreError> {
+        let key = tables::shared_secret(self.name);
+        if let Some(stored) = tx.meta(&key)? {
+            return String::from_utf8(stored)
+                .map_err(|_| StoreError::Corrupt(format!("the shared {} secret", self.name)));
+        }
+        tx.put_meta(&key, self.candidate.as_bytes())?;
+        Ok(self.candidate)
     }
 }
 

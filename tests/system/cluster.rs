@@ -1,0 +1,462 @@
+//! Several `clavox serve` nodes on one real PostgreSQL (`STORE=postgres`),
+//! which the tests start and stop themselves on a loopback port: every rule
+//! the single writer keeps must hold across nodes.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::support::postgres::Postgres;
+use crate::support::process::Server;
+
+/// A node of the cluster, with its own data directory.
+struct Node {
+    server: Server,
+    _dir: TempDir,
+}
+
+fn node(postgres: &Postgres) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), postgres);
+    Node { server, _dir: dir }
+}
+
+fn start(dir: &Path, postgres: &Postgres) -> Server {
+    Server::start_with(
+        dir,
+        &[
+            ("STORE", "postgres"),
+            ("DATABASE_URL", &postgres.url()),
+            // The tests send fast on purpose.
+            ("MESSAGE_RATE", "0"),
+            ("SOCKET_EVENT_RATE", "0"),
+            ("RATE_LIMIT_MAX_REQUESTS", "100000"),
+            ("TLS", "off"),
+        ],
+    )
+}
+
+async fn send(
+    client: &reqwest::Client,
+    node: &Server,
+    token: &str,
+    chat: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = client
+        .post(format!("{}/api/chats/{chat}/messages", node.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Every message of `chat`, oldest first, read through `node`.
+async fn history(client: &reqwest::Client, node: &Server, token: &str, chat: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{}/api/chats/{chat}/messages?after={after}&limit=100",
+                node.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = page["messages"].as_array().unwrap().clone();
+        let Some(last) = messages.last() else {
+            return all;
+        };
+        after = last["seq"].as_u64().unwrap();
+        all.extend(messages);
+        if page["hasMore"] != json!(true) {
+            return all;
+        }
+    }
+}
+
+fn seqs(messages: &[Value]) -> Vec<u64> {
+    messages
+        .iter()
+        .map(|message| message["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_share_accounts_chats_and_messages() {
+    let postgres = Postgres::start();
+    let mut a = node(&postgres);
+    let mut b = node(&postgres);
+    let client = reqwest::Client::new();
+    let (ana, ana_id) = a.server.login(&client, "+6281200000001").await;
+    let (budi, budi_id) = b.server.login(&client, "+6281200000002").await;
+
+    // A token from one node is good on the other: they sign with one key.
+    let me: Value = client
+        .get(format!("{}/api/users/profile", b.server.base))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let profile = me.get("user").unwrap_or(&me);
+    assert_eq!(profile["id"], json!(ana_id), "{me}");
+
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+    let (status, sent) = send(
+        &client,
+        &b.server,
+        &budi,
+        &chat,
+        json!({ "content": "halo dari B" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let seen = history(&client, &a.server, &ana, &chat).await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["content"], "halo dari B");
+
+    // Reading it on node A moves the mark node B then reports.
+    let read = client
+        .post(format!("{}/api/chats/{chat}/read", a.server.base))
+        .bearer_auth(&ana)
+        .json(&json!({ "seq": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(read.status().is_success(), "{}", read.text().await.unwrap());
+    let chats: Value = client
+        .get(format!("{}/api/chats", b.server.base))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = chats["chats"]
+        .as_array()
+        .or(chats.as_array())
+        .expect("a list of chats")
+        .iter()
+        .find(|listed| listed["id"] == json!(chat))
+        .cloned()
+        .expect("the chat is listed on the other node");
+    assert_eq!(listed["unreadCount"], json!(0), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_senders_on_two_nodes_get_gapless_seqs() {
+    let postgres = Postgres::start();
+    let mut a = node(&postgres);
+    let mut b = node(&postgres);
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000011").await;
+    let (budi, budi_id) = b.server.login(&client, "+6281200000012").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+
+    const EACH: usize = 80;
+    let from = |node: &'static str, server: &Server, token: &str| {
+        let (client, base, token, chat) = (
+            client.clone(),
+            server.base.clone(),
+            token.to_owned(),
+            chat.clone(),
+        );
+        async move {
+            // Eight in flight at a time from each node.
+            for round in 0..EACH / 8 {
+                let sends = (0..8).map(|i| {
+                    let body = json!({ "content": format!("{node} {}", round * 8 + i) });
+                    client
+                        .post(format!("{base}/api/chats/{chat}/messages"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                });
+                for response in join_all(sends).await {
+                    assert_eq!(response.unwrap().status(), StatusCode::CREATED);
+                }
+            }
+        }
+    };
+    tokio::join!(from("a", &a.server, &ana), from("b", &b.server, &budi));
+
+    let seen = history(&client, &b.server, &ana, &chat).await;
+    let expected: Vec<u64> = (1..=(2 * EACH) as u64).collect();
+    assert_eq!(seqs(&seen), expected, "every seq once, none skipped");
+    let mut contents: Vec<&str> = seen
+        .iter()
+        .map(|message| message["content"].as_str().unwrap())
+        .collect();
+    contents.sort_unstable();
+    contents.dedup();
+    assert_eq!(contents.len(), 2 * EACH, "no message stored twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_id_through_two_nodes_is_one_message() {
+    let postgres = Postgres::start();
+    let mut a = node(&postgres);
+    let b = node(&postgres);
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000021").await;
+    let (_, budi_id) = a.server.login(&client, "+6281200000022").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+
+    for n in 0..20 {
+        let body = json!({ "content": format!("sekali {n}"), "clientId": format!("c-{n}") });
+        let (first, second) = tokio::join!(
+            send(&client, &a.server, &ana, &chat, body.clone()),
+            send(&client, &b.server, &ana, &chat, body.clone())
+        );
+        assert!(first.0.is_success() && second.0.is_success());
+        assert_eq!(
+            first.1["seq"], second.1["seq"],
+            "both answers name one message"
+        );
+        assert_eq!(first.1["id"], second.1["id"]);
+    }
+    let seen = history(&client, &a.server, &ana, &chat).await;
+    assert_eq!(seqs(&seen), (1..=20).collect::<Vec<u64>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_killed_mid_stream_loses_nothing_acknowledged() {
+    let postgres = Postgres::start();
+    let mut a = node(&postgres);
+    let b = node(&postgres);
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000031").await;
+    let (_, budi_id) = a.server.login(&client, "+6281200000032").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+
+    let sender = {
+        let (client, base, ana, chat) = (
+            client.clone(),
+            a.server.base.clone(),
+            ana.clone(),
+            chat.clone(),
+        );
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..2000 {
+                let sent = client
+                    .post(format!("{base}/api/chats/{chat}/messages"))
+                    .bearer_auth(&ana)
+                    .json(&json!({ "content": format!("m{n}") }))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status() == StatusCode::CREATED => {
+                        acknowledged.push(format!("m{n}"));
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SIGKILL: nothing gets to flush or say goodbye.
+    a.server.child.kill().unwrap();
+    a.server.child.wait().unwrap();
+    let acknowledged = sender.await.unwrap();
+    assert!(
+        acknowledged.len() > 10,
+        "the node took sends before it died"
+    );
+
+    let messages = history(&client, &b.server, &ana, &chat).await;
+    let stored: Vec<&str> = messages
+        .iter()
+        .map(|message| message["content"].as_str().unwrap())
+        .collect();
+    for message in &acknowledged {
+        assert!(stored.contains(&message.as_str()), "{message} was lost");
+    }
+    let gapless: Vec<u64> = (1..=messages.len() as u64).collect();
+    assert_eq!(seqs(&messages), gapless);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_away_means_503_fast_and_the_node_recovers_by_itself() {
+    let postgres = Postgres::start();
+    let mut a = node(&postgres);
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000041").await;
+    let (_, budi_id) = a.server.login(&client, "+6281200000042").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+    let ready = |client: &reqwest::Client| {
+        let url = format!("{}/readyz", a.server.base);
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(ready(&client).await, StatusCode::OK);
+
+    postgres.stop();
+    let asked = Instant::now();
+    let (status, body) = send(&client, &a.server, &ana, &chat, json!({ "content": "x" })).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "a write fails fast, it does not hang: {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(ready(&client).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    postgres.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(&client).await != StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "the node never became ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, body) = send(
+        &client,
+        &a.server,
+        &ana,
+        &chat,
+        json!({ "content": "back" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let seen = history(&client, &a.server, &ana, &chat).await;
+    assert_eq!(seen.last().unwrap()["content"], "back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_copies_an_embedded_data_directory_into_an_empty_database() {
+    use std::process::Command;
+
+    use crate::support::process::BINARY;
+
+    let postgres = Postgres::start();
+    let embedded = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let (ana, chat, budi_phone) = {
+        let mut server = Server::start_with(embedded.path(), &[("TLS", "off")]);
+        let (ana, _) = server.login(&client, "+6281200000051").await;
+        let (_, budi_id) = server.login(&client, "+6281200000052").await;
+        let chat = server
+            .create_chat(
+                &client,
+                &ana,
+                json!({ "type": "private", "participants": [budi_id] }),
+            )
+            .await;
+        for n in 1..=30 {
+            let (status, _) = send(
+                &client,
+                &server,
+                &ana,
+                &chat,
+                json!({ "content": format!("pesan {n}") }),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        (ana, chat, "+6281200000052")
+    };
+
+    let copy = || {
+        Command::new(BINARY)
+            .args(["migrate", "--to", "postgres", "--data-dir"])
+            .arg(embedded.path())
+            .env("DATABASE_URL", postgres.url())
+            .output()
+            .unwrap()
+    };
+    let copied = copy();
+    let out = String::from_utf8_lossy(&copied.stdout);
+    assert!(
+        copied.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    assert!(
+        out.contains("messages: 30 of 30"),
+        "progress per table: {out}"
+    );
+    assert!(out.contains("copied "), "{out}");
+
+    // A second copy would mix two histories: refused, nothing changed.
+    let again = copy();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // The node on PostgreSQL has the history, and the embedded server's
+    // signing key came along: nobody has to sign in again.
+    let mut node = node(&postgres);
+    let seen_by_budi = {
+        let (budi, _) = node.server.login(&client, budi_phone).await;
+        history(&client, &node.server, &budi, &chat).await
+    };
+    assert_eq!(seqs(&seen_by_budi), (1..=30).collect::<Vec<u64>>());
+    assert_eq!(seen_by_budi[29]["content"], "pesan 30");
+    let (status, sent) = send(
+        &client,
+        &node.server,
+        &ana,
+        &chat,
+        json!({ "content": "still signed in" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["seq"], json!(31));
+}
