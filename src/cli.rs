@@ -15,7 +15,8 @@ use crate::auth::delivery::{self, OtpSender};
 use crate::auth::keys::Keys;
 use crate::backup;
 use crate::bus::Hub;
-use crate::config::{Config, LogFormat, StoreKind};
+use crate::bus::nats::NatsBus;
+use crate::config::{BusKind, Config, LogFormat, StoreKind};
 use crate::env_file::{self, EnvFileError};
 use crate::http::AppState;
 use crate::listener::Port;
@@ -454,7 +455,19 @@ async fn start(config: Config) -> Result<(), String> {
         });
     }
     // Everything is prepared before the banner: "ready" means ready.
-    let mut state = AppState::new(config, store, &keys, Arc::clone(&sender))?;
+    let hub = Hub::new();
+    let cluster = match (config.bus, &config.nats_url) {
+        (BusKind::Nats, Some(urls)) => Some(NatsBus::connect(urls, hub.clone()).await?),
+        _ => None,
+    };
+    let mut state = AppState::on_bus(
+        config,
+        store,
+        &keys,
+        Arc::clone(&sender),
+        hub,
+        cluster.clone(),
+    )?;
     if let Some(secure) = secure {
         state = state.with_https(secure);
     }
@@ -478,6 +491,9 @@ async fn start(config: Config) -> Result<(), String> {
     upkeep_stop.cancel();
     if let Some(upkeep) = upkeep {
         let _ = upkeep.await;
+    }
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
     }
     served.map_err(|error| format!("server error: {error}"))?;
     tracing::info!("stopped cleanly");

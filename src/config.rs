@@ -65,6 +65,14 @@ pub enum StoreKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BusKind {
+    /// Events stay in this process: one node.
+    Local,
+    /// Events, typing and presence cross nodes through NATS at NATS_URL.
+    Nats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     Pretty,
@@ -336,6 +344,15 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
+    /// How live events reach sockets: `local` (one node) or `nats` (NATS_URL,
+    /// for several nodes sharing a PostgreSQL store).
+    #[arg(long, env = "BUS", value_enum, default_value_t = BusKind::Local, ignore_case = true)]
+    pub bus: BusKind,
+
+    /// NATS servers for BUS=nats, comma-separated (`nats://nats1.lan:4222,nats://nats2.lan:4222`).
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+
     /// Where attachments live; nodes sharing a PostgreSQL store must share
     /// it too (a network file system). Default: `<data dir>/uploads`.
     #[arg(long, env = "UPLOADS_DIR")]
@@ -368,6 +385,20 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        if self.store == StoreKind::Postgres && self.database_url.is_none() {
+            return Err(
+                "STORE=postgres needs DATABASE_URL (postgres://user:password@host/database)".into(),
+            );
+        }
+        if self.bus == BusKind::Nats && self.nats_url.is_none() {
+            return Err("BUS=nats needs NATS_URL (nats://host:4222, comma-separated)".into());
+        }
+        if self.bus == BusKind::Nats && self.store == StoreKind::Redb {
+            return Err(
+                "BUS=nats joins several nodes, which must share a store: set STORE=postgres too"
+                    .into(),
+            );
+        }
         let positive = [
             ("JWT_EXPIRE", self.jwt_expire),
             ("REFRESH_EXPIRE", self.refresh_expire),

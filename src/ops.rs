@@ -32,6 +32,11 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
+    if let Some(cluster) = &state.cluster
+        && !cluster.is_connected()
+    {
+        return Err(crate::error::Error::Unavailable);
+    }
     state.store.read()?;
     state.store.check_writable().await?;
     Ok(Json(json!({ "status": "ok" })))

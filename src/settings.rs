@@ -181,6 +181,20 @@ impl LiveSettings {
         Ok(current)
     }
 
+    /// Puts in force what the store keeps now: another node sharing the
+    /// store may have changed it.
+    pub async fn reload(&self, store: &Store) -> Result<()> {
+        let _one_at_a_time = self.inner.changing.lock().await;
+        let kept = crate::store::Query::settings(&store.read()?)?;
+        let current = Arc::new(RuntimeSettings::resolve(&self.inner.fixed, &kept));
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = current;
+        Ok(())
+    }
+
     fn checked(&self, change: SettingsChange) -> Result<SettingsRecord> {
         let locks = self.locks();
         let mut problems = Vec::new();

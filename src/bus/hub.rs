@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::id::{SessionId, UserId};
@@ -44,6 +45,9 @@ struct Inner {
     users: RwLock<HashMap<UserId, Vec<Entry>>>,
     next_id: AtomicU64,
     shutdown: CancellationToken,
+    /// Woken when a socket comes, goes or changes whether its app is in
+    /// view: what other nodes hear of this node's presence.
+    changed: Notify,
 }
 
 /// A socket's place in the hub. Dropping it removes the socket.
@@ -84,6 +88,7 @@ impl Registration {
         {
             change(entry);
         }
+        self.hub.inner.changed.notify_one();
     }
 
     /// Removes the socket and tells whether the user went offline.
@@ -133,6 +138,7 @@ impl Hub {
             sink,
             closer,
         });
+        self.inner.changed.notify_one();
         (
             Registration {
                 hub: self.clone(),
@@ -155,6 +161,7 @@ impl Hub {
         };
         let before = entries.len();
         entries.retain(|entry| entry.id != id);
+        self.inner.changed.notify_one();
         if entries.is_empty() {
             users.remove(&user);
             if before > 0 {
@@ -183,6 +190,24 @@ impl Hub {
     }
 
     /// Authenticated sockets and distinct online users.
+    /// Every user with a socket here, and whether one of their apps is in
+    /// view.
+    pub fn online_users(&self) -> Vec<(UserId, bool)> {
+        self.inner
+            .users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(&user, entries)| (user, entries.iter().any(|entry| !entry.hidden)))
+            .collect()
+    }
+
+    /// Resolves once a socket came, went or changed its visibility since
+    /// the last call returned.
+    pub async fn changed(&self) {
+        self.inner.changed.notified().await;
+    }
+
     pub fn counts(&self) -> (usize, usize) {
         let users = self
             .inner

@@ -7,6 +7,7 @@
 
 pub mod close;
 mod hub;
+pub mod nats;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::id::{SessionId, UserId};
+use crate::id::{ChatId, SessionId, UserId};
 
 pub use hub::{Hub, Presence, Registration};
 
@@ -25,6 +26,19 @@ pub struct Event {
     pub name: &'static str,
     /// The event's `data` as compact JSON.
     pub data: Arc<str>,
+    /// For a message's send or change: its place in the chat's history.
+    pub order: Option<Order>,
+}
+
+/// Where a message event stands in its chat's history: the `rev` of the
+/// change it tells of, and the message's `seq`. A bus across nodes uses it
+/// to deliver each chat's events in order, once, and to fill from the
+/// store what it dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Order {
+    pub chat: ChatId,
+    pub rev: u64,
+    pub seq: u64,
 }
 
 impl Event {
@@ -35,7 +49,15 @@ impl Event {
         Self {
             name,
             data: data.into(),
+            order: None,
         }
+    }
+
+    /// The event of change `rev` to message `seq` of `chat`.
+    #[must_use]
+    pub fn ordered(mut self, chat: ChatId, rev: u64, seq: u64) -> Self {
+        self.order = Some(Order { chat, rev, seq });
+        self
     }
 }
 
@@ -57,6 +79,48 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Closes every socket of `user` (disabled by the admin).
     fn end_user(&self, user: UserId);
+}
+
+/// What a bus across nodes reads from the store to fill in message events
+/// it never heard. Implemented by the rules (`chat`), which know what those
+/// events hold and who receives them. `None` when the store could not be
+/// read (the bus tries again later).
+pub trait Backfill: Send + Sync + 'static {
+    /// The chats `user` takes part in, each where its history stands now.
+    fn chats_of(&self, user: UserId) -> Option<Vec<ChatPlace>>;
+
+    /// The `rev` of `chat`'s latest change.
+    fn latest_rev(&self, chat: ChatId) -> Option<u64>;
+
+    /// The events of `chat`'s messages whose latest change has a `rev`
+    /// after `after`, up to `upto`, in `rev` order, each with its
+    /// recipients, told as `seen` says.
+    fn missed(
+        &self,
+        chat: ChatId,
+        after: u64,
+        upto: u64,
+        seen: Seen,
+    ) -> Option<Vec<(Vec<UserId>, Event)>>;
+}
+
+/// What the receivers of missed events were told already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Every message up to this `seq`: a later one is new to them, an
+    /// earlier one changed.
+    UpToSeq(u64),
+    /// Nothing since this time (they just connected): only changes made
+    /// since are told, a message sent since as new.
+    Since(crate::timestamp::Timestamp),
+}
+
+/// Where a chat's history stands: its latest change and newest message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatPlace {
+    pub chat: ChatId,
+    pub rev: u64,
+    pub seq: u64,
 }
 
 /// A socket's queue was full: the socket is too slow to keep.

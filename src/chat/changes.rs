@@ -99,7 +99,13 @@ impl ChatService {
                 if let ops::Changed::Done { outcome, .. } = changed {
                     metrics::counter!("clavox_message_changes_total").increment(1);
                     let view = view_of(outcome);
-                    bus.publish(&outcome.participants, &Event::new("message_updated", &view));
+                    let message = &outcome.message;
+                    let event = Event::new("message_updated", &view).ordered(
+                        message.chat,
+                        message.rev,
+                        message.seq,
+                    );
+                    bus.publish(&outcome.participants, &event);
                 }
             })
             .await?;
@@ -164,7 +170,12 @@ impl ChatService {
                     for (message, participants) in copies {
                         metrics::counter!("clavox_messages_stored_total").increment(1);
                         let view = MessageView::just_sent(message, participants.len(), None);
-                        bus.publish(participants, &Event::new("new_message", &view));
+                        let event = Event::new("new_message", &view).ordered(
+                            message.chat,
+                            message.rev,
+                            message.seq,
+                        );
+                        bus.publish(participants, &event);
                     }
                 }
             })

@@ -271,7 +271,12 @@ impl ChatService {
                 {
                     metrics::counter!("clavox_messages_stored_total").increment(1);
                     let view = MessageView::just_sent(message, participants.len(), reply.as_ref());
-                    bus.publish(participants, &Event::new("new_message", &view));
+                    let event = Event::new("new_message", &view).ordered(
+                        message.chat,
+                        message.rev,
+                        message.seq,
+                    );
+                    bus.publish(participants, &event);
                 }
             })
             .await?;

@@ -3,6 +3,7 @@
 //! typing and presence. Each rule lives here once; handlers only parse, call
 //! one of these functions, and shape the answer.
 
+mod backfill;
 mod blocks;
 mod changes;
 mod chats;

@@ -8,7 +8,8 @@ use tokio_util::task::TaskTracker;
 use crate::auth::delivery::OtpSender;
 use crate::auth::keys::Keys;
 use crate::auth::{Auth, Policy};
-use crate::bus::Hub;
+use crate::bus::nats::NatsBus;
+use crate::bus::{Bus, Hub};
 use crate::chat::{self, ChatService};
 use crate::config::Config;
 use crate::listener::AddressCounts;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub settings: LiveSettings,
     /// When this server started (its uptime, for the admin).
     pub started: std::time::Instant,
+    /// The bus to the other nodes, when there are (`BUS=nats`).
+    pub cluster: Option<Arc<NatsBus>>,
 }
 
 impl axum::extract::FromRef<AppState> for Topics {
@@ -59,16 +62,27 @@ impl AppState {
         keys: &Keys,
         sender: Arc<dyn OtpSender>,
     ) -> Result<Self, String> {
-        let hub = Hub::new();
+        Self::on_bus(config, store, keys, sender, Hub::new(), None)
+    }
+
+    /// `new`, for a node whose events cross to other nodes through
+    /// `cluster` (made over `hub`, this node's own sockets).
+    pub fn on_bus(
+        config: Config,
+        store: Store,
+        keys: &Keys,
+        sender: Arc<dyn OtpSender>,
+        hub: Hub,
+        cluster: Option<Arc<NatsBus>>,
+    ) -> Result<Self, String> {
         let background = TaskTracker::new();
-        let (bus, notifications) = notify::setup::start(
-            &config,
-            &store,
-            Arc::new(hub.clone()),
-            &background,
-            &hub.shutdown_signal(),
-        )
-        .map_err(|problem| format!("cannot set up notifications: {problem}"))?;
+        let local: Arc<dyn Bus> = match &cluster {
+            Some(cluster) => Arc::clone(cluster) as Arc<dyn Bus>,
+            None => Arc::new(hub.clone()),
+        };
+        let (bus, notifications) =
+            notify::setup::start(&config, &store, local, &background, &hub.shutdown_signal())
+                .map_err(|problem| format!("cannot set up notifications: {problem}"))?;
         let uploads = Uploads::open_in(
             &config.uploads_dir(),
             !store.is_embedded(),
@@ -91,6 +105,16 @@ impl AppState {
             uploads.blobs().clone(),
             chat::Settings::new(&config, settings.clone()),
         );
+        if let Some(cluster) = &cluster {
+            cluster.set_backfill(Arc::new(chat.clone()));
+        }
+        if !store.is_embedded() {
+            background.spawn(follow_settings(
+                settings.clone(),
+                store.clone(),
+                hub.shutdown_signal(),
+            ));
+        }
         let indexer = chat.clone();
         let stop = hub.shutdown_signal();
         background.spawn(async move { indexer.index_for_search(stop).await });
@@ -109,6 +133,7 @@ impl AppState {
             background,
             settings,
             started: std::time::Instant::now(),
+            cluster,
         })
     }
 
@@ -117,5 +142,26 @@ impl AppState {
     pub fn with_https(mut self, https: crate::tls::Public) -> Self {
         self.https = Some(Arc::new(https));
         self
+    }
+}
+
+/// How often a node sharing its store reads the admin's settings again.
+const SETTINGS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps `settings` as the store has them, for a node sharing its store
+/// with others where the admin may change them.
+async fn follow_settings(
+    settings: LiveSettings,
+    store: Store,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SETTINGS_EVERY) => {}
+        }
+        if let Err(error) = settings.reload(&store).await {
+            tracing::debug!(%error, "cannot read the settings again");
+        }
     }
 }

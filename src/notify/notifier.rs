@@ -170,13 +170,14 @@ impl Worker {
         let handled = intents.len();
         if handled > 0 {
             let some_pushes = !pushes.is_empty();
-            self.store
+            let claimed = self
+                .store
                 .apply(QueuePushes {
                     pushes,
                     handled: intents,
                 })
                 .await?;
-            if some_pushes {
+            if claimed && some_pushes {
                 self.queued.notify_one();
             }
         }

@@ -14,13 +14,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::notifier::urgency_of;
 use super::webpush::{PushMessage, PushOutcome, WebPush};
-use crate::store::ops::{SettlePush, Settled};
+use crate::store::ops::{ClaimPushes, SettlePush, Settled};
 use crate::store::records::PushJobRecord;
 use crate::store::{Query, Store};
 use crate::timestamp::Timestamp;
 
 /// Pushes in flight at once.
 const IN_FLIGHT: usize = 32;
+/// How long a claimed push is this node's to send (longer than an attempt
+/// may take); a node that dies meanwhile leaves it due again after that.
+const LEASE: Duration = Duration::from_secs(120);
 /// The longest the sender sleeps without looking at the queue.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
 /// Waits between attempts: 10 s, doubling, at most an hour.
@@ -36,10 +39,7 @@ pub async fn run(store: Store, push: Arc<WebPush>, queued: Arc<Notify>, stop: Ca
         let due = if room == 0 {
             Vec::new()
         } else {
-            match store
-                .read()
-                .and_then(|reader| reader.due_pushes(Timestamp::now(), IN_FLIGHT * 2))
-            {
+            match due_now(&store, room).await {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the push queue");
@@ -75,6 +75,27 @@ pub async fn run(store: Store, push: Arc<WebPush>, queued: Arc<Notify>, stop: Ca
     // Attempts under way are cut off; their pushes stay queued and go
     // after the restart.
     attempts.shutdown().await;
+}
+
+/// Up to `room` pushes due now for this node to send. A node alone with its
+/// store just reads them (`in_flight` keeps it from sending one twice);
+/// nodes sharing a store claim them, so each goes out from one node.
+async fn due_now(
+    store: &Store,
+    room: usize,
+) -> Result<Vec<(Timestamp, [u8; 16], PushJobRecord)>, crate::store::StoreError> {
+    let now = Timestamp::now();
+    let due = store.read()?.due_pushes(now, room * 2)?;
+    if store.is_embedded() || due.is_empty() {
+        return Ok(due);
+    }
+    store
+        .apply(ClaimPushes {
+            now,
+            lease: LEASE,
+            limit: room,
+        })
+        .await
 }
 
 /// How long until the soonest queued push is due (capped).

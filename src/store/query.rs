@@ -488,6 +488,13 @@ pub trait Query {
     }
 
     /// Up to `limit` new messages still to notify about, as (chat, seq).
+    fn is_notify_intent(&self, chat: ChatId, seq: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .access()
+            .get(tables::NOTIFY_INTENTS, &tables::message(chat, seq))?
+            .is_some())
+    }
+
     fn notify_intents(&self, limit: usize) -> Result<Vec<(ChatId, u64)>, StoreError> {
         self.access()
             .scan(tables::NOTIFY_INTENTS, &[], Bound::Unbounded, limit)?

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod postgres;
 pub mod process;
 
@@ -423,6 +424,18 @@ pub struct Ws {
 pub const FRAME_WAIT: Duration = Duration::from_secs(10);
 
 impl Ws {
+    /// Connects to a `/ws` URL of any server (a child process's, say).
+    pub async fn connect(url: &str) -> Self {
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Self {
+            stream,
+            next_id: 1,
+            closed_with: None,
+        }
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.stream.send(message).await.expect("frame is sent");
     }

@@ -10,6 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::support::Ws;
+use crate::support::nats::{Link, NatsCluster};
 use crate::support::postgres::Postgres;
 use crate::support::process::Server;
 
@@ -26,18 +28,53 @@ fn node(postgres: &Postgres) -> Node {
 }
 
 fn start(dir: &Path, postgres: &Postgres) -> Server {
-    Server::start_with(
-        dir,
-        &[
-            ("STORE", "postgres"),
-            ("DATABASE_URL", &postgres.url()),
-            // The tests send fast on purpose.
-            ("MESSAGE_RATE", "0"),
-            ("SOCKET_EVENT_RATE", "0"),
-            ("RATE_LIMIT_MAX_REQUESTS", "100000"),
-            ("TLS", "off"),
-        ],
-    )
+    start_on(dir, postgres, &[])
+}
+
+/// A node of a cluster whose events cross by NATS.
+fn node_on(postgres: &Postgres, nats: &NatsCluster) -> Node {
+    node_reaching(postgres, &nats.urls())
+}
+
+/// A node reaching the bus at `urls`.
+fn node_reaching(postgres: &Postgres, urls: &str) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_on(dir.path(), postgres, &[("BUS", "nats"), ("NATS_URL", urls)]);
+    Node { server, _dir: dir }
+}
+
+fn start_on(dir: &Path, postgres: &Postgres, more: &[(&str, &str)]) -> Server {
+    let url = postgres.url();
+    let mut env = vec![
+        ("STORE", "postgres"),
+        ("DATABASE_URL", url.as_str()),
+        // The tests send fast on purpose.
+        ("MESSAGE_RATE", "0"),
+        ("SOCKET_EVENT_RATE", "0"),
+        ("RATE_LIMIT_MAX_REQUESTS", "100000"),
+        ("TLS", "off"),
+    ];
+    env.extend_from_slice(more);
+    Server::start_with(dir, &env)
+}
+
+/// A `/ws` socket of `token`'s user on `node`, joined.
+async fn socket(node: &Server, token: &str) -> Ws {
+    let url = node.base.replacen("http://", "ws://", 1);
+    let mut ws = Ws::connect(&format!("{url}/ws")).await;
+    let ack = ws.request("join_user", json!({ "token": token })).await;
+    assert_eq!(ack["event"], "ack", "join_user: {ack}");
+    ws
+}
+
+/// The seqs of the next `count` `new_message` events `ws` receives.
+async fn new_message_seqs(ws: &mut Ws, count: usize) -> Vec<u64> {
+    let mut seen = Vec::with_capacity(count);
+    while seen.len() < count {
+        let message = ws.wait_for("new_message").await;
+        seen.push(message["seq"].as_u64().unwrap());
+    }
+    seen
 }
 
 async fn send(
@@ -459,4 +496,289 @@ async fn migrate_copies_an_embedded_data_directory_into_an_empty_database() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
     assert_eq!(sent["seq"], json!(31));
+}
+
+/// Sends `count` messages as `token`'s user through `base`, `in_flight` at
+/// a time, each awaited; returns how many were acknowledged.
+async fn send_many(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    chat: &str,
+    label: &str,
+    count: usize,
+    in_flight: usize,
+) -> usize {
+    let mut acknowledged = 0;
+    for round in 0..count.div_ceil(in_flight) {
+        let sends = (0..in_flight)
+            .map(|i| round * in_flight + i)
+            .filter(|n| *n < count)
+            .map(|n| {
+                client
+                    .post(format!("{base}/api/chats/{chat}/messages"))
+                    .bearer_auth(token)
+                    .json(&json!({ "content": format!("{label} {n}") }))
+                    .send()
+            });
+        for response in join_all(sends).await {
+            if response.is_ok_and(|response| response.status() == StatusCode::CREATED) {
+                acknowledged += 1;
+            }
+        }
+    }
+    acknowledged
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_events_typing_and_presence_cross_nodes() {
+    let postgres = Postgres::start();
+    let nats = NatsCluster::start(3);
+    let mut a = node_on(&postgres, &nats);
+    let b = node_on(&postgres, &nats);
+    let client = reqwest::Client::new();
+    let (ana, ana_id) = a.server.login(&client, "+6281200000061").await;
+    let (budi, budi_id) = a.server.login(&client, "+6281200000062").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+
+    // Budi is on node B only; node A sees him online.
+    let mut budi_on_b = socket(&b.server, &budi).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let budi_seen: Value = client
+            .get(format!("{}/api/users/{budi_id}", a.server.base))
+            .bearer_auth(&ana)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let user = budi_seen.get("user").unwrap_or(&budi_seen);
+        if user["isOnline"] == json!(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node A never saw Budi online: {budi_seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Ana sends through node A; Budi's socket on node B gets each message,
+    // once, in order.
+    let sent = send_many(&client, &a.server.base, &ana, &chat, "halo", 40, 4).await;
+    assert_eq!(sent, 40);
+    let seqs = new_message_seqs(&mut budi_on_b, 40).await;
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+
+    // An edit crosses too.
+    let edited = client
+        .patch(format!("{}/api/chats/{chat}/messages/3", a.server.base))
+        .bearer_auth(&ana)
+        .json(&json!({ "content": "halo, diedit" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        edited.status().is_success(),
+        "{}",
+        edited.text().await.unwrap()
+    );
+    let updated = budi_on_b.wait_for("message_updated").await;
+    assert_eq!(updated["content"], "halo, diedit");
+
+    // Typing on node A reaches node B.
+    let mut ana_on_a = socket(&a.server, &ana).await;
+    ana_on_a
+        .emit("typing_start", json!({ "chatId": chat }))
+        .await;
+    let typing = budi_on_b.wait_for("user_typing").await;
+    assert_eq!(
+        (&typing["userId"], &typing["isTyping"]),
+        (&json!(ana_id), &json!(true))
+    );
+    assert!(
+        !budi_on_b
+            .receives_within("new_message", Duration::from_millis(500))
+            .await,
+        "nothing is told twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn senders_on_both_nodes_every_socket_sees_each_message_once_in_order() {
+    let postgres = Postgres::start();
+    let nats = NatsCluster::start(3);
+    let mut a = node_on(&postgres, &nats);
+    let mut b = node_on(&postgres, &nats);
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000071").await;
+    let (budi, budi_id) = b.server.login(&client, "+6281200000072").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+    let mut sockets = vec![
+        socket(&a.server, &ana).await,
+        socket(&b.server, &ana).await,
+        socket(&a.server, &budi).await,
+        socket(&b.server, &budi).await,
+    ];
+
+    const EACH: usize = 60;
+    let (from_a, from_b) = tokio::join!(
+        send_many(&client, &a.server.base, &ana, &chat, "a", EACH, 6),
+        send_many(&client, &b.server.base, &budi, &chat, "b", EACH, 6)
+    );
+    assert_eq!((from_a, from_b), (EACH, EACH));
+    let expected: Vec<u64> = (1..=(2 * EACH) as u64).collect();
+    for ws in &mut sockets {
+        assert_eq!(new_message_seqs(ws, 2 * EACH).await, expected);
+        assert!(
+            !ws.receives_within("new_message", Duration::from_millis(300))
+                .await
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_a_nats_server_loses_no_message() {
+    let postgres = Postgres::start();
+    let nats = NatsCluster::start(3);
+    let mut a = node_on(&postgres, &nats);
+    let b = node_on(&postgres, &nats);
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000081").await;
+    let (budi, budi_id) = a.server.login(&client, "+6281200000082").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+    let mut budi_on_b = socket(&b.server, &budi).await;
+
+    let sender = {
+        let (client, base, ana, chat) = (
+            client.clone(),
+            a.server.base.clone(),
+            ana.clone(),
+            chat.clone(),
+        );
+        tokio::spawn(async move {
+            let mut sent = 0;
+            for n in 0..150 {
+                sent += send_many(&client, &base, &ana, &chat, &format!("m{n}"), 1, 1).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            sent
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    nats.kill(0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    nats.kill(1);
+    let sent = sender.await.unwrap();
+    assert_eq!(sent, 150, "sends do not depend on the bus");
+    let seqs = new_message_seqs(&mut budi_on_b, 150).await;
+    assert_eq!(seqs, (1..=150).collect::<Vec<u64>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_cut_off_from_nats_heals_by_itself() {
+    let postgres = Postgres::start();
+    let nats = NatsCluster::start(3);
+    let mut a = node_on(&postgres, &nats);
+    let mut links = Vec::new();
+    for index in 0..3 {
+        links.push(Link::to(&nats.url(index)).await);
+    }
+    let urls: Vec<String> = links.iter().map(Link::url).collect();
+    let b = node_reaching(&postgres, &urls.join(","));
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000091").await;
+    let (budi, budi_id) = a.server.login(&client, "+6281200000092").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+    let mut budi_on_b = socket(&b.server, &budi).await;
+    assert_eq!(
+        send_many(&client, &a.server.base, &ana, &chat, "before", 5, 1).await,
+        5
+    );
+    assert_eq!(
+        new_message_seqs(&mut budi_on_b, 5).await,
+        vec![1, 2, 3, 4, 5]
+    );
+
+    for link in &links {
+        link.cut();
+    }
+    let ready = |base: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(b.server.base.clone()).await != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(
+            Instant::now() < deadline,
+            "node B never noticed it lost the bus"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Node B hears none of these while cut off.
+    assert_eq!(
+        send_many(&client, &a.server.base, &ana, &chat, "during", 20, 2).await,
+        20
+    );
+    assert!(
+        !budi_on_b
+            .receives_within("new_message", Duration::from_millis(500))
+            .await
+    );
+
+    for link in &links {
+        link.heal();
+    }
+    assert_eq!(
+        new_message_seqs(&mut budi_on_b, 20).await,
+        (6..=25).collect::<Vec<u64>>(),
+        "caught up from the store, in order"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(b.server.base.clone()).await != StatusCode::OK {
+        assert!(Instant::now() < deadline, "node B never became ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        send_many(&client, &a.server.base, &ana, &chat, "after", 1, 1).await,
+        1
+    );
+    assert_eq!(new_message_seqs(&mut budi_on_b, 1).await, vec![26]);
 }

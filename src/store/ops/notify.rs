@@ -129,16 +129,50 @@ pub struct QueuePushes {
 }
 
 impl Operation for QueuePushes {
-    type Output = ();
+    type Output = bool;
 
-    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    /// `false`, changing nothing, when another node sharing the store
+    /// handled one of these messages first: the rest are read again.
+    fn apply(self, tx: &mut Tx<'_>) -> Result<bool, StoreError> {
+        for &(chat, seq) in &self.handled {
+            if !tx.is_notify_intent(chat, seq)? {
+                return Ok(false);
+            }
+        }
         for push in &self.pushes {
             tx.put_push_job(push.due, &push.id, &push.job)?;
         }
         for (chat, seq) in self.handled {
             tx.remove_notify_intent(chat, seq)?;
         }
-        Ok(())
+        Ok(true)
+    }
+}
+
+/// Takes up to `limit` pushes due at `now` for this node to send. Each is
+/// moved to `now + lease`, so no other node sharing the store sends it
+/// meanwhile, and one whose sender died goes out after the lease. Answers
+/// the claimed pushes at their new times (what `SettlePush` names).
+#[derive(Debug, Clone)]
+pub struct ClaimPushes {
+    pub now: Timestamp,
+    pub lease: std::time::Duration,
+    pub limit: usize,
+}
+
+impl Operation for ClaimPushes {
+    type Output = Vec<(Timestamp, [u8; 16], PushJobRecord)>;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Self::Output, StoreError> {
+        let until = self.now.plus(self.lease);
+        let due = tx.due_pushes(self.now, self.limit)?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for (at, id, job) in due {
+            tx.remove_push_job(at, &id)?;
+            tx.put_push_job(until, &id, &job)?;
+            claimed.push((until, id, job));
+        }
+        Ok(claimed)
     }
 }
 
@@ -182,5 +216,89 @@ impl Operation for SettlePush {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Store;
+    use crate::store::ops::tests::{chat_of_two, text};
+
+    fn job(user: UserId) -> PushJobRecord {
+        PushJobRecord {
+            user,
+            endpoint_key: [7; 16],
+            payload: b"{}".to_vec(),
+            urgency: 2,
+            topic: None,
+            expires_at: Timestamp::now().plus(Duration::from_secs(3600)),
+            attempts: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_handled_by_one_notifier_queues_its_pushes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (chat, ana, budi) = chat_of_two(&store).await;
+        store.apply(text(chat, ana, None)).await.unwrap();
+        let handled = store.read().unwrap().notify_intents(10).unwrap();
+        assert_eq!(handled, vec![(chat, 1)]);
+        // Two nodes read the same intent and both decide to push.
+        let queue = |id: u8| QueuePushes {
+            pushes: vec![QueuedPush {
+                due: Timestamp::now(),
+                id: [id; 16],
+                job: job(budi),
+            }],
+            handled: handled.clone(),
+        };
+        assert!(store.apply(queue(1)).await.unwrap());
+        assert!(!store.apply(queue(2)).await.unwrap());
+        let reader = store.read().unwrap();
+        let queued = reader
+            .due_pushes(Timestamp::now().plus(Duration::from_secs(1)), 10)
+            .unwrap();
+        assert_eq!(queued.len(), 1, "one push, not two");
+        assert_eq!(queued[0].1, [1; 16]);
+        assert!(reader.notify_intents(10).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_claimed_push_is_nobody_elses_until_its_lease_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (_, _, budi) = chat_of_two(&store).await;
+        let now = Timestamp::now();
+        store
+            .apply(QueuePushes {
+                pushes: vec![QueuedPush {
+                    due: now,
+                    id: [3; 16],
+                    job: job(budi),
+                }],
+                handled: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let lease = Duration::from_secs(120);
+        let claim = |at: Timestamp| ClaimPushes {
+            now: at,
+            lease,
+            limit: 10,
+        };
+        let first = store.apply(claim(now)).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].0, now.plus(lease), "due again when the lease ends");
+        assert!(store.apply(claim(now)).await.unwrap().is_empty());
+        let after_lease = store.apply(claim(now.plus(lease))).await.unwrap();
+        assert_eq!(
+            after_lease.len(),
+            1,
+            "a dead claimant's push goes out after all"
+        );
     }
 }
