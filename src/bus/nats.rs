@@ -79,6 +79,17 @@ struct ControlMessage {
     control: Control,
 }
 
+/// Something beside events, relayed to the other nodes.
+#[derive(Serialize, Deserialize)]
+struct Relayed {
+    node: u64,
+    payload: Vec<u8>,
+}
+
+fn relay_subject(channel: &str) -> String {
+    format!("clavox.relay.{channel}")
+}
+
 /// Another node's users, as it last said.
 struct RemoteNode {
     users: HashMap<UserId, bool>,
@@ -197,6 +208,44 @@ impl NatsBus {
         };
         self.send(PRESENCE, &gone).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
+    }
+
+    /// Sends `payload` to the other nodes' `on_relay(channel, ...)`: for
+    /// what crosses nodes beside events (ntfy messages).
+    pub fn relay(&self, channel: &str, payload: Vec<u8>) {
+        let message = Relayed {
+            node: self.node,
+            payload,
+        };
+        let Ok(bytes) = postcard::to_allocvec(&message) else {
+            return;
+        };
+        let (client, subject) = (self.client.clone(), relay_subject(channel));
+        tokio::spawn(async move {
+            let _ = client.publish(subject, bytes.into()).await;
+        });
+    }
+
+    /// Calls `hear` with each payload another node relays on `channel`.
+    pub fn on_relay(
+        self: &Arc<Self>,
+        channel: &str,
+        hear: impl Fn(Vec<u8>) + Send + Sync + 'static,
+    ) {
+        let (bus, subject) = (Arc::clone(self), relay_subject(channel));
+        tokio::spawn(async move {
+            let Ok(mut subscription) = bus.client.subscribe(subject.clone()).await else {
+                tracing::error!(subject, "cannot subscribe on the bus");
+                return;
+            };
+            while let Some(message) = subscription.next().await {
+                if let Ok(relayed) = postcard::from_bytes::<Relayed>(&message.payload)
+                    && relayed.node != bus.node
+                {
+                    hear(relayed.payload);
+                }
+            }
+        });
     }
 
     async fn subscribe(&self, subject: &'static str) -> Result<async_nats::Subscriber, String> {

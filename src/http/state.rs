@@ -13,6 +13,7 @@ use crate::bus::{Bus, Hub};
 use crate::chat::{self, ChatService};
 use crate::config::Config;
 use crate::listener::AddressCounts;
+use crate::notify::ntfy::NtfyMessage;
 use crate::notify::{self, ntfy::Topics, service::Notifications};
 use crate::settings::LiveSettings;
 use crate::store::Store;
@@ -107,6 +108,7 @@ impl AppState {
         );
         if let Some(cluster) = &cluster {
             cluster.set_backfill(Arc::new(chat.clone()));
+            relay_ntfy(cluster, notifications.topics());
         }
         if !store.is_embedded() {
             background.spawn(follow_settings(
@@ -164,4 +166,21 @@ async fn follow_settings(
             tracing::debug!(%error, "cannot read the settings again");
         }
     }
+}
+
+/// ntfy messages published on one node reach subscribers on every node.
+fn relay_ntfy(cluster: &Arc<NatsBus>, topics: &crate::notify::ntfy::Topics) {
+    const CHANNEL: &str = "ntfy";
+    let relay = Arc::clone(cluster);
+    topics.relay_to(move |topic, message| {
+        if let Ok(payload) = postcard::to_allocvec(&(topic, message)) {
+            relay.relay(CHANNEL, payload);
+        }
+    });
+    let here = topics.clone();
+    cluster.on_relay(CHANNEL, move |payload| {
+        if let Ok((topic, message)) = postcard::from_bytes::<(String, NtfyMessage)>(&payload) {
+            here.publish_here(&topic, message);
+        }
+    });
 }

@@ -161,9 +161,10 @@ impl Worker {
         let reader = self.store.read()?;
         let intents = reader.notify_intents(BATCH)?;
         let mut pushes = Vec::new();
+        let mut topics = Vec::new();
         for &(chat, seq) in &intents {
             if let Some(message) = reader.message(chat, seq)? {
-                self.notify(&reader, &message, &mut pushes)?;
+                self.notify(&reader, &message, &mut pushes, &mut topics)?;
             }
         }
         drop(reader);
@@ -180,6 +181,12 @@ impl Worker {
             if claimed && some_pushes {
                 self.queued.notify_one();
             }
+            // Only the notifier that handled the messages tells ntfy.
+            if claimed {
+                for (topic, note) in topics {
+                    self.topics.publish(&topic, note);
+                }
+            }
         }
         Ok(handled)
     }
@@ -190,6 +197,7 @@ impl Worker {
         reader: &impl Query,
         message: &MessageRecord,
         pushes: &mut Vec<QueuedPush>,
+        topics: &mut Vec<(String, NtfyMessage)>,
     ) -> Result<(), StoreError> {
         let Some(chat) = reader.chat(message.chat)? else {
             return Ok(());
@@ -207,7 +215,7 @@ impl Worker {
             else {
                 continue;
             };
-            self.publish_to_topic(reader, user, message, &note)?;
+            topics.extend(self.topic_message(reader, user, message, &note)?);
             pushes.extend(self.pushes_for(reader, user, message, &note)?);
             if note.urgent
                 && let Some(nudges) = &self.nudges
@@ -254,31 +262,29 @@ impl Worker {
         }))
     }
 
-    fn publish_to_topic(
+    /// What `user`'s ntfy topic shows for `message`, if they have one.
+    fn topic_message(
         &self,
         reader: &impl Query,
         user: UserId,
         message: &MessageRecord,
         note: &Note,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<(String, NtfyMessage)>, StoreError> {
         let Some(topic) = reader.topic_of(user)? else {
-            return Ok(());
+            return Ok(None);
         };
-        self.topics.publish(
-            &hex::encode(topic),
-            NtfyMessage {
-                title: note.title.clone(),
-                message: note.body.clone(),
-                click: Some(format!(
-                    "{}/chats/{}",
-                    self.settings.app_url.trim_end_matches('/'),
-                    message.chat
-                )),
-                priority: if note.urgent { 4 } else { 3 },
-                tags: Vec::new(),
-            },
-        );
-        Ok(())
+        let shown = NtfyMessage {
+            title: note.title.clone(),
+            message: note.body.clone(),
+            click: Some(format!(
+                "{}/chats/{}",
+                self.settings.app_url.trim_end_matches('/'),
+                message.chat
+            )),
+            priority: if note.urgent { 4 } else { 3 },
+            tags: Vec::new(),
+        };
+        Ok(Some((hex::encode(topic), shown)))
     }
 
     fn pushes_for(

@@ -782,3 +782,82 @@ async fn a_node_cut_off_from_nats_heals_by_itself() {
     );
     assert_eq!(new_message_seqs(&mut budi_on_b, 1).await, vec![26]);
 }
+
+/// The `message` of each ntfy notification `stream` (a `/json` response)
+/// brings, until `count` came.
+async fn ntfy_messages(stream: reqwest::Response, count: usize) -> Vec<String> {
+    use futures_util::StreamExt;
+    let mut bytes = stream.bytes_stream();
+    let (mut text, mut found) = (String::new(), Vec::new());
+    while found.len() < count {
+        let chunk = tokio::time::timeout(Duration::from_secs(15), bytes.next())
+            .await
+            .expect("the notification comes")
+            .expect("the stream stays open")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find('\n') {
+            let line: String = text.drain(..=end).collect();
+            let event: Value = serde_json::from_str(line.trim()).unwrap();
+            if event["event"] == "message" {
+                found.push(event["message"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ntfy_subscriber_on_any_node_hears_each_message_once() {
+    let postgres = Postgres::start();
+    let nats = NatsCluster::start(3);
+    let mut a = node_on(&postgres, &nats);
+    let b = node_on(&postgres, &nats);
+    let client = reqwest::Client::new();
+    let (ana, _) = a.server.login(&client, "+6281200000101").await;
+    let (budi, budi_id) = a.server.login(&client, "+6281200000102").await;
+    let chat = a
+        .server
+        .create_chat(
+            &client,
+            &ana,
+            json!({ "type": "private", "participants": [budi_id] }),
+        )
+        .await;
+    let link: Value = client
+        .get(format!("{}/api/notify/topic", a.server.base))
+        .bearer_auth(&budi)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = link["path"].as_str().expect("a topic path");
+    // Budi's phone listens through either node.
+    let mut streams = Vec::new();
+    for node in [&a.server, &b.server] {
+        let stream = client
+            .get(format!("{}{path}/json", node.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), StatusCode::OK);
+        streams.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Budi has no socket open: each message is notified, by whichever
+    // node's notifier takes it.
+    const COUNT: usize = 6;
+    assert_eq!(
+        send_many(&client, &a.server.base, &ana, &chat, "kabar", COUNT, 2).await,
+        COUNT
+    );
+    for stream in streams {
+        let mut heard = ntfy_messages(stream, COUNT).await;
+        heard.sort();
+        let mut expected: Vec<String> = (0..COUNT).map(|n| format!("kabar {n}")).collect();
+        expected.sort();
+        assert_eq!(heard, expected, "each message once, on every node");
+    }
+}

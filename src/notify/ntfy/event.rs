@@ -10,7 +10,7 @@ pub const ID_LENGTH: usize = 12;
 
 /// What a publisher hands to [`Topics::publish`](super::Topics::publish):
 /// the notification as the ntfy app shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NtfyMessage {
     /// Bold first line ("Ana"); left out of the JSON when empty.
     pub title: String,

@@ -55,9 +55,13 @@ pub struct Topics {
     inner: Arc<Inner>,
 }
 
+/// Where a message published here also goes: the other nodes of a cluster.
+type Relay = Box<dyn Fn(&str, &NtfyMessage) + Send + Sync>;
+
 struct Inner {
     settings: Settings,
     is_known: Box<dyn Fn(&str) -> bool + Send + Sync>,
+    relay: std::sync::OnceLock<Relay>,
     // A std mutex: it is held for a map lookup and a copy of at most
     // `cache_messages` pointers, never across an await.
     state: Mutex<State>,
@@ -97,6 +101,7 @@ impl Topics {
             inner: Arc::new(Inner {
                 settings,
                 is_known: Box::new(is_known),
+                relay: std::sync::OnceLock::new(),
                 state: Mutex::new(state),
             }),
         }
@@ -106,7 +111,22 @@ impl Topics {
     /// hands it to every live subscriber of `topic` without waiting for
     /// any. Returns the message's id.
     pub fn publish(&self, topic: &str, message: NtfyMessage) -> String {
+        if let Some(relay) = self.inner.relay.get() {
+            relay(topic, &message);
+        }
+        self.publish_here(topic, message)
+    }
+
+    /// `publish` to this node's subscribers only: for a message another
+    /// node published and relayed.
+    pub fn publish_here(&self, topic: &str, message: NtfyMessage) -> String {
         self.publish_at(topic, message, Timestamp::now().seconds())
+    }
+
+    /// Sends each message published here to the other nodes too, whose
+    /// subscribers the topic may have (set once, for a cluster).
+    pub fn relay_to(&self, relay: impl Fn(&str, &NtfyMessage) + Send + Sync + 'static) {
+        let _ = self.inner.relay.set(Box::new(relay));
     }
 
     /// Forgets a topic that was replaced: its cached messages go and its
