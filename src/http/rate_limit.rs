@@ -16,6 +16,8 @@ use crate::address::AddressKey;
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::AppState;
+use crate::store::{Store, ops};
+use crate::timestamp::Timestamp;
 
 use super::extract::{bearer_token, client_ip};
 
@@ -88,6 +90,81 @@ impl RateLimiter {
     }
 }
 
+/// A limit whose windows must hold across nodes sharing a store (the
+/// login limits): counted in the store then, in memory on a node alone.
+pub struct SharedLimit {
+    name: &'static str,
+    window: Duration,
+    max: u32,
+    local: RateLimiter,
+    /// When ended windows were last cleared from the store.
+    swept: Mutex<Instant>,
+}
+
+impl SharedLimit {
+    pub fn new(name: &'static str, window: Duration, max: u32) -> Self {
+        Self {
+            name,
+            window,
+            max,
+            local: RateLimiter::new(window, max),
+            swept: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Counts one request for `key`; `RateLimited` when over the limit.
+    pub async fn check(&self, store: &Store, key: &str) -> Result<(), Error> {
+        let over = |retry_after| Error::RateLimited { retry_after };
+        if store.is_embedded() {
+            return self.local.check(key, Instant::now()).map_err(over);
+        }
+        self.sweep(store);
+        let count = ops::CountRequest {
+            limit: self.name,
+            key: key.to_owned(),
+            window: self.window,
+            max: self.max,
+            now: Timestamp::now(),
+        };
+        store.apply(count).await?.map_err(over)
+    }
+
+    /// Takes back one request of `key` that turned out not to count.
+    pub async fn refund(&self, store: &Store, key: &str) {
+        if store.is_embedded() {
+            self.local.refund(key, Instant::now());
+            return;
+        }
+        let refund = ops::RefundRequest {
+            limit: self.name,
+            key: key.to_owned(),
+        };
+        if let Err(error) = store.apply(refund).await {
+            tracing::debug!(%error, "a request was not taken back");
+        }
+    }
+
+    /// Clears the store of windows that ended, once per window length.
+    fn sweep(&self, store: &Store) {
+        let mut swept = self
+            .swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if swept.elapsed() < self.window {
+            return;
+        }
+        *swept = Instant::now();
+        let forget = ops::ForgetRateWindows {
+            limit: self.name,
+            before: Timestamp::now().minus(self.window),
+        };
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _ = store.apply(forget).await;
+        });
+    }
+}
+
 /// The general REST limit: per user when the request carries a valid token,
 /// per address before login.
 pub async fn general(
@@ -116,15 +193,13 @@ pub async fn otp_sends(
 ) -> Result<Response, Error> {
     let (parts, body) = request.into_parts();
     let key = address_key(&parts, &state.config);
-    let limiter = &state.limits.otp_sends;
-    limiter
-        .check(&key, Instant::now())
-        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    let limit = &state.limits.otp_sends;
+    limit.check(&state.store, &key).await?;
     let response = next.run(Request::from_parts(parts, body)).await;
     // A number that is not a phone number, or a body that is not JSON,
     // sent nothing: it does not count against the address.
     if response.status().is_client_error() && response.status() != StatusCode::TOO_MANY_REQUESTS {
-        limiter.refund(&key, Instant::now());
+        limit.refund(&state.store, &key).await;
     }
     Ok(response)
 }
@@ -136,19 +211,9 @@ pub async fn otp_verifies(
     request: Request,
     next: Next,
 ) -> Result<Response, Error> {
-    per_address(&state.limits.otp_verifies, &state.config, request, next).await
-}
-
-async fn per_address(
-    limiter: &RateLimiter,
-    config: &Config,
-    request: Request,
-    next: Next,
-) -> Result<Response, Error> {
     let (parts, body) = request.into_parts();
-    limiter
-        .check(&address_key(&parts, config), Instant::now())
-        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    let key = address_key(&parts, &state.config);
+    state.limits.otp_verifies.check(&state.store, &key).await?;
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
 
@@ -165,8 +230,8 @@ const VERIFIES_PER_SEND: u32 = 5;
 /// The limiters of one server.
 pub struct Limits {
     pub general: RateLimiter,
-    pub otp_sends: RateLimiter,
-    pub otp_verifies: RateLimiter,
+    pub otp_sends: SharedLimit,
+    pub otp_verifies: SharedLimit,
 }
 
 impl Limits {
@@ -174,8 +239,9 @@ impl Limits {
         let auth_window = config.auth_rate_limit_window_ms;
         Self {
             general: RateLimiter::new(config.rate_limit_window_ms, config.rate_limit_max_requests),
-            otp_sends: RateLimiter::new(auth_window, config.auth_rate_limit_max),
-            otp_verifies: RateLimiter::new(
+            otp_sends: SharedLimit::new("otp_sends", auth_window, config.auth_rate_limit_max),
+            otp_verifies: SharedLimit::new(
+                "otp_verifies",
                 auth_window,
                 config.auth_rate_limit_max.saturating_mul(VERIFIES_PER_SEND),
             ),

@@ -488,6 +488,46 @@ pub trait Query {
     }
 
     /// Up to `limit` new messages still to notify about, as (chat, seq).
+    /// The request window of `key` under limit `limit`: its start and how
+    /// many requests it counted.
+    fn rate_window(&self, limit: &str, key: &str) -> Result<Option<(Timestamp, u32)>, StoreError> {
+        let Some(value) = self
+            .access()
+            .get(tables::RATE_WINDOWS, &tables::rate_window(limit, key))?
+        else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt("rate window".into());
+        let start = value
+            .get(..8)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(corrupt)?;
+        let count = value
+            .get(8..12)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(corrupt)?;
+        Ok(Some((
+            Timestamp::from_millis(i64::from_be_bytes(start)),
+            u32::from_be_bytes(count),
+        )))
+    }
+
+    /// The keys of limit `limit`'s windows, with their starts.
+    fn rate_windows(&self, limit: &str) -> Result<Vec<(Vec<u8>, Timestamp)>, StoreError> {
+        let prefix = tables::rate_window(limit, "");
+        self.access()
+            .prefixed(tables::RATE_WINDOWS, &prefix)?
+            .into_iter()
+            .map(|(key, value)| {
+                let start: [u8; 8] = value
+                    .get(..8)
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt("rate window".into()))?;
+                Ok((key, Timestamp::from_millis(i64::from_be_bytes(start))))
+            })
+            .collect()
+    }
+
     fn is_notify_intent(&self, chat: ChatId, seq: u64) -> Result<bool, StoreError> {
         Ok(self
             .access()

@@ -117,6 +117,11 @@ pub const RETIRED_SEARCH_TERMS: Table = TableDefinition::new("search_terms");
 /// terms and removes the entry in one later commit.
 pub const SEARCH_PENDING: Table = TableDefinition::new("search_pending");
 
+/// limit name ‖ 0 ‖ key → window start (i64 millis) ‖ count (u32): request
+/// windows that must hold across nodes sharing a store (`send-otp` per
+/// address). A single node keeps its windows in memory instead.
+pub const RATE_WINDOWS: Table = TableDefinition::new("rate_windows");
+
 pub const ALL: &[Table] = &[
     META,
     USERS,
@@ -159,7 +164,13 @@ pub const ALL: &[Table] = &[
     SEARCH_POSTINGS,
     SEARCH_CHATS,
     SEARCH_PENDING,
+    RATE_WINDOWS,
 ];
+
+/// `RATE_WINDOWS`' key of `key` under limit `limit`.
+pub fn rate_window(limit: &str, key: &str) -> Vec<u8> {
+    [limit.as_bytes(), &[0], key.as_bytes()].concat()
+}
 
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 /// In `META`: a secret every node of a PostgreSQL store shares, by name.

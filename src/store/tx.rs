@@ -80,6 +80,29 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    pub fn put_rate_window(
+        &self,
+        limit: &str,
+        key: &str,
+        start: Timestamp,
+        count: u32,
+    ) -> Result<(), StoreError> {
+        let value = [
+            start.millis().to_be_bytes().as_slice(),
+            &count.to_be_bytes(),
+        ]
+        .concat();
+        self.put(
+            tables::RATE_WINDOWS,
+            &tables::rate_window(limit, key),
+            &value,
+        )
+    }
+
+    pub fn remove_rate_window(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.delete(tables::RATE_WINDOWS, key)
+    }
+
     pub fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.put(tables::META, key, value)
     }

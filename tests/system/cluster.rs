@@ -861,3 +861,28 @@ async fn an_ntfy_subscriber_on_any_node_hears_each_message_once() {
         assert_eq!(heard, expected, "each message once, on every node");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_send_otp_limit_per_address_holds_across_nodes() {
+    let postgres = Postgres::start();
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let limit = [("AUTH_RATE_LIMIT_MAX", "3")];
+    let a = start_on(dirs.0.path(), &postgres, &limit);
+    let b = start_on(dirs.1.path(), &postgres, &limit);
+    let client = reqwest::Client::new();
+    let send_otp = |node: &Server, n: u32| {
+        client
+            .post(format!("{}/api/auth/send-otp", node.base))
+            .json(&json!({ "phoneNumber": format!("+62812000002{n:02}") }))
+            .send()
+    };
+    for (node, n) in [(&a, 1), (&b, 2), (&a, 3)] {
+        assert_eq!(send_otp(node, n).await.unwrap().status(), StatusCode::OK);
+    }
+    // The fourth from this address, on either node, is over the limit.
+    for (node, n) in [(&b, 4), (&a, 5)] {
+        let refused = send_otp(node, n).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().contains_key("retry-after"));
+    }
+}

@@ -529,6 +529,74 @@ impl Operation for Probe {
     }
 }
 
+/// Counts one request of `key` against limit `limit` (`max` per `window`,
+/// the window starting at its first request), for nodes that must share
+/// their counts. `Err(seconds)` until the window ends when over the limit.
+#[derive(Debug, Clone)]
+pub struct CountRequest {
+    pub limit: &'static str,
+    pub key: String,
+    pub window: std::time::Duration,
+    pub max: u32,
+    pub now: Timestamp,
+}
+
+impl Operation for CountRequest {
+    type Output = Result<(), u64>;
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<Self::Output, StoreError> {
+        let (start, count) = match tx.rate_window(self.limit, &self.key)? {
+            Some((start, count)) if self.now < start.plus(self.window) => (start, count),
+            _ => (self.now, 0),
+        };
+        if count >= self.max {
+            let ends = start.plus(self.window);
+            return Ok(Err(self.now.seconds_until(ends).max(1)));
+        }
+        tx.put_rate_window(self.limit, &self.key, start, count + 1)?;
+        Ok(Ok(()))
+    }
+}
+
+/// Takes back one request of `key` under limit `limit` (one that turned out
+/// not to count).
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub limit: &'static str,
+    pub key: String,
+}
+
+impl Operation for RefundRequest {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        if let Some((start, count)) = tx.rate_window(self.limit, &self.key)? {
+            tx.put_rate_window(self.limit, &self.key, start, count.saturating_sub(1))?;
+        }
+        Ok(())
+    }
+}
+
+/// Forgets limit `limit`'s windows that started before `before` (ended).
+#[derive(Debug, Clone)]
+pub struct ForgetRateWindows {
+    pub limit: &'static str,
+    pub before: Timestamp,
+}
+
+impl Operation for ForgetRateWindows {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        for (key, start) in tx.rate_windows(self.limit)? {
+            if start < self.before {
+                tx.remove_rate_window(&key)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Marks a new shared store (PostgreSQL) with this build's layout, and
 /// refuses one written by a newer build. (The embedded store does this in
 /// its migration, before the writer starts.)
@@ -628,6 +696,54 @@ pub(super) mod tests {
             panic!("a new pair gets a new chat");
         };
         (chat.id, ana.id, budi.id)
+    }
+
+    #[tokio::test]
+    async fn a_shared_request_window_counts_refunds_and_ends() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let window = Duration::from_secs(60);
+        let start = Timestamp::now();
+        let count = |at: Timestamp| CountRequest {
+            limit: "otp_sends",
+            key: "192.0.2.1".into(),
+            window,
+            max: 2,
+            now: at,
+        };
+        assert_eq!(store.apply(count(start)).await.unwrap(), Ok(()));
+        assert_eq!(store.apply(count(start)).await.unwrap(), Ok(()));
+        let later = start.plus(Duration::from_secs(15));
+        assert_eq!(store.apply(count(later)).await.unwrap(), Err(45));
+        store
+            .apply(RefundRequest {
+                limit: "otp_sends",
+                key: "192.0.2.1".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.apply(count(later)).await.unwrap(), Ok(()));
+        assert_eq!(
+            store.apply(count(start.plus(window))).await.unwrap(),
+            Ok(()),
+            "a new window"
+        );
+        store
+            .apply(ForgetRateWindows {
+                limit: "otp_sends",
+                before: start.plus(window).plus(Duration::from_secs(1)),
+            })
+            .await
+            .unwrap();
+        assert!(
+            store
+                .read()
+                .unwrap()
+                .rate_windows("otp_sends")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     pub(super) fn text(chat: ChatId, sender: UserId, client_id: Option<&str>) -> SendMessage {
