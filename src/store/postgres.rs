@@ -181,6 +181,7 @@ impl Postgres {
             db: Arc::clone(self),
             client: Some(client),
             writes: None,
+            read: Mutex::default(),
         })
     }
 
@@ -200,6 +201,7 @@ impl Postgres {
             db: Arc::clone(self),
             client: Some(open),
             writes: Some(Mutex::new(HashMap::new())),
+            read: Mutex::default(),
         })
     }
 }
@@ -278,9 +280,30 @@ impl Postgres {
     }
 }
 
+/// One statement of a commit: an upsert of `keys` with `values`, or a
+/// delete of `keys`.
+struct Statement<'a> {
+    sql: String,
+    keys: Vec<&'a [u8]>,
+    values: Option<Vec<&'a [u8]>>,
+}
+
+impl Statement<'_> {
+    fn params(&self) -> Params<'_> {
+        let mut params: Params<'_> = vec![(&self.keys, Type::BYTEA_ARRAY)];
+        if let Some(values) = &self.values {
+            params.push((values, Type::BYTEA_ARRAY));
+        }
+        params
+    }
+}
+
+/// A key's value, or `None` for a key not there (or removed).
+type Stored = Option<Vec<u8>>;
+
 /// What a write transaction changed, per table: a new value, or `None`
 /// for a removed key.
-type Overlay = HashMap<String, BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+type Overlay = HashMap<String, BTreeMap<Vec<u8>, Stored>>;
 
 /// One transaction: a reader's snapshot, or a writer batch with the
 /// writes it has not sent yet.
@@ -288,6 +311,10 @@ pub(super) struct PgTxn {
     db: Arc<Postgres>,
     client: Option<Client>,
     writes: Option<Mutex<Overlay>>,
+    /// A writer batch's point reads, kept: under the write lock nothing
+    /// else changes them, and the operations of a batch read the same
+    /// chats and members again and again.
+    read: Mutex<HashMap<(String, Vec<u8>), Stored>>,
 }
 
 impl PgTxn {
@@ -309,10 +336,27 @@ impl PgTxn {
         {
             return Ok(written.clone());
         }
+        let cached = (table.name().to_owned(), key.to_vec());
+        if self.writes.is_some()
+            && let Some(value) = self
+                .read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&cached)
+        {
+            return Ok(value.clone());
+        }
         let sql = format!("SELECT v FROM {} WHERE k = $1", name(table));
         let params: Params<'_> = vec![(&key, Type::BYTEA)];
         let rows = self.db.wait(self.client().query_typed(&sql, &params))?;
-        Ok(rows.first().map(|row| row.get(0)))
+        let value: Option<Vec<u8>> = rows.first().map(|row| row.get(0));
+        if self.writes.is_some() {
+            self.read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(cached, value.clone());
+        }
+        Ok(value)
     }
 
     /// Up to `limit` entries in `range`, in key order (or, with `back`,
@@ -465,37 +509,47 @@ impl PgTxn {
             .take()
             .expect("a transaction holds its connection until it ends");
         let db = Arc::clone(&self.db);
-        db.wait(async {
-            for (table, keys) in &overlay {
-                let mut put_keys: Vec<&[u8]> = Vec::new();
-                let mut put_values: Vec<&[u8]> = Vec::new();
-                let mut removed: Vec<&[u8]> = Vec::new();
-                for (key, value) in keys {
-                    match value {
-                        Some(value) => {
-                            put_keys.push(key);
-                            put_values.push(value);
-                        }
-                        None => removed.push(key),
+        let mut statements: Vec<Statement<'_>> = Vec::new();
+        for (table, keys) in &overlay {
+            let (mut put, mut values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+            for (key, value) in keys {
+                match value {
+                    Some(value) => {
+                        put.push(key.as_slice());
+                        values.push(value.as_slice());
                     }
-                }
-                if !put_keys.is_empty() {
-                    let sql = format!(
-                        "INSERT INTO kv_{table} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                         ON CONFLICT (k) DO UPDATE SET v = excluded.v"
-                    );
-                    let params: Params<'_> = vec![
-                        (&put_keys, Type::BYTEA_ARRAY),
-                        (&put_values, Type::BYTEA_ARRAY),
-                    ];
-                    client.query_typed(&sql, &params).await?;
-                }
-                if !removed.is_empty() {
-                    let sql = format!("DELETE FROM kv_{table} WHERE k = ANY($1)");
-                    let params: Params<'_> = vec![(&removed, Type::BYTEA_ARRAY)];
-                    client.query_typed(&sql, &params).await?;
+                    None => removed.push(key.as_slice()),
                 }
             }
+            if !put.is_empty() {
+                statements.push(Statement {
+                    sql: format!(
+                        "INSERT INTO kv_{table} (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                         ON CONFLICT (k) DO UPDATE SET v = excluded.v"
+                    ),
+                    keys: put,
+                    values: Some(values),
+                });
+            }
+            if !removed.is_empty() {
+                statements.push(Statement {
+                    sql: format!("DELETE FROM kv_{table} WHERE k = ANY($1)"),
+                    keys: removed,
+                    values: None,
+                });
+            }
+        }
+        db.wait(async {
+            let params: Vec<Params<'_>> = statements.iter().map(Statement::params).collect();
+            // Sent one after another without waiting for each answer: the
+            // batch's writes cost one round trip, however many tables.
+            futures_util::future::try_join_all(
+                statements
+                    .iter()
+                    .zip(&params)
+                    .map(|(statement, params)| client.query_typed(&statement.sql, params)),
+            )
+            .await?;
             client.batch_execute("COMMIT").await
         })?;
         Ok(client)
