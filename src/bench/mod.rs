@@ -65,7 +65,8 @@ pub enum Scenario {
     after_help = "Examples:\n  clavox bench\n  clavox bench --scenario fanout,max --chat-sizes 10 --rate 5000\n  \
 clavox bench --json > results.json\n  \
 OTP_WEBHOOK_URL=http://127.0.0.1:5099/otp PUSH_ALLOWED_HOSTS=127.0.0.1:5099 clavox serve &\n  \
-clavox bench --url http://127.0.0.1:5000 --otp-listen 127.0.0.1:5099 --server-pid $!\n\n\
+clavox bench --url http://127.0.0.1:5000 --otp-listen 127.0.0.1:5099 --server-pid $!\n  \
+clavox bench --url http://10.0.0.1:5000,http://10.0.0.2:5000 --otp-listen 10.0.0.9:5099 --scenario fanout,max\n\n\
 Against a running server: its OTP_WEBHOOK_URL must point at --otp-listen, its PUSH_ALLOWED_HOSTS \
 must list --otp-listen (the push scenario's stand-in push service answers there), and its rate limits \
 (RATE_LIMIT_MAX_REQUESTS, AUTH_RATE_LIMIT_MAX, OTP_COOLDOWN) must let one address log in many users."
@@ -74,12 +75,15 @@ pub struct BenchArgs {
     /// Scenarios to run, comma-separated (default: all of them but search).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
-    /// Drive the server at this URL instead of starting one.
+    /// Drive the server at this URL instead of starting one; several nodes of one cluster,
+    /// comma-separated: REST goes to the first, and socket i to node i % n, so every node
+    /// holds sockets and most chats span nodes.
     #[arg(long)]
     url: Option<String>,
-    /// The pid of the server at --url, to read its CPU time and memory from /proc.
-    #[arg(long, requires = "url")]
-    server_pid: Option<u32>,
+    /// The pid of the server at --url (comma-separated for several nodes), to read CPU time
+    /// and memory from /proc: the report gives their sum.
+    #[arg(long, requires = "url", value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Where the bench receives one-time codes (the server's OTP_WEBHOOK_URL is
     /// http://ADDR/otp) and pushes (the server's PUSH_ALLOWED_HOSTS lists ADDR).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -212,10 +216,12 @@ async fn connect_all(
     counters: &Arc<Counters>,
     progress: &Progress,
 ) -> Result<Vec<Socket>, String> {
-    let base = ctx.target.socket_base();
     let mut sockets = Vec::with_capacity(tokens.len());
-    let mut connecting = stream::iter(tokens)
-        .map(|token| Socket::connect(&base, ctx.protocol, token, Arc::clone(counters)))
+    let mut connecting = stream::iter(tokens.iter().enumerate())
+        .map(|(index, token)| {
+            let base = ctx.target.socket_base(index);
+            async move { Socket::connect(&base, ctx.protocol, token, Arc::clone(counters)).await }
+        })
         .buffered(64);
     while let Some(socket) = connecting.next().await {
         sockets.push(socket?);
@@ -288,7 +294,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot listen on {} for codes: {error}", args.otp_listen))?;
     let target = match &args.url {
-        Some(url) => Target::remote(url, args.server_pid),
+        Some(url) => Target::remote(url, &args.server_pid),
         None => {
             let target = Target::start_local(&scratch.0, inbox.url(), inbox.host()).await?;
             eprintln!(
@@ -306,7 +312,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         protocol: args.protocol,
     };
     let mut report = Report {
-        server: ctx.target.base_url().to_owned(),
+        server: ctx.target.describe(),
         protocol: args.protocol,
         cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         ..Report::default()

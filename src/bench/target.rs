@@ -9,6 +9,20 @@ use tokio::process::{Child, Command};
 
 use super::process::{Usage, Watched};
 
+/// `--url`'s nodes, without trailing slashes.
+fn node_urls(urls: &str) -> Vec<String> {
+    let nodes: Vec<String> = urls
+        .split(',')
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .filter(|url| !url.is_empty())
+        .collect();
+    if nodes.is_empty() {
+        vec![urls.to_owned()]
+    } else {
+        nodes
+    }
+}
+
 /// How long a server may take to become ready before the bench gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a stopping server may take to exit.
@@ -16,8 +30,10 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Target {
     base: String,
+    /// Every node's URL, `base` first (one, unless a cluster).
+    nodes: Vec<String>,
     http: reqwest::Client,
-    watched: Option<Watched>,
+    watched: Vec<Watched>,
     local: Option<Local>,
 }
 
@@ -41,11 +57,13 @@ struct Launch {
 impl Target {
     /// A server already running at `url`; `pid` lets the bench read its CPU
     /// time and memory when it runs on this machine.
-    pub fn remote(url: &str, pid: Option<u32>) -> Self {
+    pub fn remote(urls: &str, pids: &[u32]) -> Self {
+        let nodes = node_urls(urls);
         Self {
-            base: url.trim_end_matches('/').to_owned(),
+            base: nodes[0].clone(),
+            nodes,
             http: reqwest::Client::new(),
-            watched: pid.map(Watched::new),
+            watched: pids.iter().copied().map(Watched::new).collect(),
             local: None,
         }
     }
@@ -73,10 +91,12 @@ impl Target {
             child: launch.spawn()?,
             launch,
         };
+        let base = format!("http://127.0.0.1:{port}");
         let mut target = Self {
-            base: format!("http://127.0.0.1:{port}"),
+            nodes: vec![base.clone()],
+            base,
             http: reqwest::Client::new(),
-            watched: None,
+            watched: Vec::new(),
             local: Some(local),
         };
         target.watch_child();
@@ -88,12 +108,22 @@ impl Target {
         &self.base
     }
 
-    /// `ws://` or `wss://` for the same host.
-    pub fn socket_base(&self) -> String {
-        if let Some(rest) = self.base.strip_prefix("https://") {
+    /// `ws://` or `wss://` of the node socket `index` connects to: the
+    /// nodes in turn.
+    pub fn socket_base(&self, index: usize) -> String {
+        let node = &self.nodes[index % self.nodes.len()];
+        if let Some(rest) = node.strip_prefix("https://") {
             format!("wss://{rest}")
         } else {
-            format!("ws://{}", self.base.trim_start_matches("http://"))
+            format!("ws://{}", node.trim_start_matches("http://"))
+        }
+    }
+
+    /// The server as the report names it: its URL, or its nodes'.
+    pub fn describe(&self) -> String {
+        match self.nodes.len() {
+            1 => self.base.clone(),
+            n => format!("{} ({n} nodes)", self.nodes.join(", ")),
         }
     }
 
@@ -101,8 +131,18 @@ impl Target {
         self.local.is_some()
     }
 
+    /// The server's CPU time and memory; a cluster's nodes summed.
     pub fn usage(&self) -> Option<Usage> {
-        self.watched.as_ref().and_then(Watched::usage)
+        let mut usages = self.watched.iter().map(Watched::usage);
+        let first = usages.next()??;
+        usages.try_fold(first, |sum, usage| {
+            let usage = usage?;
+            Some(Usage {
+                cpu: sum.cpu + usage.cpu,
+                rss_bytes: sum.rss_bytes + usage.rss_bytes,
+                peak_rss_bytes: sum.peak_rss_bytes + usage.peak_rss_bytes,
+            })
+        })
     }
 
     /// Stops the local server gracefully and starts it again on the same
@@ -151,7 +191,9 @@ impl Target {
             .local
             .as_ref()
             .and_then(|local| local.child.id())
-            .map(Watched::new);
+            .map(Watched::new)
+            .into_iter()
+            .collect();
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
@@ -235,4 +277,25 @@ fn free_port() -> Result<u16, String> {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .map_err(|error| format!("no free port on 127.0.0.1: {error}"))
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+
+    #[test]
+    fn sockets_go_to_the_nodes_in_turn() {
+        let target = Target::remote("http://10.0.0.1:5000/, https://10.0.0.2:5443", &[]);
+        assert_eq!(target.base_url(), "http://10.0.0.1:5000");
+        assert_eq!(target.socket_base(0), "ws://10.0.0.1:5000");
+        assert_eq!(target.socket_base(1), "wss://10.0.0.2:5443");
+        assert_eq!(target.socket_base(2), "ws://10.0.0.1:5000");
+        assert_eq!(
+            target.describe(),
+            "http://10.0.0.1:5000, https://10.0.0.2:5443 (2 nodes)"
+        );
+        let single = Target::remote("http://127.0.0.1:5000", &[]);
+        assert_eq!(single.socket_base(7), "ws://127.0.0.1:5000");
+        assert_eq!(single.describe(), "http://127.0.0.1:5000");
+    }
 }

@@ -125,9 +125,12 @@ pub async fn fill(
     counters.set_recording(false);
     // Always Clavox's own frames: a Socket.IO ack is recognised by the
     // bench's timestamped content, which these messages do not carry.
-    let base = ctx.target.socket_base();
-    let sockets: Vec<Socket> = stream::iter(&people.writers)
-        .map(|writer| Socket::connect(&base, Protocol::Ws, &writer.token, Arc::clone(&counters)))
+    let sockets: Vec<Socket> = stream::iter(people.writers.iter().enumerate())
+        .map(|(index, writer)| {
+            let base = ctx.target.socket_base(index);
+            let counters = Arc::clone(&counters);
+            async move { Socket::connect(&base, Protocol::Ws, &writer.token, counters).await }
+        })
         .buffered(16)
         .collect::<Vec<_>>()
         .await
