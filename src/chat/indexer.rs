@@ -16,6 +16,10 @@ use crate::store::{Query, Store, StoreError, ops};
 
 /// Messages filed per commit.
 const BATCH: usize = 2_000;
+/// Messages filed per commit in a store shared by several nodes, where each
+/// block of postings read is a round trip and every node's writes wait for
+/// the commit: small, so sends are not held up behind the indexer.
+const SHARED_BATCH: usize = 8;
 /// How often an idle indexer looks for new work without being nudged.
 const IDLE_LOOK: Duration = Duration::from_millis(200);
 /// A backlog this large (an upgraded data directory) is worth progress
@@ -73,7 +77,12 @@ impl Indexer {
                 more: false,
             });
         }
-        store.apply(ops::IndexForSearch { limit: BATCH }).await
+        let limit = if store.is_embedded() {
+            BATCH
+        } else {
+            SHARED_BATCH
+        };
+        store.apply(ops::IndexForSearch { limit }).await
     }
 
     /// Waits until every message of `chats` that was waiting when called
