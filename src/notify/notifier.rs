@@ -160,44 +160,48 @@ impl Worker {
     async fn handle_batch(&self) -> Result<usize, StoreError> {
         let reader = self.store.read()?;
         let intents = reader.notify_intents(BATCH)?;
-        let mut pushes = Vec::new();
-        let mut topics = Vec::new();
+        let mut told = Told::default();
         for &(chat, seq) in &intents {
             if let Some(message) = reader.message(chat, seq)? {
-                self.notify(&reader, &message, &mut pushes, &mut topics)?;
+                self.notify(&reader, &message, &mut told)?;
             }
         }
         drop(reader);
         let handled = intents.len();
         if handled > 0 {
-            let some_pushes = !pushes.is_empty();
+            let some_pushes = !told.pushes.is_empty();
             let claimed = self
                 .store
                 .apply(QueuePushes {
-                    pushes,
+                    pushes: told.pushes,
                     handled: intents,
                 })
                 .await?;
-            if claimed && some_pushes {
-                self.queued.notify_one();
-            }
-            // Only the notifier that handled the messages tells ntfy.
+            // Only the notifier whose claim on the messages held tells
+            // anyone: another node's took them first.
             if claimed {
-                for (topic, note) in topics {
+                if some_pushes {
+                    self.queued.notify_one();
+                }
+                for (topic, note) in told.topics {
                     self.topics.publish(&topic, note);
+                }
+                if let Some(nudges) = &self.nudges {
+                    for (user, chat, seq) in told.nudges {
+                        nudges.expect(user, chat, seq);
+                    }
                 }
             }
         }
         Ok(handled)
     }
 
-    /// Tells everyone but the sender about `message`, as each should hear.
+    /// Decides who hears of `message`, and how, into `told`.
     fn notify(
         &self,
         reader: &impl Query,
         message: &MessageRecord,
-        pushes: &mut Vec<QueuedPush>,
-        topics: &mut Vec<(String, NtfyMessage)>,
+        told: &mut Told,
     ) -> Result<(), StoreError> {
         let Some(chat) = reader.chat(message.chat)? else {
             return Ok(());
@@ -215,12 +219,12 @@ impl Worker {
             else {
                 continue;
             };
-            topics.extend(self.topic_message(reader, user, message, &note)?);
-            pushes.extend(self.pushes_for(reader, user, message, &note)?);
-            if note.urgent
-                && let Some(nudges) = &self.nudges
-            {
-                nudges.expect(user, chat.id, message.seq);
+            told.topics
+                .extend(self.topic_message(reader, user, message, &note)?);
+            told.pushes
+                .extend(self.pushes_for(reader, user, message, &note)?);
+            if note.urgent {
+                told.nudges.push((user, chat.id, message.seq));
             }
         }
         Ok(())
@@ -363,6 +367,15 @@ pub fn urgency_of(code: u8) -> Urgency {
         3 => Urgency::High,
         _ => Urgency::Normal,
     }
+}
+
+/// What a batch of new messages comes to, kept until the batch is claimed.
+#[derive(Default)]
+struct Told {
+    pushes: Vec<QueuedPush>,
+    topics: Vec<(String, NtfyMessage)>,
+    /// (user, chat, seq): urgent messages to nudge about if still unread.
+    nudges: Vec<(UserId, ChatId, u64)>,
 }
 
 #[cfg(test)]
