@@ -32,8 +32,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
 use super::StoreError;
-use super::query::Entry;
-use super::tables::{self, Table};
+use super::tables::{self, Entry, Table};
 
 /// How long one statement, or a connection attempt, may take before the
 /// store counts as unreachable: writes then fail fast (`503`) instead of

@@ -13,12 +13,10 @@ use super::records::{
     ReportRecord, SessionRecord, SettingsRecord, UploadRecord, UsageRecord, UserRecord,
     WrongCodesRecord,
 };
-use super::tables::{self, Table};
+use super::tables::{self, Entry, Table};
 use crate::id::{ChatId, ReportId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
-/// A raw key-value pair read from a table.
-pub(super) type Entry = (Vec<u8>, Vec<u8>);
 /// Raw key-value pairs read from a table.
 type Entries = Vec<Entry>;
 

@@ -17,9 +17,9 @@ use redb::Table;
 
 use super::StoreError;
 use super::postgres::PgTxn;
-use super::query::{Entry, Query, edge_in};
+use super::query::{Query, edge_in};
 use super::records::MessageRecord;
-use super::tables;
+use super::tables::{self, Entry};
 use crate::domain::MessageKind;
 
 /// The most bytes a block's value grows to before a new block starts: small

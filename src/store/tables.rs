@@ -8,6 +8,8 @@ use crate::id::{ChatId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
 pub type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+/// A raw key-value pair read from a table, whichever engine holds it.
+pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// `"schema_version"` → u32 big-endian.
 pub const META: Table = TableDefinition::new("meta");
