@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::measure::Progress;
 use super::otp::Inbox;
-use super::report::Progress;
 
 /// A logged-in bench user.
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::api::User;
+use super::measure::Progress;
 use super::readers::hammer;
-use super::report::{ChangesResult, FeedRead, Progress};
+use super::report::{ChangesResult, FeedRead};
 use super::socket::{Counters, Socket};
 use super::{Context, connect_all};
 

@@ -10,8 +10,9 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::api::User;
+use super::measure::Progress;
 use super::readers::hammer;
-use super::report::{HistoryResult, PageResult, Progress};
+use super::report::{HistoryResult, PageResult};
 use super::socket::{Counters, Socket};
 use super::{Context, connect_all};
 

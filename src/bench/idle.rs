@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::report::{IdleResult, Progress};
+use super::measure::Progress;
+use super::report::IdleResult;
 use super::socket::Counters;
 use super::{Context, connect_all};
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::report::{LoadResult, MaxResult, Progress, percentile_ms};
+use super::measure::{Progress, percentile_ms};
+use super::report::{LoadResult, MaxResult};
 use super::socket::{Counters, Socket};
 use super::{Context, connect_all};
 

@@ -11,6 +11,7 @@ mod changes;
 mod history;
 mod idle;
 mod load;
+mod measure;
 mod otp;
 mod process;
 mod push;
@@ -34,8 +35,9 @@ use crate::config::parse_duration;
 use crate::store::ceiling;
 use api::Api;
 use load::Load;
+use measure::Progress;
 use otp::Inbox;
-use report::{CeilingRow, Progress, Report, StartupResult};
+use report::{CeilingRow, Report, StartupResult};
 use socket::{Counters, Protocol, Socket};
 use target::Target;
 

@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 use super::Context;
 use super::api::User;
-use super::report::{Progress, PushResult, SendResult, percentile_ms};
+use super::measure::{Progress, percentile_ms};
+use super::report::{PushResult, SendResult};
 
 /// How long the bench waits for the next push before it stops counting:
 /// longer than a server's timeout for one push (10 s), so one retry fits.

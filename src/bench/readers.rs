@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use super::Context;
-use super::report::{PageResult, percentile_ms};
+use super::measure::percentile_ms;
+use super::report::PageResult;
 
 /// `readers` keep-alive clients getting `url` over and over for
 /// `duration`; `page` is left 0 for the caller to fill in.

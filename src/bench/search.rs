@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::Context;
 use super::api::{User, phone};
-use super::report::Progress;
+use super::measure::Progress;
 use corpus::{Corpus, RARE, RARE_FOR_SEARCHER};
 use queries::{QueryResult, Variant};
 

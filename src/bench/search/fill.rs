@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use super::corpus::Corpus;
 use crate::bench::Context;
 use crate::bench::api::User;
-use crate::bench::report::Progress;
+use crate::bench::measure::Progress;
 use crate::bench::socket::{Counters, Protocol, Socket};
 
 /// Users who write the messages, one socket each; every chat has one.

@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::corpus::{COMMON, RARE, RARE_FOR_SEARCHER};
-use crate::bench::report::percentile_ms;
+use crate::bench::measure::percentile_ms;
 
 /// Results a query asks for per page, and wants in all.
 pub const LIMIT: usize = 20;
