@@ -124,6 +124,38 @@ async fn history(client: &reqwest::Client, node: &Server, token: &str, chat: &st
     }
 }
 
+/// A private chat of `token`'s user with `other`, made through `node`.
+async fn private_chat(client: &reqwest::Client, node: &Server, token: &str, other: &str) -> String {
+    node.create_chat(
+        client,
+        token,
+        json!({ "type": "private", "participants": [other] }),
+    )
+    .await
+}
+
+/// What `node`'s `/readyz` answers now.
+async fn readiness(client: &reqwest::Client, node: &Server) -> StatusCode {
+    let url = format!("{}/readyz", node.base);
+    client.get(url).send().await.unwrap().status()
+}
+
+/// Waits until `node`'s `/readyz` answers `status`, failing with `what`
+/// after `within`.
+async fn wait_for_readiness(
+    client: &reqwest::Client,
+    node: &Server,
+    status: StatusCode,
+    within: Duration,
+    what: &str,
+) {
+    let deadline = Instant::now() + within;
+    while readiness(client, node).await != status {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn seqs(messages: &[Value]) -> Vec<u64> {
     messages
         .iter()
@@ -153,14 +185,7 @@ async fn nodes_share_accounts_chats_and_messages() {
     let profile = me.get("user").unwrap_or(&me);
     assert_eq!(profile["id"], json!(ana_id), "{me}");
 
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
     let (status, sent) = send(
         &client,
         &b.server,
@@ -211,41 +236,15 @@ async fn concurrent_senders_on_two_nodes_get_gapless_seqs() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000011").await;
     let (budi, budi_id) = b.server.login(&client, "+6281200000012").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
 
     const EACH: usize = 80;
-    let from = |node: &'static str, server: &Server, token: &str| {
-        let (client, base, token, chat) = (
-            client.clone(),
-            server.base.clone(),
-            token.to_owned(),
-            chat.clone(),
-        );
-        async move {
-            // Eight in flight at a time from each node.
-            for round in 0..EACH / 8 {
-                let sends = (0..8).map(|i| {
-                    let body = json!({ "content": format!("{node} {}", round * 8 + i) });
-                    client
-                        .post(format!("{base}/api/chats/{chat}/messages"))
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                });
-                for response in join_all(sends).await {
-                    assert_eq!(response.unwrap().status(), StatusCode::CREATED);
-                }
-            }
-        }
-    };
-    tokio::join!(from("a", &a.server, &ana), from("b", &b.server, &budi));
+    // Eight in flight at a time from each node.
+    let (from_a, from_b) = tokio::join!(
+        send_many(&client, &a.server.base, &ana, &chat, "a", EACH, 8),
+        send_many(&client, &b.server.base, &budi, &chat, "b", EACH, 8)
+    );
+    assert_eq!((from_a, from_b), (EACH, EACH), "every send acknowledged");
 
     let seen = history(&client, &b.server, &ana, &chat).await;
     let expected: Vec<u64> = (1..=(2 * EACH) as u64).collect();
@@ -267,14 +266,7 @@ async fn one_client_id_through_two_nodes_is_one_message() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000021").await;
     let (_, budi_id) = a.server.login(&client, "+6281200000022").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
 
     for n in 0..20 {
         let body = json!({ "content": format!("sekali {n}"), "clientId": format!("c-{n}") });
@@ -301,14 +293,7 @@ async fn a_node_killed_mid_stream_loses_nothing_acknowledged() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000031").await;
     let (_, budi_id) = a.server.login(&client, "+6281200000032").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
 
     let sender = {
         let (client, base, ana, chat) = (
@@ -365,20 +350,8 @@ async fn postgres_away_means_503_fast_and_the_node_recovers_by_itself() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000041").await;
     let (_, budi_id) = a.server.login(&client, "+6281200000042").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
-    let ready = |client: &reqwest::Client| {
-        let url = format!("{}/readyz", a.server.base);
-        let client = client.clone();
-        async move { client.get(url).send().await.unwrap().status() }
-    };
-    assert_eq!(ready(&client).await, StatusCode::OK);
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
+    assert_eq!(readiness(&client, &a.server).await, StatusCode::OK);
 
     postgres.stop();
     let asked = Instant::now();
@@ -389,17 +362,20 @@ async fn postgres_away_means_503_fast_and_the_node_recovers_by_itself() {
         "a write fails fast, it does not hang: {:?}",
         asked.elapsed()
     );
-    assert_eq!(ready(&client).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        readiness(&client, &a.server).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     postgres.start_again();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ready(&client).await != StatusCode::OK {
-        assert!(
-            Instant::now() < deadline,
-            "the node never became ready again"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_readiness(
+        &client,
+        &a.server,
+        StatusCode::OK,
+        Duration::from_secs(30),
+        "the node never became ready again",
+    )
+    .await;
     let (status, body) = send(
         &client,
         &a.server,
@@ -426,13 +402,7 @@ async fn migrate_copies_an_embedded_data_directory_into_an_empty_database() {
         let mut server = Server::start_with(embedded.path(), &[("TLS", "off")]);
         let (ana, _) = server.login(&client, "+6281200000051").await;
         let (_, budi_id) = server.login(&client, "+6281200000052").await;
-        let chat = server
-            .create_chat(
-                &client,
-                &ana,
-                json!({ "type": "private", "participants": [budi_id] }),
-            )
-            .await;
+        let chat = private_chat(&client, &server, &ana, &budi_id).await;
         for n in 1..=30 {
             let (status, _) = send(
                 &client,
@@ -539,14 +509,7 @@ async fn live_events_typing_and_presence_cross_nodes() {
     let client = reqwest::Client::new();
     let (ana, ana_id) = a.server.login(&client, "+6281200000061").await;
     let (budi, budi_id) = a.server.login(&client, "+6281200000062").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
 
     // Budi is on node B only; node A sees him online.
     let mut budi_on_b = socket(&b.server, &budi).await;
@@ -622,14 +585,7 @@ async fn senders_on_both_nodes_every_socket_sees_each_message_once_in_order() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000071").await;
     let (budi, budi_id) = b.server.login(&client, "+6281200000072").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
     let mut sockets = vec![
         socket(&a.server, &ana).await,
         socket(&b.server, &ana).await,
@@ -662,14 +618,7 @@ async fn losing_a_nats_server_loses_no_message() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000081").await;
     let (budi, budi_id) = a.server.login(&client, "+6281200000082").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
     let mut budi_on_b = socket(&b.server, &budi).await;
 
     let sender = {
@@ -712,14 +661,7 @@ async fn a_node_cut_off_from_nats_heals_by_itself() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000091").await;
     let (budi, budi_id) = a.server.login(&client, "+6281200000092").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
     let mut budi_on_b = socket(&b.server, &budi).await;
     assert_eq!(
         send_many(&client, &a.server.base, &ana, &chat, "before", 5, 1).await,
@@ -733,25 +675,14 @@ async fn a_node_cut_off_from_nats_heals_by_itself() {
     for link in &links {
         link.cut();
     }
-    let ready = |base: String| {
-        let client = client.clone();
-        async move {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ready(b.server.base.clone()).await != StatusCode::SERVICE_UNAVAILABLE {
-        assert!(
-            Instant::now() < deadline,
-            "node B never noticed it lost the bus"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_readiness(
+        &client,
+        &b.server,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(20),
+        "node B never noticed it lost the bus",
+    )
+    .await;
     // Node B hears none of these while cut off.
     assert_eq!(
         send_many(&client, &a.server.base, &ana, &chat, "during", 20, 2).await,
@@ -771,11 +702,14 @@ async fn a_node_cut_off_from_nats_heals_by_itself() {
         (6..=25).collect::<Vec<u64>>(),
         "caught up from the store, in order"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ready(b.server.base.clone()).await != StatusCode::OK {
-        assert!(Instant::now() < deadline, "node B never became ready again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_readiness(
+        &client,
+        &b.server,
+        StatusCode::OK,
+        Duration::from_secs(20),
+        "node B never became ready again",
+    )
+    .await;
     assert_eq!(
         send_many(&client, &a.server.base, &ana, &chat, "after", 1, 1).await,
         1
@@ -816,14 +750,7 @@ async fn an_ntfy_subscriber_on_any_node_hears_each_message_once() {
     let client = reqwest::Client::new();
     let (ana, _) = a.server.login(&client, "+6281200000101").await;
     let (budi, budi_id) = a.server.login(&client, "+6281200000102").await;
-    let chat = a
-        .server
-        .create_chat(
-            &client,
-            &ana,
-            json!({ "type": "private", "participants": [budi_id] }),
-        )
-        .await;
+    let chat = private_chat(&client, &a.server, &ana, &budi_id).await;
     let link: Value = client
         .get(format!("{}/api/notify/topic", a.server.base))
         .bearer_auth(&budi)
