@@ -79,7 +79,7 @@ impl Keys {
         if config.jwt_secret.is_some() || config.jwt_secret_file.is_some() {
             return Self::load(config);
         }
-        let candidate = hex::encode(rand::random::<[u8; 32]>());
+        let candidate = new_secret();
         let secret = store
             .apply(SharedSecret {
                 name: "jwt",
@@ -94,6 +94,11 @@ impl Keys {
         };
         Ok(Self::from_secret(secret.as_bytes(), source))
     }
+}
+
+/// A fresh signing key: 256 random bits, in hex.
+fn new_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
 }
 
 fn load_or_generate(path: &Path) -> Result<Keys, String> {
@@ -113,7 +118,7 @@ fn load_or_generate(path: &Path) -> Result<Keys, String> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
     }
-    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let secret = new_secret();
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

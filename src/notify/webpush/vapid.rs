@@ -45,18 +45,14 @@ impl VapidKey {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
         }
-        let key = Self::generate();
-        let pem = key
-            .signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|error| format!("cannot encode the Web Push key: {error}"))?;
+        let pem = Self::new_pem()?;
         write_private(&path, pem.as_bytes())
             .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
-        Ok(key)
+        Self::from_pem(&pem)
     }
 
-    /// A new key as PEM, for nodes that must agree on one (the first node
-    /// of a shared store offers it; see `keep`).
+    /// A new key as PEM: kept in the data directory, or, for nodes that
+    /// must agree on one, offered to the shared store (see `keep`).
     pub fn new_pem() -> Result<String, String> {
         Self::generate()
             .signing
