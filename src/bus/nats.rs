@@ -47,6 +47,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// How many of a chat's latest changes a user who just connected may have
 /// missed while their node started following it.
 const REWIND: u64 = 64;
+/// Events waiting to go out on the bus; past this (NATS away for long)
+/// new ones are dropped.
+const OUTBOX: usize = 65_536;
 /// Distinct event names kept from other nodes (they are few and fixed).
 const MOST_EVENT_NAMES: usize = 256;
 
@@ -112,7 +115,7 @@ pub struct NatsBus {
     hub: Hub,
     node: u64,
     client: async_nats::Client,
-    outbox: mpsc::UnboundedSender<Envelope>,
+    outbox: mpsc::Sender<Envelope>,
     ordered: mpsc::UnboundedSender<Input>,
     remote: RwLock<HashMap<u64, RemoteNode>>,
     connected: AtomicBool,
@@ -158,7 +161,7 @@ impl NatsBus {
             .connect(servers)
             .await
             .map_err(|error| format!("cannot reach NATS: {error}"))?;
-        let (outbox, outgoing) = mpsc::unbounded_channel();
+        let (outbox, outgoing) = mpsc::channel(OUTBOX);
         let (ordered, inputs) = mpsc::unbounded_channel();
         let bus = Arc::new(Self {
             hub,
@@ -267,7 +270,7 @@ impl NatsBus {
     }
 
     /// Sends this node's events, in publish order.
-    async fn send_events(self: Arc<Self>, mut outgoing: mpsc::UnboundedReceiver<Envelope>) {
+    async fn send_events(self: Arc<Self>, mut outgoing: mpsc::Receiver<Envelope>) {
         while let Some(envelope) = outgoing.recv().await {
             self.send(EVENTS, &envelope).await;
         }
@@ -448,7 +451,9 @@ impl Bus for NatsBus {
         } else {
             self.hub.publish(users, event);
         }
-        let _ = self.outbox.send(Envelope {
+        // Full while NATS is away: the event is dropped rather than kept
+        // without bound; other nodes read message events from the store.
+        let _ = self.outbox.try_send(Envelope {
             node: self.node,
             users: users.to_vec(),
             name: event.name.to_owned(),
