@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 /// The database file, relative to the data directory.
 pub const DATABASE: &str = "clavox.redb";
+/// The database's write-ahead journal (see `store::journal`).
+pub const JOURNAL: &str = "clavox.journal";
 /// The generated HS256 key (when `JWT_SECRET` is not set).
 pub const JWT_SECRET: &str = "jwt-secret";
 /// Attachment files, one per upload id.
@@ -46,6 +48,10 @@ impl DataDir {
 
     pub fn database(&self) -> PathBuf {
         self.root.join(DATABASE)
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.root.join(JOURNAL)
     }
 
     pub fn jwt_secret(&self) -> PathBuf {

@@ -6,6 +6,7 @@
 
 pub mod ceiling;
 mod file;
+mod journal;
 mod migrate;
 pub mod ops;
 mod postgres;
@@ -21,7 +22,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, TableHandle};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::data_dir::DataDir;
@@ -131,13 +132,17 @@ impl Store {
     /// `SCHEMA_VERSION` and starts the writer thread.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         create_private_dir(data_dir)?;
-        let path = DataDir::new(data_dir).database();
+        let data_dir = DataDir::new(data_dir);
+        let path = data_dir.database();
         let db = Database::create(&path)?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
             .map_err(|error| StoreError::io(format!("securing {}", path.display()), &error))?;
+        // The journal first: migrations read what it puts back.
+        let (journal, _) = journal::Journal::open(&data_dir.journal(), &db)?;
         migrate(&db)?;
         let file = Arc::new(file::DatabaseFile::new(path.clone(), db));
-        Self::start(Engine::Redb(file), path)
+        let writer = writer::Engine::Redb(Arc::clone(&file), journal);
+        Self::start(Engine::Redb(file), writer, path)
     }
 
     /// Connects to the PostgreSQL database at `url` (`STORE=postgres`),
@@ -145,18 +150,15 @@ impl Store {
     /// multi-threaded runtime, which then drives the connections.
     pub async fn open_postgres(url: &str) -> Result<Self, StoreError> {
         let db = postgres::Postgres::open(url)?;
-        let store = Self::start(Engine::Postgres(db), PathBuf::new())?;
+        let writer = writer::Engine::Postgres(Arc::clone(&db));
+        let store = Self::start(Engine::Postgres(db), writer, PathBuf::new())?;
         store.apply(ops::AdoptSchema).await?;
         Ok(store)
     }
 
-    fn start(engine: Engine, path: PathBuf) -> Result<Self, StoreError> {
+    fn start(engine: Engine, writer: writer::Engine, path: PathBuf) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel(writer::QUEUE_CAPACITY);
-        let writer_engine = match &engine {
-            Engine::Redb(file) => writer::Engine::Redb(Arc::clone(file)),
-            Engine::Postgres(db) => writer::Engine::Postgres(Arc::clone(db)),
-        };
-        let handle = writer::spawn(writer_engine, queue)
+        let handle = writer::spawn(writer, queue)
             .map_err(|error| StoreError::io("starting the writer thread", &error))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -265,6 +267,10 @@ impl Store {
             let mut target = write.open_table(table)?;
             for entry in source.iter()? {
                 let (key, value) = entry?;
+                // The copy gets a journal of its own when it is opened.
+                if table.name() == tables::META.name() && journal::is_journal_key(key.value()) {
+                    continue;
+                }
                 target.insert(key.value(), value.value())?;
                 copied += 1;
             }

@@ -16,6 +16,7 @@ use std::ops::Bound;
 use redb::Table;
 
 use super::StoreError;
+use super::journal::Changes;
 use super::postgres::PgTxn;
 use super::query::{Query, edge_in};
 use super::records::MessageRecord;
@@ -171,6 +172,48 @@ impl Postings for Table<'_, &'static [u8], &'static [u8]> {
 
     fn remove_block(&mut self, key: &[u8]) -> Result<(), StoreError> {
         self.remove(key)?;
+        Ok(())
+    }
+}
+
+/// redb's postings table, keeping its writes for the journal when the
+/// batch has one.
+pub(super) struct Journaled<'a, 't> {
+    table: Table<'t, &'static [u8], &'static [u8]>,
+    changes: Option<&'a Changes>,
+}
+
+impl<'a, 't> Journaled<'a, 't> {
+    pub(super) fn new(
+        table: Table<'t, &'static [u8], &'static [u8]>,
+        changes: Option<&'a Changes>,
+    ) -> Self {
+        Self { table, changes }
+    }
+}
+
+impl Postings for Journaled<'_, '_> {
+    fn edge_block(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        back: bool,
+    ) -> Result<Option<Entry>, StoreError> {
+        self.table.edge_block(range, back)
+    }
+
+    fn put_block(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.table.put_block(key, value)?;
+        if let Some(changes) = self.changes {
+            changes.put(tables::SEARCH_POSTINGS, key, value);
+        }
+        Ok(())
+    }
+
+    fn remove_block(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.table.remove_block(key)?;
+        if let Some(changes) = self.changes {
+            changes.delete(tables::SEARCH_POSTINGS, key);
+        }
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use redb::WriteTransaction;
 
 use super::StoreError;
+use super::journal::Changes;
 use super::postgres::PgTxn;
 use super::query::{Access, Query};
 use super::records::{
@@ -28,14 +29,25 @@ pub struct Tx<'a> {
 /// The batch transaction, in whichever engine holds the store.
 #[derive(Clone, Copy)]
 enum Target<'a> {
-    Redb(&'a WriteTransaction),
+    /// With where its writes are kept for the journal, unless the
+    /// transaction is committed durably by itself (migrations).
+    Redb(&'a WriteTransaction, Option<&'a Changes>),
     Postgres(&'a PgTxn),
 }
 
 impl<'a> Tx<'a> {
+    /// A transaction whose commit is durable by itself.
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
         Self {
-            txn: Target::Redb(txn),
+            txn: Target::Redb(txn, None),
+            abort: None,
+        }
+    }
+
+    /// A batch made durable by the journal: its writes are kept in `changes`.
+    pub(super) fn journaled(txn: &'a WriteTransaction, changes: &'a Changes) -> Self {
+        Self {
+            txn: Target::Redb(txn, Some(changes)),
             abort: None,
         }
     }
@@ -58,8 +70,11 @@ impl<'a> Tx<'a> {
 
     fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         match self.txn {
-            Target::Redb(txn) => {
+            Target::Redb(txn, changes) => {
                 txn.open_table(table)?.insert(key, value)?;
+                if let Some(changes) = changes {
+                    changes.put(table, key, value);
+                }
             }
             Target::Postgres(txn) => txn.put(table, key, value),
         }
@@ -72,8 +87,11 @@ impl<'a> Tx<'a> {
 
     fn delete(&self, table: Table, key: &[u8]) -> Result<(), StoreError> {
         match self.txn {
-            Target::Redb(txn) => {
+            Target::Redb(txn, changes) => {
                 txn.open_table(table)?.remove(key)?;
+                if let Some(changes) = changes {
+                    changes.delete(table, key);
+                }
             }
             Target::Postgres(txn) => txn.delete(table, key),
         }
@@ -223,7 +241,10 @@ impl<'a> Tx<'a> {
         terms: &BTreeMap<String, Vec<search::Posting>>,
     ) -> Result<(), StoreError> {
         match self.txn {
-            Target::Redb(txn) => search::file(&mut txn.open_table(tables::SEARCH_POSTINGS)?, terms),
+            Target::Redb(txn, changes) => search::file(
+                &mut search::Journaled::new(txn.open_table(tables::SEARCH_POSTINGS)?, changes),
+                terms,
+            ),
             Target::Postgres(txn) => search::file(&mut { txn }, terms),
         }
     }
@@ -239,8 +260,9 @@ impl<'a> Tx<'a> {
         };
         let terms = search::terms_of(message);
         match self.txn {
-            Target::Redb(txn) => {
-                let mut table = txn.open_table(tables::SEARCH_POSTINGS)?;
+            Target::Redb(txn, changes) => {
+                let table = txn.open_table(tables::SEARCH_POSTINGS)?;
+                let mut table = search::Journaled::new(table, changes);
                 for term in terms {
                     search::unfile(&mut table, &term, posting)?;
                 }
@@ -521,7 +543,7 @@ impl<'a> Tx<'a> {
 impl Query for Tx<'_> {
     fn access(&self) -> Access<'_> {
         match self.txn {
-            Target::Redb(txn) => Access::write(txn),
+            Target::Redb(txn, _) => Access::write(txn),
             Target::Postgres(txn) => Access::postgres(txn),
         }
     }

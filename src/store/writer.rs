@@ -1,7 +1,9 @@
 //! The single writer: one thread owns every write transaction. It takes all
-//! queued jobs, runs them in one transaction and commits once with
-//! `Durability::Immediate` (one fsync shared by the batch: group commit). One
-//! thread means `seq` assignment needs no locks. A committed batch goes to the
+//! queued jobs, runs them in one transaction and makes it durable once for
+//! all of them (group commit): in redb, by appending the batch's writes to
+//! the journal with one synchronous write and then committing without a
+//! sync, with a durable commit (a checkpoint) now and then; in PostgreSQL,
+//! by its own commit. One thread means `seq` assignment needs no locks. A committed batch goes to the
 //! fan-out thread, which runs each job's after-commit hooks (publishing) and
 //! answers it, in commit order, while the writer starts the next batch.
 
@@ -13,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::file::DatabaseFile;
+use super::journal::{Changes, Journal};
 use super::ops::Operation;
 use super::postgres::Postgres;
 use super::tx::Tx;
@@ -87,7 +90,7 @@ struct Finished {
 
 /// Where the writer commits.
 pub(super) enum Engine {
-    Redb(Arc<DatabaseFile>),
+    Redb(Arc<DatabaseFile>, Journal),
     Postgres(Arc<Postgres>),
 }
 
@@ -126,6 +129,7 @@ enum State {
     /// After an I/O failure redb takes no more writes until reopened.
     Redb {
         file: Arc<DatabaseFile>,
+        journal: Journal,
         broken: bool,
     },
     /// The writer's own connection, made again when it was lost.
@@ -141,8 +145,9 @@ fn run(
     finished: &std::sync::mpsc::SyncSender<Finished>,
 ) {
     let mut state = match engine {
-        Engine::Redb(file) => State::Redb {
+        Engine::Redb(file, journal) => State::Redb {
             file,
+            journal,
             broken: false,
         },
         Engine::Postgres(db) => State::Postgres { db, client: None },
@@ -170,7 +175,11 @@ fn run(
             continue;
         }
         let done = match &mut state {
-            State::Redb { file, broken } => commit_to_redb(file, broken, batch),
+            State::Redb {
+                file,
+                journal,
+                broken,
+            } => commit_to_redb(file, journal, broken, batch),
             State::Postgres { db, client } => Some(commit_to_postgres(db, client, batch)),
         };
         // The fan-out thread outlives this loop: sending cannot fail.
@@ -181,6 +190,17 @@ fn run(
     // Anything still queued after a stop is refused, not silently dropped:
     // its sender sees `StoreError::Closed`.
     queue.close();
+    if let State::Redb {
+        file,
+        journal,
+        broken: false,
+    } = &mut state
+    {
+        // A clean stop leaves the journal with nothing to apply.
+        if let Err(error) = checkpoint(file, journal) {
+            tracing::warn!(%error, "the last checkpoint failed; the journal is applied at the next start");
+        }
+    }
 }
 
 fn reject(batch: Vec<Box<dyn Job>>, error: &StoreError) {
@@ -194,11 +214,17 @@ fn reject(batch: Vec<Box<dyn Job>>, error: &StoreError) {
 /// failure; `None` when the batch was refused before it ran.
 fn commit_to_redb(
     file: &DatabaseFile,
+    journal: &mut Journal,
     broken: &mut bool,
     batch: Vec<Box<dyn Job>>,
 ) -> Option<Finished> {
     if *broken {
-        if let Err(error) = file.reopen() {
+        // Reopening forgets redb's unsynced commits: the journal puts
+        // them back before anything else is written.
+        let reopened = file
+            .reopen()
+            .and_then(|()| journal.recover(&*file.get()?).map(drop));
+        if let Err(error) = reopened {
             reject(batch, &error);
             return None;
         }
@@ -215,21 +241,29 @@ fn commit_to_redb(
             return None;
         }
     };
-    let txn = match begin(&db) {
+    let checkpoint = journal.checkpoint_due();
+    let txn = match begin(&db, checkpoint) {
         Ok(txn) => txn,
         Err(error) => {
             reject(batch, &error);
             return None;
         }
     };
-    let (jobs, abort) = run_jobs(|| Tx::new(&txn), batch);
+    let changes = Changes::default();
+    let (jobs, abort) = run_jobs(|| Tx::journaled(&txn, &changes), batch);
     let started = std::time::Instant::now();
     let outcome = match abort {
         Some(error) => {
             drop(txn);
             Err(error)
         }
-        None => txn.commit().map_err(StoreError::from),
+        // A checkpoint's own commit is durable: its batch needs no record.
+        None if checkpoint => journal
+            .mark_checkpoint(&txn)
+            .and_then(|()| Ok(txn.commit()?))
+            .map(|()| journal.restart()),
+        // On disk in the journal first, so nothing a reader sees can be lost.
+        None => journal.append(&changes).and_then(|()| Ok(txn.commit()?)),
     };
     *broken = outcome.as_ref().is_err_and(StoreError::needs_reopen);
     Some(finish(jobs, outcome, started))
@@ -303,8 +337,22 @@ fn finish(
     Finished { jobs, outcome }
 }
 
-fn begin(db: &Database) -> Result<redb::WriteTransaction, StoreError> {
+/// A batch's transaction: synced at its commit only for a checkpoint.
+fn begin(db: &Database, durable: bool) -> Result<redb::WriteTransaction, StoreError> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+    txn.set_durability(if durable {
+        Durability::Immediate
+    } else {
+        Durability::None
+    })?;
     Ok(txn)
+}
+
+/// A durable commit of nothing but the checkpoint mark, at a stop.
+fn checkpoint(file: &DatabaseFile, journal: &mut Journal) -> Result<(), StoreError> {
+    let txn = begin(&*file.get()?, true)?;
+    journal.mark_checkpoint(&txn)?;
+    txn.commit()?;
+    journal.restart();
+    Ok(())
 }
