@@ -7,7 +7,6 @@ use redb::WriteTransaction;
 
 use super::StoreError;
 use super::journal::Changes;
-use super::open_tables::OpenTables;
 use super::postgres::PgTxn;
 use super::query::{Access, Query};
 use super::records::{
@@ -21,26 +20,26 @@ use super::tables::{self, Table};
 use crate::id::{ChatId, ReportId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
-/// The batch transaction, as its operations see it one after another.
+/// One operation's view of the batch transaction.
 pub struct Tx<'a> {
     txn: Target<'a>,
     abort: Option<StoreError>,
 }
 
 /// The batch transaction, in whichever engine holds the store.
+#[derive(Clone, Copy)]
 enum Target<'a> {
     /// With where its writes are kept for the journal, unless the
     /// transaction is committed durably by itself (migrations).
-    Redb(OpenTables<'a>, Option<&'a Changes>),
+    Redb(&'a WriteTransaction, Option<&'a Changes>),
     Postgres(&'a PgTxn),
 }
 
 impl<'a> Tx<'a> {
-    /// A transaction whose commit is durable by itself. Drop the `Tx`
-    /// before committing: it holds the transaction's tables open.
+    /// A transaction whose commit is durable by itself.
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
         Self {
-            txn: Target::Redb(OpenTables::new(txn), None),
+            txn: Target::Redb(txn, None),
             abort: None,
         }
     }
@@ -48,7 +47,7 @@ impl<'a> Tx<'a> {
     /// A batch made durable by the journal: its writes are kept in `changes`.
     pub(super) fn journaled(txn: &'a WriteTransaction, changes: &'a Changes) -> Self {
         Self {
-            txn: Target::Redb(OpenTables::new(txn), Some(changes)),
+            txn: Target::Redb(txn, Some(changes)),
             abort: None,
         }
     }
@@ -60,10 +59,9 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// The error that must fail the batch, if the last operation raised
-    /// one; the next operation starts without.
-    pub(super) fn take_abort(&mut self) -> Option<StoreError> {
-        self.abort.take()
+    /// The error that must fail the batch, if the operation raised one.
+    pub(super) fn finish(self) -> Option<StoreError> {
+        self.abort
     }
 
     pub(super) fn abort_batch(&mut self, error: StoreError) {
@@ -71,9 +69,9 @@ impl<'a> Tx<'a> {
     }
 
     fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        match &self.txn {
-            Target::Redb(tables, changes) => {
-                tables.with(table, |open| Ok(open.insert(key, value).map(drop)?))?;
+        match self.txn {
+            Target::Redb(txn, changes) => {
+                txn.open_table(table)?.insert(key, value)?;
                 if let Some(changes) = changes {
                     changes.put(table, key, value);
                 }
@@ -88,9 +86,9 @@ impl<'a> Tx<'a> {
     }
 
     fn delete(&self, table: Table, key: &[u8]) -> Result<(), StoreError> {
-        match &self.txn {
-            Target::Redb(tables, changes) => {
-                tables.with(table, |open| Ok(open.remove(key).map(drop)?))?;
+        match self.txn {
+            Target::Redb(txn, changes) => {
+                txn.open_table(table)?.remove(key)?;
                 if let Some(changes) = changes {
                     changes.delete(table, key);
                 }
@@ -242,11 +240,12 @@ impl<'a> Tx<'a> {
         &self,
         terms: &BTreeMap<String, Vec<search::Posting>>,
     ) -> Result<(), StoreError> {
-        match &self.txn {
-            Target::Redb(tables, changes) => {
-                search::file(&mut search::Journaled::new(tables, *changes), terms)
-            }
-            Target::Postgres(txn) => search::file(&mut { *txn }, terms),
+        match self.txn {
+            Target::Redb(txn, changes) => search::file(
+                &mut search::Journaled::new(txn.open_table(tables::SEARCH_POSTINGS)?, changes),
+                terms,
+            ),
+            Target::Postgres(txn) => search::file(&mut { txn }, terms),
         }
     }
 
@@ -260,15 +259,15 @@ impl<'a> Tx<'a> {
             seq: message.seq,
         };
         let terms = search::terms_of(message);
-        match &self.txn {
-            Target::Redb(tables, changes) => {
-                let mut postings = search::Journaled::new(tables, *changes);
+        match self.txn {
+            Target::Redb(txn, changes) => {
+                let table = txn.open_table(tables::SEARCH_POSTINGS)?;
+                let mut table = search::Journaled::new(table, changes);
                 for term in terms {
-                    search::unfile(&mut postings, &term, posting)?;
+                    search::unfile(&mut table, &term, posting)?;
                 }
             }
-            Target::Postgres(txn) => {
-                let mut txn = *txn;
+            Target::Postgres(mut txn) => {
                 for term in terms {
                     search::unfile(&mut txn, &term, posting)?;
                 }
@@ -543,8 +542,8 @@ impl<'a> Tx<'a> {
 
 impl Query for Tx<'_> {
     fn access(&self) -> Access<'_> {
-        match &self.txn {
-            Target::Redb(tables, _) => Access::write(tables),
+        match self.txn {
+            Target::Redb(txn, _) => Access::write(txn),
             Target::Postgres(txn) => Access::postgres(txn),
         }
     }
