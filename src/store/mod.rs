@@ -8,6 +8,7 @@ pub mod ceiling;
 mod file;
 mod journal;
 mod migrate;
+mod open_tables;
 pub mod ops;
 mod postgres;
 mod query;

@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::StoreError;
 use super::postgres::PgTxn;
@@ -26,8 +26,36 @@ pub struct Access<'a>(Transaction<'a>);
 
 enum Transaction<'a> {
     Read(&'a ReadTransaction),
-    Write(&'a WriteTransaction),
+    Write(&'a dyn TableReads),
     Postgres(&'a PgTxn),
+}
+
+/// The reads `Access` makes of a write transaction's tables (kept open by
+/// the writer for its batch, so they are reached through this rather than
+/// opened per read).
+pub(super) trait TableReads {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn scan(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Entries, StoreError>;
+    fn last(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: Bound<&[u8]>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    fn edge(
+        &self,
+        table: Table,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        back: bool,
+    ) -> Result<Option<Entry>, StoreError>;
+    fn stored_bytes(&self, table: Table) -> Result<u64, StoreError>;
+    fn len(&self, table: Table) -> Result<u64, StoreError>;
 }
 
 impl<'a> Access<'a> {
@@ -35,8 +63,8 @@ impl<'a> Access<'a> {
         Self(Transaction::Read(txn))
     }
 
-    pub(super) fn write(txn: &'a WriteTransaction) -> Self {
-        Self(Transaction::Write(txn))
+    pub(super) fn write(tables: &'a dyn TableReads) -> Self {
+        Self(Transaction::Write(tables))
     }
 
     pub(super) fn postgres(txn: &'a PgTxn) -> Self {
@@ -46,7 +74,7 @@ impl<'a> Access<'a> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.0 {
             Transaction::Read(txn) => get_in(&txn.open_table(table)?, key),
-            Transaction::Write(txn) => get_in(&txn.open_table(table)?, key),
+            Transaction::Write(tables) => tables.get(table, key),
             Transaction::Postgres(txn) => txn.get(table, key),
         }
     }
@@ -61,7 +89,7 @@ impl<'a> Access<'a> {
     ) -> Result<Entries, StoreError> {
         match self.0 {
             Transaction::Read(txn) => scan_in(&txn.open_table(table)?, start, end, limit),
-            Transaction::Write(txn) => scan_in(&txn.open_table(table)?, start, end, limit),
+            Transaction::Write(tables) => tables.scan(table, start, end, limit),
             Transaction::Postgres(txn) => {
                 txn.range(table, (Bound::Included(start), end), false, limit)
             }
@@ -102,7 +130,7 @@ impl<'a> Access<'a> {
         let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
         match self.0 {
             Transaction::Read(txn) => last_in(&txn.open_table(table)?, prefix, end),
-            Transaction::Write(txn) => last_in(&txn.open_table(table)?, prefix, end),
+            Transaction::Write(tables) => tables.last(table, prefix, end),
             Transaction::Postgres(txn) => Ok(txn
                 .range(table, (Bound::Included(prefix), end), true, 1)?
                 .pop()
@@ -114,7 +142,7 @@ impl<'a> Access<'a> {
     fn stored_bytes(&self, table: Table) -> Result<u64, StoreError> {
         let stats = match self.0 {
             Transaction::Read(txn) => txn.open_table(table)?.stats()?,
-            Transaction::Write(txn) => txn.open_table(table)?.stats()?,
+            Transaction::Write(tables) => return tables.stored_bytes(table),
             Transaction::Postgres(txn) => return txn.stored_bytes(table),
         };
         Ok(stats.stored_bytes() + stats.metadata_bytes())
@@ -123,7 +151,7 @@ impl<'a> Access<'a> {
     pub(super) fn len(&self, table: Table) -> Result<u64, StoreError> {
         Ok(match self.0 {
             Transaction::Read(txn) => txn.open_table(table)?.len()?,
-            Transaction::Write(txn) => txn.open_table(table)?.len()?,
+            Transaction::Write(tables) => tables.len(table)?,
             Transaction::Postgres(txn) => txn.len(table)?,
         })
     }
@@ -138,7 +166,7 @@ impl<'a> Access<'a> {
     ) -> Result<Option<Entry>, StoreError> {
         match self.0 {
             Transaction::Read(txn) => edge_in(&txn.open_table(table)?, range, back),
-            Transaction::Write(txn) => edge_in(&txn.open_table(table)?, range, back),
+            Transaction::Write(tables) => tables.edge(table, range, back),
             Transaction::Postgres(txn) => Ok(txn.range(table, range, back, 1)?.pop()),
         }
     }
@@ -177,14 +205,14 @@ pub(super) fn edge_in(
     }
 }
 
-fn get_in(
+pub(super) fn get_in(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(table.get(key)?.map(|value| value.value().to_vec()))
 }
 
-fn scan_in(
+pub(super) fn scan_in(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     start: &[u8],
     end: Bound<&[u8]>,
@@ -200,7 +228,7 @@ fn scan_in(
         .collect()
 }
 
-fn last_in(
+pub(super) fn last_in(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     start: &[u8],
     end: Bound<&[u8]>,

@@ -17,6 +17,7 @@ use redb::Table;
 
 use super::StoreError;
 use super::journal::Changes;
+use super::open_tables::OpenTables;
 use super::postgres::PgTxn;
 use super::query::{Query, edge_in};
 use super::records::MessageRecord;
@@ -176,19 +177,16 @@ impl Postings for Table<'_, &'static [u8], &'static [u8]> {
     }
 }
 
-/// redb's postings table, keeping its writes for the journal when the
-/// batch has one.
+/// redb's postings table among a batch's open tables, keeping its writes
+/// for the journal when the batch has one.
 pub(super) struct Journaled<'a, 't> {
-    table: Table<'t, &'static [u8], &'static [u8]>,
+    tables: &'a OpenTables<'t>,
     changes: Option<&'a Changes>,
 }
 
 impl<'a, 't> Journaled<'a, 't> {
-    pub(super) fn new(
-        table: Table<'t, &'static [u8], &'static [u8]>,
-        changes: Option<&'a Changes>,
-    ) -> Self {
-        Self { table, changes }
+    pub(super) fn new(tables: &'a OpenTables<'t>, changes: Option<&'a Changes>) -> Self {
+        Self { tables, changes }
     }
 }
 
@@ -198,11 +196,15 @@ impl Postings for Journaled<'_, '_> {
         range: (Bound<&[u8]>, Bound<&[u8]>),
         back: bool,
     ) -> Result<Option<Entry>, StoreError> {
-        self.table.edge_block(range, back)
+        self.tables.with(tables::SEARCH_POSTINGS, |postings| {
+            postings.edge_block(range, back)
+        })
     }
 
     fn put_block(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.table.put_block(key, value)?;
+        self.tables.with(tables::SEARCH_POSTINGS, |postings| {
+            postings.put_block(key, value)
+        })?;
         if let Some(changes) = self.changes {
             changes.put(tables::SEARCH_POSTINGS, key, value);
         }
@@ -210,7 +212,9 @@ impl Postings for Journaled<'_, '_> {
     }
 
     fn remove_block(&mut self, key: &[u8]) -> Result<(), StoreError> {
-        self.table.remove_block(key)?;
+        self.tables.with(tables::SEARCH_POSTINGS, |postings| {
+            postings.remove_block(key)
+        })?;
         if let Some(changes) = self.changes {
             changes.delete(tables::SEARCH_POSTINGS, key);
         }

@@ -7,6 +7,7 @@ use redb::WriteTransaction;
 
 use super::StoreError;
 use super::journal::Changes;
+use super::open_tables::OpenTables;
 use super::postgres::PgTxn;
 use super::query::{Access, Query};
 use super::records::{
@@ -20,26 +21,26 @@ use super::tables::{self, Table};
 use crate::id::{ChatId, ReportId, SessionId, UserId};
 use crate::timestamp::Timestamp;
 
-/// One operation's view of the batch transaction.
+/// The batch transaction, as its operations see it one after another.
 pub struct Tx<'a> {
     txn: Target<'a>,
     abort: Option<StoreError>,
 }
 
 /// The batch transaction, in whichever engine holds the store.
-#[derive(Clone, Copy)]
 enum Target<'a> {
     /// With where its writes are kept for the journal, unless the
     /// transaction is committed durably by itself (migrations).
-    Redb(&'a WriteTransaction, Option<&'a Changes>),
+    Redb(OpenTables<'a>, Option<&'a Changes>),
     Postgres(&'a PgTxn),
 }
 
 impl<'a> Tx<'a> {
-    /// A transaction whose commit is durable by itself.
+    /// A transaction whose commit is durable by itself. Drop the `Tx`
+    /// before committing: it holds the transaction's tables open.
     pub(super) fn new(txn: &'a WriteTransaction) -> Self {
         Self {
-            txn: Target::Redb(txn, None),
+            txn: Target::Redb(OpenTables::new(txn), None),
             abort: None,
         }
     }
@@ -47,7 +48,7 @@ impl<'a> Tx<'a> {
     /// A batch made durable by the journal: its writes are kept in `changes`.
     pub(super) fn journaled(txn: &'a WriteTransaction, changes: &'a Changes) -> Self {
         Self {
-            txn: Target::Redb(txn, Some(changes)),
+            txn: Target::Redb(OpenTables::new(txn), Some(changes)),
             abort: None,
         }
     }
@@ -59,9 +60,10 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// The error that must fail the batch, if the operation raised one.
-    pub(super) fn finish(self) -> Option<StoreError> {
-        self.abort
+    /// The error that must fail the batch, if the last operation raised
+    /// one; the next operation starts without.
+    pub(super) fn take_abort(&mut self) -> Option<StoreError> {
+        self.abort.take()
     }
 
     pub(super) fn abort_batch(&mut self, error: StoreError) {
@@ -69,9 +71,9 @@ impl<'a> Tx<'a> {
     }
 
     fn put(&self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        match self.txn {
-            Target::Redb(txn, changes) => {
-                txn.open_table(table)?.insert(key, value)?;
+        match &self.txn {
+            Target::Redb(tables, changes) => {
+                tables.with(table, |open| Ok(open.insert(key, value).map(drop)?))?;
                 if let Some(changes) = changes {
                     changes.put(table, key, value);
                 }
@@ -86,9 +88,9 @@ impl<'a> Tx<'a> {
     }
 
     fn delete(&self, table: Table, key: &[u8]) -> Result<(), StoreError> {
-        match self.txn {
-            Target::Redb(txn, changes) => {
-                txn.open_table(table)?.remove(key)?;
+        match &self.txn {
+            Target::Redb(tables, changes) => {
+                tables.with(table, |open| Ok(open.remove(key).map(drop)?))?;
                 if let Some(changes) = changes {
                     changes.delete(table, key);
                 }
@@ -240,12 +242,11 @@ impl<'a> Tx<'a> {
         &self,
         terms: &BTreeMap<String, Vec<search::Posting>>,
     ) -> Result<(), StoreError> {
-        match self.txn {
-            Target::Redb(txn, changes) => search::file(
-                &mut search::Journaled::new(txn.open_table(tables::SEARCH_POSTINGS)?, changes),
-                terms,
-            ),
-            Target::Postgres(txn) => search::file(&mut { txn }, terms),
+        match &self.txn {
+            Target::Redb(tables, changes) => {
+                search::file(&mut search::Journaled::new(tables, *changes), terms)
+            }
+            Target::Postgres(txn) => search::file(&mut { *txn }, terms),
         }
     }
 
@@ -259,15 +260,15 @@ impl<'a> Tx<'a> {
             seq: message.seq,
         };
         let terms = search::terms_of(message);
-        match self.txn {
-            Target::Redb(txn, changes) => {
-                let table = txn.open_table(tables::SEARCH_POSTINGS)?;
-                let mut table = search::Journaled::new(table, changes);
+        match &self.txn {
+            Target::Redb(tables, changes) => {
+                let mut postings = search::Journaled::new(tables, *changes);
                 for term in terms {
-                    search::unfile(&mut table, &term, posting)?;
+                    search::unfile(&mut postings, &term, posting)?;
                 }
             }
-            Target::Postgres(mut txn) => {
+            Target::Postgres(txn) => {
+                let mut txn = *txn;
                 for term in terms {
                     search::unfile(&mut txn, &term, posting)?;
                 }
@@ -542,8 +543,8 @@ impl<'a> Tx<'a> {
 
 impl Query for Tx<'_> {
     fn access(&self) -> Access<'_> {
-        match self.txn {
-            Target::Redb(txn, _) => Access::write(txn),
+        match &self.txn {
+            Target::Redb(tables, _) => Access::write(tables),
             Target::Postgres(txn) => Access::postgres(txn),
         }
     }

@@ -250,7 +250,7 @@ fn commit_to_redb(
         }
     };
     let changes = Changes::default();
-    let (jobs, abort) = run_jobs(|| Tx::journaled(&txn, &changes), batch);
+    let (jobs, abort) = run_jobs(Tx::journaled(&txn, &changes), batch);
     let started = std::time::Instant::now();
     let outcome = match abort {
         Some(error) => {
@@ -285,7 +285,7 @@ fn commit_to_postgres(
             };
         }
     };
-    let (jobs, abort) = run_jobs(|| Tx::postgres(&txn), batch);
+    let (jobs, abort) = run_jobs(Tx::postgres(&txn), batch);
     let started = std::time::Instant::now();
     let outcome = match abort {
         Some(error) => {
@@ -297,20 +297,17 @@ fn commit_to_postgres(
     finish(jobs, outcome, started)
 }
 
-/// Runs each job of a batch in its own view of the transaction. Returns
-/// their completions and the error that must fail the batch, if any.
-fn run_jobs<'t>(
-    tx: impl Fn() -> Tx<'t>,
-    batch: Vec<Box<dyn Job>>,
-) -> (Vec<Completion>, Option<StoreError>) {
+/// Runs each job of a batch, one after another, in the transaction. Returns
+/// their completions and the error that must fail the batch, if any. The
+/// `Tx` (with the tables it opened) is dropped before anything commits.
+fn run_jobs(mut tx: Tx<'_>, batch: Vec<Box<dyn Job>>) -> (Vec<Completion>, Option<StoreError>) {
     let mut finished: Vec<Completion> = Vec::with_capacity(batch.len());
     let mut abort = None;
     for job in batch {
-        let mut tx = tx();
         // A panicking operation must not take the only writer down with it:
         // it fails its batch like any other error, and the writer goes on.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx)));
-        let job_abort = tx.finish();
+        let job_abort = tx.take_abort();
         match run {
             Ok(completion) => finished.push(completion),
             Err(_) => {
