@@ -1531,6 +1531,19 @@ async fn notifications_are_offered_once_a_chat_is_opened_pushed_while_away_shown
         .as_str()
         .unwrap()
         .to_owned();
+    // A push delivered before the worker is active may be dropped, so wait
+    // for it (a loaded machine can still be starting it after the reload).
+    devtools
+        .event("the service worker's active version", |event| {
+            event["method"] == "ServiceWorker.workerVersionUpdated"
+                && event["params"]["versions"].as_array().is_some_and(|list| {
+                    list.iter().any(|v| {
+                        v["registrationId"] == registration_id.as_str()
+                            && v["status"] == "activated"
+                    })
+                })
+        })
+        .await;
     let push = |chat_id: &str, body: &str| {
         json!({
             "origin": origin,
