@@ -1,6 +1,7 @@
-//! One `/ws` connection: the upgrade checks, reading frames and handing their
-//! events to the shared `Connection` rules, heartbeats, and the writer task
-//! that drains the socket's bounded outbox.
+//! One `/ws` connection: the upgrade checks, then one task that reads frames
+//! and hands their events to the shared `Connection` rules, and writes the
+//! answers, heartbeats and the events the bus queues on the socket's
+//! bounded outbox.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
+use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -101,20 +102,21 @@ pub async fn upgrade(
 }
 
 async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
-    let (sink, stream) = socket.split();
     let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
     let closer = Closer::default();
-    let writer = tokio::spawn(write_loop(sink, inbox, closer.clone()));
-    let mut connection = Connection::new(state, Arc::new(WsSink(outbox.clone())), closer, "ws");
+    let mut connection = Connection::new(state, Arc::new(WsSink(outbox)), closer.clone(), "ws");
     let span = connection.span().clone();
     async move {
         if let Some(principal) = principal {
             connection.authenticate(principal);
         }
         // Boxed, as `finish` below: the task stays small while the socket idles.
-        Box::pin(read_loop(&mut connection, &outbox, stream)).await;
-        Box::pin(connection.finish()).await;
-        let _ = writer.await;
+        let socket = Box::pin(serve(&mut connection, socket, inbox)).await;
+        // Typing and presence end while the close frame waits for the client.
+        tokio::join!(
+            Box::pin(connection.finish()),
+            Box::pin(say_goodbye(socket, &closer))
+        );
     }
     .instrument(span)
     .await;
@@ -125,35 +127,84 @@ async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
 /// see acks in the order they sent.
 type Answers = FuturesOrdered<Pin<Box<dyn Future<Output = Option<Utf8Bytes>> + Send>>>;
 
-/// Writes queued frames and pings until told to close, then sends the close
-/// frame with its reason code.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
+/// Runs the socket until it must close, in one task: reads frames and
+/// dispatches their events, and writes answers, the bus's events and pings.
+/// What became ready together goes out in one write, so a sender's ack and
+/// its own message's event usually share a system call. Returns the socket
+/// for its close frame.
+async fn serve(
+    connection: &mut Connection,
+    mut socket: WebSocket,
     mut inbox: mpsc::Receiver<Utf8Bytes>,
-    closer: Closer,
-) {
+) -> WebSocket {
+    let closer = connection.closer().clone();
+    let shutdown = connection.state().hub.shutdown_signal();
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut last_heard = Instant::now();
+    let mut answers = Answers::new();
+    let mut out = Vec::new();
     loop {
-        let message = tokio::select! {
+        if !out.is_empty() {
+            // A client that stops reading blocks this write; a close request
+            // (1013 from a full outbox) must not wait behind it.
+            let written = tokio::select! {
+                result = timeout(WRITE_TIMEOUT, write_burst(&mut socket, &mut out, &mut answers, &mut inbox)) => result,
+                _ = closer.closed() => break,
+            };
+            if !matches!(written, Ok(Ok(()))) {
+                closer.close(close::GOING_AWAY);
+                break;
+            }
+        }
+        let deadline = connection.deadline();
+        tokio::select! {
             biased;
             _ = closer.closed() => break,
+            () = shutdown.cancelled() => {
+                closer.close(close::GOING_AWAY);
+                break;
+            }
+            () = sleep_until(deadline) => {
+                if let Some(code) = connection.on_deadline() {
+                    closer.close(code);
+                    break;
+                }
+            }
+            () = sleep_until(last_heard + SILENCE_LIMIT) => {
+                closer.close(close::GOING_AWAY);
+                break;
+            }
+            Some(answer) = answers.next(), if !answers.is_empty() => out.extend(answer.map(Message::Text)),
             frame = inbox.recv() => match frame {
-                Some(frame) => Message::Text(frame),
+                Some(frame) => out.push(Message::Text(frame)),
+                // Not while the connection holds its sink; ends the socket all the same.
                 None => break,
             },
-            _ = ping.tick() => Message::Ping(Default::default()),
-        };
-        // A client that stops reading blocks this write; a close request
-        // (1013 from a full outbox) must not wait behind it.
-        let written = tokio::select! {
-            result = timeout(WRITE_TIMEOUT, write_burst(&mut sink, message, &mut inbox)) => result,
-            _ = closer.closed() => break,
-        };
-        if !matches!(written, Ok(Ok(()))) {
-            closer.close(close::GOING_AWAY);
-            break;
+            _ = ping.tick() => out.push(Message::Ping(Default::default())),
+            incoming = socket.next(), if answers.len() < ANSWERS_WAITING => {
+                last_heard = Instant::now();
+                let code = match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        Box::pin(handle(connection, &mut out, &mut answers, &text)).await;
+                        continue;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => close::UNSUPPORTED_DATA,
+                    Some(Ok(Message::Close(_))) | None => close::NORMAL,
+                    Some(Err(error)) => read_error_code(&error),
+                };
+                closer.close(code);
+                break;
+            }
         }
     }
+    socket
+}
+
+/// Sends the close frame with the connection's reason code, after what is
+/// already buffered, so a client that resumes reading still learns why it
+/// was dropped.
+async fn say_goodbye(mut socket: WebSocket, closer: &Closer) {
     let code = match closer.code() {
         0 => close::NORMAL,
         code => code,
@@ -162,30 +213,41 @@ async fn write_loop(
         code,
         reason: Utf8Bytes::from_static(close_reason(code)),
     };
-    // The close frame queues behind anything already buffered, so a client
-    // that resumes reading still learns why it was dropped.
-    let _ = timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-    let _ = timeout(Duration::from_secs(5), sink.close()).await;
+    let _ = timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+    let _ = timeout(Duration::from_secs(5), socket.close()).await;
 }
 
 /// Frames written with one flush at most.
 const BURST_FRAMES: usize = 64;
 
-/// Writes `first` and what is queued behind it with one flush: a burst of
-/// events costs one system call, not one per frame.
+/// Writes `out`, the answers ready behind it and the events queued for the
+/// socket with one flush: a burst costs one system call, not one per frame.
 async fn write_burst(
-    sink: &mut SplitSink<WebSocket, Message>,
-    first: Message,
+    socket: &mut WebSocket,
+    out: &mut Vec<Message>,
+    answers: &mut Answers,
     inbox: &mut mpsc::Receiver<Utf8Bytes>,
 ) -> Result<(), axum::Error> {
-    sink.feed(first).await?;
-    for _ in 1..BURST_FRAMES {
-        match inbox.try_recv() {
-            Ok(frame) => sink.feed(Message::Text(frame)).await?,
-            Err(_) => break,
+    let mut written = 0;
+    loop {
+        for message in out.drain(..) {
+            socket.feed(message).await?;
+            written += 1;
+        }
+        if written >= BURST_FRAMES {
+            break;
+        }
+        // Polled without waiting: the loop in `serve` polls both again with
+        // the task's waker before it sleeps.
+        if let Some(Some(answer)) = answers.next().now_or_never() {
+            out.extend(answer.map(Message::Text));
+        } else if let Ok(frame) = inbox.try_recv() {
+            out.push(Message::Text(frame));
+        } else {
+            break;
         }
     }
-    sink.flush().await
+    socket.flush().await
 }
 
 fn close_reason(code: u16) -> &'static str {
@@ -200,58 +262,14 @@ fn close_reason(code: u16) -> &'static str {
     }
 }
 
-/// Reads frames until the socket must close, dispatching each one.
-async fn read_loop(
-    connection: &mut Connection,
-    outbox: &Outbox,
-    mut stream: SplitStream<WebSocket>,
-) {
-    let closer = connection.closer().clone();
-    let shutdown = connection.state().hub.shutdown_signal();
-    let mut last_heard = Instant::now();
-    let mut answers = Answers::new();
-    loop {
-        let deadline = connection.deadline();
-        tokio::select! {
-            _ = closer.closed() => return,
-            () = shutdown.cancelled() => return closer.close(close::GOING_AWAY),
-            () = sleep_until(deadline) => {
-                if let Some(code) = connection.on_deadline() {
-                    return closer.close(code);
-                }
-            }
-            () = sleep_until(last_heard + SILENCE_LIMIT) => return closer.close(close::GOING_AWAY),
-            Some(answer) = answers.next(), if !answers.is_empty() => {
-                if let Some(frame) = answer {
-                    send(outbox, &closer, frame);
-                }
-            }
-            incoming = stream.next(), if answers.len() < ANSWERS_WAITING => {
-                last_heard = Instant::now();
-                match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        Box::pin(handle(connection, outbox, &mut answers, &text)).await;
-                    }
-                    Some(Ok(Message::Binary(_))) => return closer.close(close::UNSUPPORTED_DATA),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return closer.close(close::NORMAL),
-                    Some(Err(error)) => return closer.close(read_error_code(&error)),
-                }
-            }
-        }
-    }
-}
-
-/// Queues a frame; a full outbox means the client is not reading.
-fn send(outbox: &Outbox, closer: &Closer, frame: Utf8Bytes) {
-    if outbox.try_send(frame).is_err() {
-        closer.close(close::TOO_SLOW);
-    }
-}
-
 /// One text frame: its envelope here, its event by the shared rules. The
 /// answer goes out at once unless earlier answers are still waiting.
-async fn handle(connection: &mut Connection, outbox: &Outbox, answers: &mut Answers, text: &str) {
+async fn handle(
+    connection: &mut Connection,
+    out: &mut Vec<Message>,
+    answers: &mut Answers,
+    text: &str,
+) {
     let answer = match ClientFrame::parse(text) {
         Err(bad) => Some(events::error(bad.id, &Error::BadRequest(bad.reason))),
         Ok(frame) => {
@@ -270,7 +288,7 @@ async fn handle(connection: &mut Connection, outbox: &Outbox, answers: &mut Answ
         }
     };
     match answer {
-        Some(frame) if answers.is_empty() => send(outbox, connection.closer(), frame),
+        Some(frame) if answers.is_empty() => out.push(Message::Text(frame)),
         Some(frame) => answers.push_back(Box::pin(std::future::ready(Some(frame)))),
         None => {}
     }
