@@ -21,9 +21,22 @@ use crate::uploads::{self, Uploads};
 
 use super::rate_limit::Limits;
 
-/// Everything a handler may need; cheap to clone (handles only).
+/// Everything a handler may need. One pointer: axum clones it for every
+/// request and each socket keeps one for its whole life.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// What `AppState` points to.
+#[derive(Clone)]
+pub struct Handles {
     pub config: Arc<Config>,
     pub store: Store,
     pub auth: Auth,
@@ -120,7 +133,7 @@ impl AppState {
         let indexer = chat.clone();
         let stop = hub.shutdown_signal();
         background.spawn(async move { indexer.index_for_search(stop).await });
-        Ok(Self {
+        Ok(Self(Arc::new(Handles {
             sockets_per_ip: AddressCounts::new(config.max_sockets_per_ip),
             limits: Arc::new(Limits::new(&config)),
             config: Arc::new(config),
@@ -136,14 +149,15 @@ impl AppState {
             settings,
             started: std::time::Instant::now(),
             cluster,
-        })
+        })))
     }
 
     /// The same state, with HTTPS served as `https` says.
     #[must_use]
-    pub fn with_https(mut self, https: crate::tls::Public) -> Self {
-        self.https = Some(Arc::new(https));
-        self
+    pub fn with_https(self, https: crate::tls::Public) -> Self {
+        let mut handles = Arc::unwrap_or_clone(self.0);
+        handles.https = Some(Arc::new(https));
+        Self(Arc::new(handles))
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod events;
+mod queue;
 pub mod socket;
 pub mod socketio;
 
@@ -16,6 +17,15 @@ use crate::http::AppState;
 
 /// Frames a socket may have waiting before it counts as too slow.
 pub const OUTBOX_CAPACITY: usize = 1024;
+
+/// A socket's read buffer, allocated up front for every socket (128 KiB
+/// in tungstenite by default, 4 KiB in Engine.IO) while client frames are a
+/// few hundred bytes; bigger ones still fit, read in more steps.
+pub const READ_BUFFER_BYTES: usize = 1024;
+
+/// How much earlier a socket's deadline must come for its timer to be set
+/// again: the timer's resolution.
+pub const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Events whose answers may wait for the disk at once, per socket; past that
 /// the socket is not read until the oldest is answered (memory per client

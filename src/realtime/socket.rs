@@ -16,23 +16,24 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::Instrument;
 
-use crate::auth::Principal;
 use crate::bus::{Closer, Encodings, Event, QueueFull, Sink};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::admission::{authenticate_socket, claim_socket, origin_allowed};
 use crate::http::extract::{ClientIp, QueryParams};
+use crate::listener::Claim;
 
 use super::connection::{Connection, Reply};
 use super::events::{self, ClientFrame, MAX_FRAME_BYTES, close};
-use super::{ANSWERS_WAITING, OUTBOX_CAPACITY};
+use super::queue;
+use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, TIMER_SLACK};
 
-/// A `/ws` socket's queue of encoded frames, drained by its writer task.
-type Outbox = mpsc::Sender<Utf8Bytes>;
+/// A `/ws` socket's queue of encoded frames, drained by its task.
+type Outbox = queue::Sender<Utf8Bytes>;
+type Inbox = queue::Receiver<Utf8Bytes>;
 
 /// How the bus reaches a `/ws` socket: the event as a frame, encoded once
 /// per fan-out, queued on the socket's outbox.
@@ -45,7 +46,7 @@ impl Sink for WsSink {
     fn offer(&self, event: &Event, encodings: &mut Encodings) -> Result<(), QueueFull> {
         let WsFrame(frame) = encodings.get_or_make(|| WsFrame(events::frame(event)));
         match self.0.try_send(frame.clone()) {
-            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull),
+            Err(queue::TrySendError::Full(_)) => Err(QueueFull),
             // A closed outbox is a socket on its way out: nothing to do.
             _ => Ok(()),
         }
@@ -66,9 +67,6 @@ pub struct UpgradeQuery {
     token: Option<String>,
 }
 
-/// The socket's initial read buffer.
-const READ_BUFFER_BYTES: usize = 1024;
-
 /// `GET /ws`.
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -85,41 +83,51 @@ pub async fn upgrade(
         Some(token) => Some(authenticate_socket(&state, &token)?),
         None => None,
     };
-    let tracker = state.sockets.clone();
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        // Allocated for every socket up front (128 KiB by default) while
-        // client frames are a few hundred bytes; bigger ones still fit, read
-        // in more steps.
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                run(state, socket, principal).await;
-                drop(claim);
-            })
+            // A task of its own rather than the upgrade's: what an idle
+            // socket keeps in memory is then only what `run` holds.
+            let (outbox, inbox) = queue::bounded(OUTBOX_CAPACITY);
+            let closer = Closer::default();
+            let mut connection =
+                Connection::new(state.clone(), Arc::new(WsSink(outbox)), closer, "ws");
+            if let Some(principal) = principal {
+                connection.authenticate(principal);
+            }
+            let span = connection.span().clone();
+            state
+                .sockets
+                .spawn(run(connection, socket, inbox, claim).instrument(span));
+            std::future::ready(())
         }))
 }
 
-async fn run(state: AppState, socket: WebSocket, principal: Option<Principal>) {
-    let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
-    let closer = Closer::default();
-    let mut connection = Connection::new(state, Arc::new(WsSink(outbox)), closer.clone(), "ws");
-    let span = connection.span().clone();
+/// The socket's whole life: serving it, then ending typing and presence
+/// while the close frame waits for the client. Not an `async fn`: its
+/// future would keep the arguments twice (as passed, and as its own
+/// variables) for as long as the socket lives; the block uses them in place.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an `async fn` keeps its arguments twice"
+)]
+fn run(
+    mut connection: Connection,
+    mut socket: WebSocket,
+    mut inbox: Inbox,
+    claim: Option<Claim>,
+) -> impl Future<Output = ()> + Send {
     async move {
-        if let Some(principal) = principal {
-            connection.authenticate(principal);
-        }
-        // Boxed, as `finish` below: the task stays small while the socket idles.
-        let socket = Box::pin(serve(&mut connection, socket, inbox)).await;
-        // Typing and presence end while the close frame waits for the client.
-        tokio::join!(
-            Box::pin(connection.finish()),
-            Box::pin(say_goodbye(socket, &closer))
-        );
+        serve(&mut connection, &mut socket, &mut inbox).await;
+        let closer = connection.closer().clone();
+        // Boxed: the task stays small while the socket idles.
+        let finishing = Box::pin(connection.finish());
+        let goodbye = Box::pin(say_goodbye(socket, &closer));
+        tokio::join!(finishing, goodbye);
+        drop(claim);
     }
-    .instrument(span)
-    .await;
 }
 
 /// Answers in the order their frames arrived: a send waiting for its fsync
@@ -130,49 +138,64 @@ type Answers = FuturesOrdered<Pin<Box<dyn Future<Output = Option<Utf8Bytes>> + S
 /// Runs the socket until it must close, in one task: reads frames and
 /// dispatches their events, and writes answers, the bus's events and pings.
 /// What became ready together goes out in one write, so a sender's ack and
-/// its own message's event usually share a system call. Returns the socket
-/// for its close frame.
-async fn serve(
-    connection: &mut Connection,
-    mut socket: WebSocket,
-    mut inbox: mpsc::Receiver<Utf8Bytes>,
-) -> WebSocket {
+/// its own message's event usually share a system call.
+async fn serve(connection: &mut Connection, socket: &mut WebSocket, inbox: &mut Inbox) {
     let closer = connection.closer().clone();
     let shutdown = connection.state().hub.shutdown_signal();
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut next_ping = Instant::now() + PING_EVERY;
     let mut last_heard = Instant::now();
     let mut answers = Answers::new();
     let mut out = Vec::new();
+    // Made once and polled again on every turn: made afresh each turn, each
+    // would register with its notifier or the timer wheel, and leave it, for
+    // every frame. One timer serves the connection's deadline, the silence
+    // limit and the next ping.
+    let closed = closer.closed();
+    let stopping = shutdown.cancelled();
+    let timer = sleep_until(next_ping.min(connection.deadline()));
+    tokio::pin!(closed, stopping, timer);
     loop {
         if !out.is_empty() {
             // A client that stops reading blocks this write; a close request
             // (1013 from a full outbox) must not wait behind it.
             let written = tokio::select! {
-                result = timeout(WRITE_TIMEOUT, write_burst(&mut socket, &mut out, &mut answers, &mut inbox)) => result,
-                _ = closer.closed() => break,
+                result = timeout(WRITE_TIMEOUT, write_burst(socket, &mut out, &mut answers, inbox)) => result,
+                _ = &mut closed => break,
             };
             if !matches!(written, Ok(Ok(()))) {
                 closer.close(close::GOING_AWAY);
                 break;
             }
         }
-        let deadline = connection.deadline();
+        // Only ever earlier here (a typing state began): a later time waits
+        // for the timer, which fires early and is set again.
+        if connection.deadline() + TIMER_SLACK < timer.deadline() {
+            timer.as_mut().reset(connection.deadline());
+        }
         tokio::select! {
             biased;
-            _ = closer.closed() => break,
-            () = shutdown.cancelled() => {
+            _ = &mut closed => break,
+            () = &mut stopping => {
                 closer.close(close::GOING_AWAY);
                 break;
             }
-            () = sleep_until(deadline) => {
+            () = &mut timer => {
+                let now = Instant::now();
+                if now >= last_heard + SILENCE_LIMIT {
+                    closer.close(close::GOING_AWAY);
+                    break;
+                }
+                // Nothing to do when it is not yet the connection's time.
                 if let Some(code) = connection.on_deadline() {
                     closer.close(code);
                     break;
                 }
-            }
-            () = sleep_until(last_heard + SILENCE_LIMIT) => {
-                closer.close(close::GOING_AWAY);
-                break;
+                if now >= next_ping {
+                    out.push(Message::Ping(Default::default()));
+                    next_ping = now + PING_EVERY;
+                }
+                let due = connection.deadline().min(last_heard + SILENCE_LIMIT).min(next_ping);
+                timer.as_mut().reset(due);
             }
             Some(answer) = answers.next(), if !answers.is_empty() => out.extend(answer.map(Message::Text)),
             frame = inbox.recv() => match frame {
@@ -180,7 +203,6 @@ async fn serve(
                 // Not while the connection holds its sink; ends the socket all the same.
                 None => break,
             },
-            _ = ping.tick() => out.push(Message::Ping(Default::default())),
             incoming = socket.next(), if answers.len() < ANSWERS_WAITING => {
                 last_heard = Instant::now();
                 let code = match incoming {
@@ -198,7 +220,6 @@ async fn serve(
             }
         }
     }
-    socket
 }
 
 /// Sends the close frame with the connection's reason code, after what is
@@ -226,7 +247,7 @@ async fn write_burst(
     socket: &mut WebSocket,
     out: &mut Vec<Message>,
     answers: &mut Answers,
-    inbox: &mut mpsc::Receiver<Utf8Bytes>,
+    inbox: &mut Inbox,
 ) -> Result<(), axum::Error> {
     let mut written = 0;
     loop {
@@ -241,7 +262,7 @@ async fn write_burst(
         // the task's waker before it sleeps.
         if let Some(Some(answer)) = answers.next().now_or_never() {
             out.extend(answer.map(Message::Text));
-        } else if let Ok(frame) = inbox.try_recv() {
+        } else if let Some(frame) = inbox.try_recv() {
             out.push(Message::Text(frame));
         } else {
             break;

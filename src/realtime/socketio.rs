@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::FuturesOrdered;
@@ -39,7 +40,6 @@ use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts};
 use socketioxide::socket::Socket;
 use socketioxide::{SendError, SocketError, SocketIo};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -56,7 +56,8 @@ use crate::listener::Claim;
 
 use super::connection::{Connection, Reply};
 use super::events::{MAX_FRAME_BYTES, close};
-use super::{ANSWERS_WAITING, OUTBOX_CAPACITY};
+use super::queue;
+use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, TIMER_SLACK};
 
 /// How the bus reaches a Socket.IO socket: emitting queues the packet on the
 /// socket's bounded Engine.IO buffer without waiting.
@@ -97,6 +98,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let (service, io) = SocketIo::builder()
         .max_buffer_size(OUTBOX_CAPACITY)
         .max_payload(MAX_FRAME_BYTES as u64)
+        .ws_read_buffer_size(READ_BUFFER_BYTES)
         // Joining the namespace takes one round trip; a client that never
         // does is dropped as soon as an unauthenticated one would be.
         .connect_timeout(Duration::from_secs(10))
@@ -142,13 +144,38 @@ async fn refuse_over_cap(
         .uri()
         .query()
         .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("sid=")));
-    if opens_session && at_socket_cap(&state, ip) {
+    if !opens_session {
+        return next.run(request).await;
+    }
+    if at_socket_cap(&state, ip) {
         return Error::RateLimited {
             retry_after: CAP_RETRY_AFTER,
         }
         .into_response();
     }
-    next.run(request).await
+    next.run(detach_head(request)).await
+}
+
+/// Engine.IO keeps a session's opening request for the session's life. Its
+/// URI and header values point into the connection's read buffer (8 KiB at
+/// least) and would keep all of it alive: they get copies of their own.
+fn detach_head(request: Request) -> Request {
+    let (mut parts, body) = request.into_parts();
+    for value in parts.headers.values_mut() {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
+    }
+    if let Ok(uri) = parts.uri.to_string().parse() {
+        parts.uri = uri;
+    }
+    if let Some(OriginalUri(original)) = parts.extensions.get_mut()
+        && let Ok(uri) = original.to_string().parse()
+    {
+        *original = uri;
+    }
+    Request::from_parts(parts, body)
 }
 
 /// The handshake's `auth` payload.
@@ -194,6 +221,9 @@ fn admit(
     Ok(())
 }
 
+/// A socket's client events, waiting for its task.
+type Inbox = queue::Receiver<Inbound>;
+
 /// One client event, queued for the socket's task.
 struct Inbound {
     event: String,
@@ -229,7 +259,7 @@ fn connect(
     claim: Option<Claim>,
 ) {
     let closer = Closer::default();
-    let (queue, inbox) = mpsc::channel(INBOX_CAPACITY);
+    let (intake, inbox) = queue::bounded(INBOX_CAPACITY);
     socket.on_fallback(
         move |socket: SocketRef,
               Event(event): Event,
@@ -245,7 +275,7 @@ fn connect(
                 wants_ack,
                 ack,
             };
-            if let Err(mpsc::error::TrySendError::Full(inbound)) = queue.try_send(inbound) {
+            if let Err(queue::TrySendError::Full(inbound)) = intake.try_send(inbound) {
                 let _ = answer_error(
                     &socket,
                     inbound.wants_ack,
@@ -273,13 +303,7 @@ fn connect(
         connection.authenticate(principal);
     }
     let span = connection.span().clone();
-    let run = runs.track_future(
-        async move {
-            run(socket, connection, inbox).await;
-            drop(claim);
-        }
-        .instrument(span),
-    );
+    let run = runs.track_future(run(socket, connection, inbox, claim).instrument(span));
     state.sockets.spawn(run);
 }
 
@@ -287,35 +311,75 @@ fn connect(
 /// queued for the disk and the next events are handled meanwhile, so a
 /// client's sends share fsyncs; answers still go out in the order the events
 /// came.
-async fn run(socket: SocketRef, mut connection: Connection, mut inbox: mpsc::Receiver<Inbound>) {
+///
+/// Not an `async fn`: its future would keep the arguments twice (as passed,
+/// and as its own variables) for as long as the socket lives.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an `async fn` keeps its arguments twice"
+)]
+fn run(
+    socket: SocketRef,
+    mut connection: Connection,
+    mut inbox: Inbox,
+    claim: Option<Claim>,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let answers = serve(&socket, &mut connection, &mut inbox).await;
+        // Boxed: the task stays small while the socket idles.
+        Box::pin(wind_down(socket, connection, answers)).await;
+        drop(claim);
+    }
+}
+
+/// Handles events until the connection must close; returns the answers
+/// still waiting for the disk.
+async fn serve(socket: &SocketRef, connection: &mut Connection, inbox: &mut Inbox) -> Answers {
     let closer = connection.closer().clone();
     let shutdown = connection.state().hub.shutdown_signal();
     let mut answers = Answers::new();
+    // Made once and polled again on every turn, as `/ws` does: made afresh,
+    // each would register with its notifier or the timer wheel per event.
+    let closed = closer.closed();
+    let stopping = shutdown.cancelled();
+    let timer = sleep_until(connection.deadline());
+    tokio::pin!(closed, stopping, timer);
     loop {
-        let deadline = connection.deadline();
+        // Only ever earlier here: a later deadline waits for the timer,
+        // which fires early and is set again.
+        if connection.deadline() + TIMER_SLACK < timer.deadline() {
+            timer.as_mut().reset(connection.deadline());
+        }
         tokio::select! {
-            _ = closer.closed() => break,
-            () = shutdown.cancelled() => {
+            _ = &mut closed => break,
+            () = &mut stopping => {
                 closer.close(close::GOING_AWAY);
                 break;
             }
-            () = sleep_until(deadline) => {
+            () = &mut timer => {
                 if let Some(code) = connection.on_deadline() {
                     closer.close(code);
                     break;
                 }
+                timer.as_mut().reset(connection.deadline());
             }
             Some(answer) = answers.next(), if !answers.is_empty() => {
-                deliver(&socket, &closer, answer);
+                deliver(socket, &closer, answer);
             }
             inbound = inbox.recv(), if answers.len() < ANSWERS_WAITING => match inbound {
-                Some(inbound) => Box::pin(handle(&socket, &mut connection, &mut answers, inbound)).await,
+                Some(inbound) => Box::pin(handle(socket, connection, &mut answers, inbound)).await,
                 None => break,
             },
         }
     }
-    // Sends already queued are stored whatever happens; their callers get
-    // their answers if the socket is still there to take them.
+    answers
+}
+
+/// Sends already queued are stored whatever happens; their callers get
+/// their answers if the socket is still there to take them. Then typing
+/// and presence end and the socket is hung up.
+async fn wind_down(socket: SocketRef, connection: Connection, mut answers: Answers) {
+    let closer = connection.closer().clone();
     while let Some(answer) = answers.next().await {
         deliver(&socket, &closer, answer);
     }
