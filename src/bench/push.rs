@@ -28,6 +28,10 @@ use super::report::{PushResult, SendResult};
 const STALL: Duration = Duration::from_secs(30);
 /// How long the bench waits for the first push to reach the hanging service.
 const HOLD_WAIT: Duration = Duration::from_secs(10);
+/// How long the server is given to finish with the messages sent before
+/// anyone subscribed (its notifier gathers them for 50 ms): one it reached
+/// only after the subscriptions would be pushed, and counted, too.
+const SETTLE: Duration = Duration::from_secs(1);
 /// Subscriptions made, and removed, several at once.
 const SETUP_CONCURRENCY: usize = 32;
 
@@ -51,6 +55,7 @@ pub async fn run(ctx: &Context, options: &Options, first_user: u64) -> Result<Pu
     let progress = Progress::new("push".into());
     let pairs = prepare(ctx, options, first_user, &progress).await?;
     let without_pushes = send_all(ctx, &pairs, options, "no pushes", &progress).await;
+    tokio::time::sleep(SETTLE).await;
     subscribe_all(ctx, &pairs, &progress).await?;
     let (answering, arrivals) = send_answered(ctx, &pairs, options, &progress).await;
     let (hanging, held) = send_hung(ctx, &pairs, options, &progress).await;
