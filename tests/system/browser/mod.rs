@@ -1577,8 +1577,15 @@ async fn notifications_are_offered_once_a_chat_is_opened_pushed_while_away_shown
         .await;
     assert_eq!(none, json!([]), "a push for the chat on screen was shown");
 
-    // ...shown with the chat's tag, text, icon and address once it is not.
+    // ...shown with the chat's tag, text, icon and address once it is not
+    // (the worker asks the page which chat it shows: push once it shows none).
     ana.click("back").await;
+    ana.wait_js(
+        "the chat list",
+        r#"return location.pathname.startsWith('/chat/') || document.querySelector('[data-testid="composer"]') ? null : true;"#,
+        vec![],
+    )
+    .await;
     devtools
         .call(
             "ServiceWorker.deliverPushMessage",
