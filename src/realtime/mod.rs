@@ -10,8 +10,12 @@ mod queue;
 pub mod socket;
 pub mod socketio;
 
+use std::pin::Pin;
+use std::time::Duration;
+
 use axum::Router;
 use axum::routing::get;
+use tokio::time::{Instant, Sleep};
 
 use crate::http::AppState;
 
@@ -25,12 +29,21 @@ pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// How much earlier a socket's deadline must come for its timer to be set
 /// again: the timer's resolution.
-pub const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
+const TIMER_SLACK: Duration = Duration::from_millis(1);
 
 /// Events whose answers may wait for the disk at once, per socket; past that
 /// the socket is not read until the oldest is answered (memory per client
 /// stays bounded while its sends share fsyncs).
 pub const ANSWERS_WAITING: usize = 64;
+
+/// Sets a socket's one timer to `deadline` when that comes sooner (a typing
+/// state began). Only ever earlier: a later deadline waits for the timer,
+/// which fires early and is set again.
+fn bring_forward(timer: Pin<&mut Sleep>, deadline: Instant) {
+    if deadline + TIMER_SLACK < timer.deadline() {
+        timer.reset(deadline);
+    }
+}
 
 /// `/ws` and `/socket.io/`. Must be called inside the runtime.
 pub fn router(state: &AppState) -> Router<AppState> {

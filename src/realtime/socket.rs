@@ -29,7 +29,7 @@ use crate::listener::Claim;
 use super::connection::{Connection, Reply};
 use super::events::{self, ClientFrame, MAX_FRAME_BYTES, close};
 use super::queue;
-use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, TIMER_SLACK};
+use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, bring_forward};
 
 /// A `/ws` socket's queue of encoded frames, drained by its task.
 type Outbox = queue::Sender<Utf8Bytes>;
@@ -167,11 +167,7 @@ async fn serve(connection: &mut Connection, socket: &mut WebSocket, inbox: &mut 
                 break;
             }
         }
-        // Only ever earlier here (a typing state began): a later time waits
-        // for the timer, which fires early and is set again.
-        if connection.deadline() + TIMER_SLACK < timer.deadline() {
-            timer.as_mut().reset(connection.deadline());
-        }
+        bring_forward(timer.as_mut(), connection.deadline());
         tokio::select! {
             biased;
             _ = &mut closed => break,

@@ -57,7 +57,7 @@ use crate::listener::Claim;
 use super::connection::{Connection, Reply};
 use super::events::{MAX_FRAME_BYTES, close};
 use super::queue;
-use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, TIMER_SLACK};
+use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, bring_forward};
 
 /// How the bus reaches a Socket.IO socket: emitting queues the packet on the
 /// socket's bounded Engine.IO buffer without waiting.
@@ -345,11 +345,7 @@ async fn serve(socket: &SocketRef, connection: &mut Connection, inbox: &mut Inbo
     let timer = sleep_until(connection.deadline());
     tokio::pin!(closed, stopping, timer);
     loop {
-        // Only ever earlier here: a later deadline waits for the timer,
-        // which fires early and is set again.
-        if connection.deadline() + TIMER_SLACK < timer.deadline() {
-            timer.as_mut().reset(connection.deadline());
-        }
+        bring_forward(timer.as_mut(), connection.deadline());
         tokio::select! {
             _ = &mut closed => break,
             () = &mut stopping => {
