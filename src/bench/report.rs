@@ -39,6 +39,13 @@ pub struct MaxResult {
     pub steps: Vec<LoadResult>,
 }
 
+impl MaxResult {
+    /// Whether no step failed: the server's limit lies above the last rate tried.
+    pub fn limit_above_last_step(&self) -> bool {
+        !self.steps.is_empty() && self.steps.iter().all(LoadResult::sustained)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdleResult {
@@ -213,7 +220,7 @@ impl Display for Report {
             }
             for max in &self.max {
                 match &max.best {
-                    Some(best) if max.steps.last().is_some_and(LoadResult::sustained) => {
+                    Some(best) if max.limit_above_last_step() => {
                         load_row(out, "max", best)?;
                         writeln!(
                             out,
@@ -400,4 +407,48 @@ fn send_row(out: &mut fmt::Formatter<'_>, name: &str, sends: &SendResult) -> fmt
         "  {:<14} {:>9.0} {:>8.2} {:>8.2} {:>8.1} {:>7}   ",
         name, sends.sends_per_second, sends.p50_ms, sends.p99_ms, sends.max_ms, sends.errors,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(rate: f64, p99_ms: f64) -> LoadResult {
+        LoadResult {
+            chat_size: 2,
+            users: 200,
+            rate,
+            seconds: 3.0,
+            sent: 30,
+            acked: 30,
+            delivered: 60,
+            delivered_per_second: 20.0,
+            lost: 0,
+            errors: 0,
+            p50_ms: 1.0,
+            p99_ms,
+            max_ms: p99_ms,
+            cpu_ms_per_1000: None,
+            peak_rss_mib: None,
+        }
+    }
+
+    #[test]
+    fn the_limit_is_above_the_last_step_only_when_no_step_failed() {
+        let max = |steps: Vec<LoadResult>| MaxResult {
+            chat_size: 2,
+            best: steps.iter().rev().find(|step| step.sustained()).cloned(),
+            steps,
+        };
+        assert!(max(vec![step(1000.0, 5.0), step(1500.0, 9.0)]).limit_above_last_step());
+        // A failed step, then the rate between that held: the limit was found.
+        let bisected = max(vec![
+            step(1000.0, 5.0),
+            step(1500.0, 70.0),
+            step(1250.0, 30.0),
+        ]);
+        assert!(!bisected.limit_above_last_step());
+        assert!(!max(vec![step(1000.0, 70.0)]).limit_above_last_step());
+        assert!(!max(Vec::new()).limit_above_last_step());
+    }
 }
