@@ -79,7 +79,9 @@ pub struct BenchArgs {
     scenario: Vec<Scenario>,
     /// Drive the server at this URL instead of starting one; several nodes of one cluster,
     /// comma-separated: REST goes to the first, and socket i to node i % n, so every node
-    /// holds sockets and most chats span nodes.
+    /// holds sockets and most chats span nodes. Start such a server with its limits lifted
+    /// (MESSAGE_RATE=0 SOCKET_EVENT_RATE=0 and the others the README names), as the bench's
+    /// own server has them, or what it refuses counts as errors and missing deliveries.
     #[arg(long)]
     url: Option<String>,
     /// The pid of the server at --url (comma-separated for several nodes), to read CPU time
