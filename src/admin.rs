@@ -210,7 +210,10 @@ async fn index_for_search(store: &Store) -> Result<Vec<String>, String> {
     let mut reported = 0;
     loop {
         let done = store
-            .apply(crate::store::ops::IndexForSearch { limit: 5_000 })
+            .apply(crate::store::ops::IndexForSearch {
+                limit: 5_000,
+                budget: None,
+            })
             .await
             .map_err(|error| error.to_string())?;
         indexed += done.messages;

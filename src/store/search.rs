@@ -497,6 +497,13 @@ mod tests {
     use crate::timestamp::Timestamp;
 
     async fn chat_with(store: &Store, texts: &[String]) -> ChatId {
+        let chat = unindexed_chat_with(store, texts).await;
+        index(store).await;
+        chat
+    }
+
+    /// A chat holding `texts`, all of them waiting for the indexer.
+    async fn unindexed_chat_with(store: &Store, texts: &[String]) -> ChatId {
         let user = UserRecord::new("+6281200000001".into(), None, Timestamp::now());
         let user: UserId = store.apply(AddUser { user }).await.unwrap().id;
         let now = Timestamp::now();
@@ -533,7 +540,6 @@ mod tests {
             };
             store.apply(send).await.unwrap();
         }
-        index(store).await;
         chat.id
     }
 
@@ -541,11 +547,45 @@ mod tests {
     async fn index(store: &Store) {
         use crate::store::ops::IndexForSearch;
         while store
-            .apply(IndexForSearch { limit: 1_000 })
+            .apply(IndexForSearch {
+                limit: 1_000,
+                budget: None,
+            })
             .await
             .unwrap()
             .more
         {}
+    }
+
+    #[tokio::test]
+    async fn an_indexing_commit_stops_at_its_limit_or_out_of_time_and_says_whether_more_wait() {
+        use crate::store::ops::{IndexForSearch, Indexed};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let texts: Vec<String> = (0..150).map(|n| format!("kopi {n}")).collect();
+        let chat = unindexed_chat_with(&store, &texts).await;
+        let index = |limit, budget| store.apply(IndexForSearch { limit, budget });
+        let indexed = |messages, more| Indexed { messages, more };
+        // No time to spare: one message all the same, so the backlog shrinks.
+        let none_to_spare = Some(std::time::Duration::ZERO);
+        assert_eq!(index(1_000, none_to_spare).await.unwrap(), indexed(1, true));
+        // Across more than one page of waiting messages, to the limit.
+        assert_eq!(index(100, None).await.unwrap(), indexed(100, true));
+        assert_eq!(index(49, None).await.unwrap(), indexed(49, false));
+        let reader = store.read().unwrap();
+        assert_eq!(reader.search_backlog().unwrap(), 0);
+        // Every message filed once.
+        let (chat, terms) = (number(&store, chat), ["kopi".to_owned()]);
+        let (mut found, mut before, mut seeks) = (0, u64::MAX, 10_000);
+        while let Probe::Found(seq) =
+            newest_match(&reader, &terms, chat, before, &mut seeks).unwrap()
+        {
+            found += 1;
+            before = seq;
+        }
+        assert_eq!(found, 150);
+        drop(reader);
+        store.close().await;
     }
 
     /// The index's number for `chat`.
