@@ -7,7 +7,13 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
+use super::measure::Progress;
 use super::process::{Usage, Watched};
+
+/// CPU time per second under which a server counts as quiet: 5% of a core.
+const QUIET_CPU: Duration = Duration::from_millis(50);
+/// The longest the bench waits for a server to go quiet before a load.
+const QUIET_WAIT: Duration = Duration::from_secs(60);
 
 /// `--url`'s nodes, without trailing slashes.
 fn node_urls(urls: &str) -> Vec<String> {
@@ -143,6 +149,39 @@ impl Target {
                 peak_rss_bytes: sum.peak_rss_bytes + usage.peak_rss_bytes,
             })
         })
+    }
+
+    /// Waits until the server has gone quiet (under `QUIET_CPU` of CPU
+    /// time over a second), so what one load left it to do (filing messages
+    /// for search, clearing notification intents) is not measured in the
+    /// next; at most `QUIET_WAIT`. Without the server's pid there is
+    /// nothing to watch and it returns at once.
+    pub async fn settle(&self) {
+        let Some(mut before) = self.usage() else {
+            return;
+        };
+        let progress = Progress::new("waiting for the server to go quiet".into());
+        let deadline = Instant::now() + QUIET_WAIT;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Some(now) = self.usage() else {
+                return;
+            };
+            let busy = now.cpu.saturating_sub(before.cpu);
+            if busy < QUIET_CPU {
+                return;
+            }
+            if Instant::now() >= deadline {
+                progress.finish(format_args!(
+                    "still busy after {}s ({:.0}% of a core); measuring anyway",
+                    QUIET_WAIT.as_secs(),
+                    busy.as_secs_f64() * 100.0
+                ));
+                return;
+            }
+            progress.update(format_args!("{:.0}% of a core", busy.as_secs_f64() * 100.0));
+            before = now;
+        }
     }
 
     /// Stops the local server gracefully and starts it again on the same
