@@ -163,16 +163,22 @@ impl Socket {
             }
             let _ = sink.close().await;
         });
-        let replies = out.clone();
+        // Weak, so that dropping the socket ends the writer above, which
+        // closes the connection: a measurement's sockets do not outlive it,
+        // nor do the frames still on their way to them.
+        let replies = out.downgrade();
         tokio::spawn(async move {
             while let Some(Ok(message)) = source.next().await {
+                let Some(replies) = replies.upgrade() else {
+                    break;
+                };
                 match message {
                     Message::Text(text) => read_frame(protocol, &text, &counters, &replies),
                     Message::Close(_) => break,
                     _ => {}
                 }
             }
-            if counters.recording.load(Ordering::Relaxed) && !replies.is_closed() {
+            if counters.recording.load(Ordering::Relaxed) && replies.strong_count() > 0 {
                 // Closed by the server while being measured.
                 counters.errors.fetch_add(1, Ordering::Relaxed);
             }
