@@ -166,10 +166,10 @@ impl Socket {
         // Weak, so that dropping the socket ends the writer above, which
         // closes the connection: a measurement's sockets do not outlive it,
         // nor do the frames still on their way to them.
-        let replies = out.downgrade();
+        let handle = out.downgrade();
         tokio::spawn(async move {
             while let Some(Ok(message)) = source.next().await {
-                let Some(replies) = replies.upgrade() else {
+                let Some(replies) = handle.upgrade() else {
                     break;
                 };
                 match message {
@@ -178,7 +178,7 @@ impl Socket {
                     _ => {}
                 }
             }
-            if counters.recording.load(Ordering::Relaxed) && replies.strong_count() > 0 {
+            if counters.recording.load(Ordering::Relaxed) && handle.strong_count() > 0 {
                 // Closed by the server while being measured.
                 counters.errors.fetch_add(1, Ordering::Relaxed);
             }
