@@ -1554,6 +1554,7 @@ async fn notifications_are_offered_once_a_chat_is_opened_pushed_while_away_shown
     };
     ana.click_css(&row).await;
     ana.open_chat_id().await;
+    ana.wait_chat_on_screen(Some(&chat)).await;
     devtools
         .call(
             "ServiceWorker.deliverPushMessage",
@@ -1580,12 +1581,7 @@ async fn notifications_are_offered_once_a_chat_is_opened_pushed_while_away_shown
     // ...shown with the chat's tag, text, icon and address once it is not
     // (the worker asks the page which chat it shows: push once it shows none).
     ana.click("back").await;
-    ana.wait_js(
-        "the chat list",
-        r#"return location.pathname.startsWith('/chat/') || document.querySelector('[data-testid="composer"]') ? null : true;"#,
-        vec![],
-    )
-    .await;
+    ana.wait_chat_on_screen(None).await;
     devtools
         .call(
             "ServiceWorker.deliverPushMessage",
@@ -2749,6 +2745,15 @@ const SHOWN_NOTIFICATIONS: &str = r"const registration = await navigator.service
   return shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, icon: n.icon,
                              renotify: n.renotify, url: n.data && n.data.url }));";
 
+/// Asks the page which chat it has on screen, as the service worker does
+/// before showing a push (`chat-on-screen` with a port for the answer).
+const CHAT_ON_SCREEN: &str = r"const channel = new MessageChannel();
+  const answer = new Promise((resolve) => { channel.port1.onmessage = (event) => resolve(event.data); });
+  navigator.serviceWorker.dispatchEvent(new MessageEvent('message', { data: { type: 'chat-on-screen' }, ports: [channel.port2] }));
+  const reply = await Promise.race([answer, new Promise((resolve) => setTimeout(resolve, 2000, 'no answer'))]);
+  channel.port1.close();
+  return reply === 'no answer' ? reply : (reply?.chatId ?? null);";
+
 /// A DevTools connection of the test's own to one page, for what
 /// chromedriver's `goog/cdp/execute` does not pass on: events, such as the
 /// service worker's registration and its id.
@@ -2877,8 +2882,36 @@ impl Browser {
             }
             if Instant::now() >= deadline {
                 let shot = self.save_failure_screenshot().await;
+                let on_screen = self.chat_on_screen().await;
                 panic!(
-                    "{}: no notification for {tag} within {WAIT:?} (screenshot: {shot})",
+                    "{}: no notification for {tag} within {WAIT:?}; the page says {on_screen} is on screen (screenshot: {shot})",
+                    self.name
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// What the page tells its service worker when a push comes: the chat
+    /// it has on screen (asked the same way, over a message port).
+    async fn chat_on_screen(&self) -> Value {
+        self.eval_async("the chat on screen", CHAT_ON_SCREEN, vec![])
+            .await
+    }
+
+    /// Waits until the page would tell its service worker that `chat` is
+    /// on screen (`None`: no chat).
+    async fn wait_chat_on_screen(&self, chat: Option<&str>) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer = self.chat_on_screen().await;
+            if answer == json!(chat) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let shot = self.save_failure_screenshot().await;
+                panic!(
+                    "{}: the page still says {answer} is on screen after {WAIT:?} (screenshot: {shot})",
                     self.name
                 );
             }
