@@ -1,7 +1,7 @@
 //! One realtime connection, whatever its wire format: its authentication
 //! state, its typing timers and the dispatch of a client event (name + JSON
 //! data) to `auth` and `chat`. The `/ws` and Socket.IO adapters only turn
-//! frames into `dispatch` calls and its answers back into frames, so both
+//! frames into `start` calls and its answers back into frames, so both
 //! follow one set of rules.
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -33,11 +34,15 @@ const TYPING_LIFETIME: Duration = Duration::from_secs(6);
 
 /// An event's answer: at once, or once its write is on disk.
 pub enum Reply {
-    Now(Value),
+    Now(Answer),
     Later(Pending),
 }
 
-pub type Pending = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
+/// The data of an ack, encoded: a stored message goes from its view to
+/// JSON text without a `Value` tree in between.
+pub type Answer = Box<RawValue>;
+
+pub type Pending = Pin<Box<dyn Future<Output = Result<Answer, Error>> + Send>>;
 
 /// The authenticated part of a connection.
 struct Session {
@@ -135,14 +140,6 @@ impl Connection {
         None
     }
 
-    /// Handles one client event; the answer is the ack's data.
-    pub async fn dispatch(&mut self, event: &str, data: Value) -> Result<Value, Error> {
-        match self.start(event, data).await? {
-            Reply::Now(answer) => Ok(answer),
-            Reply::Later(pending) => pending.await,
-        }
-    }
-
     /// Handles one client event as far as it can without waiting for the
     /// disk: a `send_message`, `edit_message`, `delete_message` or `react`
     /// is checked and queued, and its answer comes once it is stored, while
@@ -166,7 +163,7 @@ impl Connection {
                 self.stop_typing(chat_id);
                 Ok(Reply::Later(Box::pin(async move {
                     let (stored, _) = stored.await?;
-                    to_value(&stored)
+                    encode(&stored)
                 })))
             }
             "edit_message" | "delete_message" | "react" => {
@@ -178,10 +175,13 @@ impl Connection {
                     .submit_change(user, chat_id, seq, request)
                     .await?;
                 Ok(Reply::Later(Box::pin(
-                    async move { to_value(&changed.await?) },
+                    async move { encode(&changed.await?) },
                 )))
             }
-            _ => self.answer(event, data).await.map(Reply::Now),
+            _ => {
+                let answer = self.answer(event, data).await?;
+                encode(&answer).map(Reply::Now)
+            }
         }
     }
 
@@ -395,6 +395,10 @@ fn parse<T: DeserializeOwned>(data: Value) -> Result<T, Error> {
 
 fn to_value(data: &impl serde::Serialize) -> Result<Value, Error> {
     serde_json::to_value(data).map_err(|error| Error::Internal(Box::new(error)))
+}
+
+fn encode(data: &impl serde::Serialize) -> Result<Answer, Error> {
+    serde_json::value::to_raw_value(data).map_err(|error| Error::Internal(Box::new(error)))
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use axum::response::Response;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::Instrument;
 
@@ -26,7 +26,7 @@ use crate::http::admission::{authenticate_socket, claim_socket, origin_allowed};
 use crate::http::extract::{ClientIp, QueryParams};
 use crate::listener::Claim;
 
-use super::connection::{Connection, Reply};
+use super::connection::{Answer, Connection, Reply};
 use super::events::{self, ClientFrame, MAX_FRAME_BYTES, close};
 use super::queue;
 use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, bring_forward};
@@ -313,7 +313,11 @@ async fn handle(
 
 /// The frame answering an event: its ack, a `pong`, or its error; nothing
 /// for a successful event sent without an `id`.
-fn answer_frame(id: Option<i64>, is_ping: bool, answer: Result<Value, Error>) -> Option<Utf8Bytes> {
+fn answer_frame(
+    id: Option<i64>,
+    is_ping: bool,
+    answer: Result<Answer, Error>,
+) -> Option<Utf8Bytes> {
     match answer {
         Ok(data) => match id {
             Some(id) => Some(events::ack(id, &data)),

@@ -54,7 +54,7 @@ use crate::http::admission::{
 use crate::http::extract::{ClientIp, client_ip};
 use crate::listener::Claim;
 
-use super::connection::{Connection, Reply};
+use super::connection::{self, Connection, Reply};
 use super::events::{MAX_FRAME_BYTES, close};
 use super::queue;
 use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, bring_forward};
@@ -386,7 +386,7 @@ async fn wind_down(socket: SocketRef, connection: Connection, mut answers: Answe
 /// An event's outcome and where its answer goes.
 struct Answer {
     event: String,
-    result: Result<Value, Error>,
+    result: Result<connection::Answer, Error>,
     wants_ack: bool,
     ack: AckSender,
 }
