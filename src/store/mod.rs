@@ -159,7 +159,7 @@ impl Store {
 
     fn start(engine: Engine, writer: writer::Engine, path: PathBuf) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel(writer::QUEUE_CAPACITY);
-        let handle = writer::spawn(writer, queue)
+        let handle = writer::spawn(writer, queue, jobs.downgrade())
             .map_err(|error| StoreError::io("starting the writer thread", &error))?;
         Ok(Self {
             inner: Arc::new(Inner {

@@ -8,7 +8,10 @@
 //! carries more. One thread means `seq` assignment needs no locks. A
 //! committed batch goes to the fan-out thread, which runs each job's
 //! after-commit hooks (publishing) and answers it, in commit order, while
-//! the writer starts the next batch.
+//! the writer starts the next batch. A checkpoint that comes due while
+//! nothing is queued is made then, in the quiet, rather than in front of
+//! the next write: it syncs every page written since the last one, which
+//! after a busy spell takes tens of milliseconds.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,6 +42,8 @@ const LINGER_UNTIL: usize = 64;
 /// writer waits too, so a fan-out that falls behind slows commits down
 /// instead of piling answers up in memory.
 const FAN_OUT_BACKLOG: usize = 16;
+/// How often an idle writer is asked whether a checkpoint is due.
+const IDLE_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
@@ -89,6 +94,8 @@ impl<O: Operation> Job for Pending<O> {
 
 pub(super) enum Command {
     Run(Box<dyn Job>),
+    /// From the idle look: make a due checkpoint if nothing else is queued.
+    Checkpoint,
     Stop,
 }
 
@@ -105,10 +112,18 @@ pub(super) enum Engine {
     Postgres(Arc<Postgres>),
 }
 
+/// Starts the writer on `queue`; `jobs` is the queue's sending side, for
+/// the idle look (which ends when the queue does).
 pub(super) fn spawn(
     engine: Engine,
     queue: mpsc::Receiver<Command>,
+    jobs: mpsc::WeakSender<Command>,
 ) -> std::io::Result<JoinHandle<()>> {
+    if matches!(engine, Engine::Redb(..)) {
+        std::thread::Builder::new()
+            .name("clavox-idle".into())
+            .spawn(move || look_while_idle(&jobs))?;
+    }
     let (finished, fan_out) = std::sync::mpsc::sync_channel(FAN_OUT_BACKLOG);
     let fan_out = std::thread::Builder::new()
         .name("clavox-fanout".into())
@@ -125,6 +140,21 @@ pub(super) fn spawn(
             drop(finished);
             let _ = fan_out.join();
         })
+}
+
+/// Asks the writer every `IDLE_LOOK` whether a checkpoint is due, until the
+/// queue is gone. A full queue needs no asking: the writer is busy, and
+/// checkpoints with the batches it commits.
+fn look_while_idle(jobs: &mpsc::WeakSender<Command>) {
+    loop {
+        std::thread::sleep(IDLE_LOOK);
+        let Some(jobs) = jobs.upgrade() else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Closed(_)) = jobs.try_send(Command::Checkpoint) {
+            return;
+        }
+    }
 }
 
 /// Publishes a committed batch's events and answers its callers, in commit
@@ -180,6 +210,18 @@ fn run(
             }
         }
         if batch.is_empty() {
+            // Nothing but the idle look came: the quiet moment to checkpoint.
+            if let State::Redb {
+                file,
+                journal,
+                broken: broken @ false,
+            } = &mut state
+                && journal.checkpoint_due()
+                && let Err(error) = checkpoint(file, journal)
+            {
+                tracing::warn!(%error, "a checkpoint failed; the journal keeps every write");
+                *broken = error.needs_reopen();
+            }
             continue;
         }
         busy = batch.len() > 1;
@@ -223,6 +265,7 @@ fn gather(
     while let Some(command) = next.take() {
         match command {
             Command::Run(job) => batch.push(job),
+            Command::Checkpoint => {}
             Command::Stop => return true,
         }
         if batch.len() < MAX_BATCH {
@@ -374,11 +417,66 @@ fn begin(db: &Database, durable: bool) -> Result<redb::WriteTransaction, StoreEr
     Ok(txn)
 }
 
-/// A durable commit of nothing but the checkpoint mark, at a stop.
+/// A durable commit of nothing but the checkpoint mark, while idle or at a
+/// stop.
 fn checkpoint(file: &DatabaseFile, journal: &mut Journal) -> Result<(), StoreError> {
     let txn = begin(&*file.get()?, true)?;
     journal.mark_checkpoint(&txn)?;
     txn.commit()?;
     journal.restart();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use redb::ReadableDatabase;
+
+    use super::super::journal::CHECKPOINT_INTERVAL;
+    use super::super::{Store, ops, tables};
+    use crate::data_dir::DataDir;
+
+    /// What redb's file alone holds under `key` in `META`, as a crash would
+    /// leave it (the journal not applied): a copy opened on its own. `None`
+    /// also for a copy taken in the middle of a commit that redb cannot
+    /// open: the caller looks again.
+    fn synced_meta(data_dir: &std::path::Path, key: &[u8]) -> Option<Vec<u8>> {
+        let copy = tempfile::tempdir().unwrap();
+        let path = copy.path().join("copy.redb");
+        std::fs::copy(DataDir::new(data_dir).database(), &path).unwrap();
+        let db = redb::Database::open(&path).ok()?;
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(tables::META).unwrap();
+        table.get(key).unwrap().map(|value| value.value().to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_write_followed_by_quiet_is_checkpointed_without_another_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Long enough after the opening checkpoint that the next one is due
+        // as soon as the journal holds something.
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+        store
+            .apply(ops::SharedSecret {
+                name: "quiet",
+                candidate: "kept".into(),
+            })
+            .await
+            .unwrap();
+        let key = tables::shared_secret("quiet");
+        let deadline = Instant::now() + CHECKPOINT_INTERVAL + Duration::from_secs(5);
+        while synced_meta(dir.path(), &key).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the write is still only in the journal"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            synced_meta(dir.path(), &key).as_deref(),
+            Some(b"kept".as_slice())
+        );
+    }
 }
