@@ -101,9 +101,11 @@ async fn change(
     let sockets: Vec<Socket> = connect_all(ctx, &tokens, &counters, progress).await?;
     let started = Instant::now();
     for n in numbers {
-        let permit = window
-            .acquire()
+        // A server that never answers (one that knows no changes) must not
+        // hang the bench, here with the window full or below.
+        let permit = tokio::time::timeout(STALL, window.acquire())
             .await
+            .map_err(|_| stalled(counters.acks.load(Ordering::Relaxed), count))?
             .map_err(|_| "the change window closed".to_owned())?;
         permit.forget();
         // A stride that visits the whole span, evenly.
@@ -129,8 +131,6 @@ async fn change(
             ));
         }
     }
-    // A server that never answers (one that knows no changes) must not
-    // hang the bench.
     let (mut answered, mut last_progress) = (0, Instant::now());
     while answered < count {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -138,10 +138,7 @@ async fn change(
         if now > answered {
             (answered, last_progress) = (now, Instant::now());
         } else if last_progress.elapsed() > STALL {
-            return Err(format!(
-                "the server answered {answered} of {count} changes and then nothing for {}s (does it support message changes?)",
-                STALL.as_secs()
-            ));
+            return Err(stalled(answered, count));
         }
     }
     let errors = counters.errors.load(Ordering::Relaxed);
@@ -149,6 +146,13 @@ async fn change(
         return Err(format!("{errors} of {count} changes were refused"));
     }
     Ok(count as f64 / started.elapsed().as_secs_f64().max(1e-3))
+}
+
+fn stalled(answered: u64, count: u64) -> String {
+    format!(
+        "the server answered {answered} of {count} changes and then nothing for {}s (does it support message changes? --history-changes 0 leaves them out)",
+        STALL.as_secs()
+    )
 }
 
 /// The chat's `rev` now, from the feed itself.

@@ -79,6 +79,9 @@ pub async fn run(
 ) -> Result<HistoryResult, String> {
     let progress = Progress::new("history".into());
     let filled = filled_chat(ctx, options, first_user, &progress).await?;
+    // Reads measured while the server still files the fill for search
+    // would be counted short.
+    ctx.target.settle().await;
     let (chat, messages) = (&filled.chat, filled.messages);
     let deep_page = (messages * 9 / 10) / PAGE_SIZE + 1;
     let reader = &filled.users[1];
