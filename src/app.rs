@@ -34,7 +34,7 @@ pub fn router(state: &AppState) -> Router {
     crate::ops::recorder();
     Router::new()
         .nest("/api", crate::api::router(state))
-        .merge(crate::realtime::router(state))
+        .merge(crate::realtime::router())
         .merge(crate::ops::router())
         .merge(crate::join::router())
         .nest("/notify", crate::notify::ntfy::router())

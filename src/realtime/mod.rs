@@ -10,13 +10,17 @@ mod queue;
 pub mod socket;
 pub mod socketio;
 
+use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ws::Utf8Bytes;
 use axum::routing::get;
 use tokio::time::{Instant, Sleep};
 
+use crate::bus::{Encodings, Event, QueueFull, Sink};
 use crate::http::AppState;
 
 /// Frames a socket may have waiting before it counts as too slow.
@@ -26,6 +30,48 @@ pub const OUTBOX_CAPACITY: usize = 1024;
 /// in tungstenite by default, 4 KiB in Engine.IO) while client frames are a
 /// few hundred bytes; bigger ones still fit, read in more steps.
 pub const READ_BUFFER_BYTES: usize = 1024;
+
+/// How long one write to a client may take before the client counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a websocket's close frame may wait for a client to read.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A wire format's encoding of bus events.
+trait WireFormat: Send + Sync + 'static {
+    fn encode(event: &Event) -> Utf8Bytes;
+}
+
+/// How the bus reaches a socket whose task drains an outbox of encoded
+/// frames: each event is encoded once per fan-out and wire format (`F`
+/// tells the formats apart among the fan-out's encodings).
+struct OutboxSink<F> {
+    outbox: queue::Sender<Utf8Bytes>,
+    format: PhantomData<F>,
+}
+
+/// An event as wire format `F` encodes it.
+struct Encoded<F>(Utf8Bytes, PhantomData<F>);
+
+impl<F: WireFormat> OutboxSink<F> {
+    fn shared(outbox: queue::Sender<Utf8Bytes>) -> Arc<dyn Sink> {
+        Arc::new(Self {
+            outbox,
+            format: PhantomData,
+        })
+    }
+}
+
+impl<F: WireFormat> Sink for OutboxSink<F> {
+    fn offer(&self, event: &Event, encodings: &mut Encodings) -> Result<(), QueueFull> {
+        let Encoded(frame, _) =
+            encodings.get_or_make(|| Encoded::<F>(F::encode(event), PhantomData));
+        match self.outbox.try_send(frame.clone()) {
+            Err(queue::TrySendError::Full(_)) => Err(QueueFull),
+            // A closed outbox is a socket on its way out: nothing to do.
+            _ => Ok(()),
+        }
+    }
+}
 
 /// How much earlier a socket's deadline must come for its timer to be set
 /// again: the timer's resolution.
@@ -45,9 +91,9 @@ fn bring_forward(timer: Pin<&mut Sleep>, deadline: Instant) {
     }
 }
 
-/// `/ws` and `/socket.io/`. Must be called inside the runtime.
-pub fn router(state: &AppState) -> Router<AppState> {
+/// `/ws` and `/socket.io/`.
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ws", get(socket::upgrade))
-        .merge(socketio::router(state))
+        .merge(socketio::router())
 }

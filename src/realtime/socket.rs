@@ -5,7 +5,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,7 +18,7 @@ use serde_json::json;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::Instrument;
 
-use crate::bus::{Closer, Encodings, Event, QueueFull, Sink};
+use crate::bus::{Closer, Event};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::admission::{authenticate_socket, claim_socket, origin_allowed};
@@ -29,27 +28,20 @@ use crate::listener::Claim;
 use super::connection::{Answer, Connection, Reply};
 use super::events::{self, ClientFrame, MAX_FRAME_BYTES, close};
 use super::queue;
-use super::{ANSWERS_WAITING, OUTBOX_CAPACITY, READ_BUFFER_BYTES, bring_forward};
+use super::{
+    ANSWERS_WAITING, CLOSE_TIMEOUT, OUTBOX_CAPACITY, OutboxSink, READ_BUFFER_BYTES, WRITE_TIMEOUT,
+    WireFormat, bring_forward,
+};
 
 /// A `/ws` socket's queue of encoded frames, drained by its task.
-type Outbox = queue::Sender<Utf8Bytes>;
 type Inbox = queue::Receiver<Utf8Bytes>;
 
-/// How the bus reaches a `/ws` socket: the event as a frame, encoded once
-/// per fan-out, queued on the socket's outbox.
-struct WsSink(Outbox);
+/// The `/ws` wire format, for the bus's sink.
+struct WsFormat;
 
-/// An event encoded as a `/ws` frame.
-struct WsFrame(Utf8Bytes);
-
-impl Sink for WsSink {
-    fn offer(&self, event: &Event, encodings: &mut Encodings) -> Result<(), QueueFull> {
-        let WsFrame(frame) = encodings.get_or_make(|| WsFrame(events::frame(event)));
-        match self.0.try_send(frame.clone()) {
-            Err(queue::TrySendError::Full(_)) => Err(QueueFull),
-            // A closed outbox is a socket on its way out: nothing to do.
-            _ => Ok(()),
-        }
+impl WireFormat for WsFormat {
+    fn encode(event: &Event) -> Utf8Bytes {
+        events::frame(event)
     }
 }
 
@@ -57,10 +49,6 @@ impl Sink for WsSink {
 const PING_EVERY: Duration = Duration::from_secs(25);
 /// A socket silent this long is dropped.
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
-/// How long one write to a client may take before the client counts as gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the close frame may wait for a client to read.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 pub struct UpgradeQuery {
@@ -92,8 +80,12 @@ pub async fn upgrade(
             // socket keeps in memory is then only what `run` holds.
             let (outbox, inbox) = queue::bounded(OUTBOX_CAPACITY);
             let closer = Closer::default();
-            let mut connection =
-                Connection::new(state.clone(), Arc::new(WsSink(outbox)), closer, "ws");
+            let mut connection = Connection::new(
+                state.clone(),
+                OutboxSink::<WsFormat>::shared(outbox),
+                closer,
+                "ws",
+            );
             if let Some(principal) = principal {
                 connection.authenticate(principal);
             }
@@ -133,7 +125,7 @@ fn run(
 /// Answers in the order their frames arrived: a send waiting for its fsync
 /// holds back the answers behind it (usually in the same batch), so clients
 /// see acks in the order they sent.
-type Answers = FuturesOrdered<Pin<Box<dyn Future<Output = Option<Utf8Bytes>> + Send>>>;
+pub(super) type Answers = FuturesOrdered<Pin<Box<dyn Future<Output = Option<Utf8Bytes>> + Send>>>;
 
 /// Runs the socket until it must close, in one task: reads frames and
 /// dispatches their events, and writes answers, the bus's events and pings.
@@ -239,7 +231,7 @@ const BURST_FRAMES: usize = 64;
 
 /// Writes `out`, the answers ready behind it and the events queued for the
 /// socket with one flush: a burst costs one system call, not one per frame.
-async fn write_burst(
+pub(super) async fn write_burst(
     socket: &mut WebSocket,
     out: &mut Vec<Message>,
     answers: &mut Answers,
@@ -331,7 +323,7 @@ fn answer_frame(
     }
 }
 
-fn read_error_code(error: &axum::Error) -> u16 {
+pub(super) fn read_error_code(error: &axum::Error) -> u16 {
     let text = error.to_string();
     if text.contains("Space limit exceeded")
         || text.contains("too long")

@@ -23,6 +23,7 @@ mod notify;
 mod ntfy;
 mod realtime;
 mod search;
+mod socketio;
 mod uploads;
 mod users;
 mod webpush;

@@ -131,9 +131,9 @@ async fn a_client_that_never_reads_is_closed_with_1013_and_the_others_miss_nothi
 /// A Socket.IO client that never reads (a raw Engine.IO websocket that joins
 /// and then stops reading) is disconnected by the server, and everyone else
 /// still gets every message. Once it reads again it finds a gapless prefix
-/// and the server's disconnect (`41`): socketioxide can only end a socket
-/// with a namespace disconnect, which the official client does not retry by
-/// itself (README, "Socket.IO").
+/// and the server's disconnect (`41`): a namespace disconnect, which the
+/// official client does not retry by itself, so it learns it must catch up
+/// (README, "Socket.IO").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_io_client_that_never_reads_is_disconnected_and_the_others_miss_nothing() {
     const CAP: usize = 12_000;
