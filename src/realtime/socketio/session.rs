@@ -14,6 +14,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::time::{Instant, sleep_until, timeout};
+use tracing::Instrument;
 
 use crate::bus::{Closer, Event};
 use crate::error::Error;
@@ -89,10 +90,9 @@ pub fn spawn(state: &AppState, transport: Transport, opening: Opening, open: Opt
         next_ping: now + PING_INTERVAL,
         pong_due: None,
     };
-    state.sockets.spawn(tracing::Instrument::instrument(
-        run(session, opening.claim),
-        span,
-    ));
+    state
+        .sockets
+        .spawn(run(session, opening.claim).instrument(span));
 }
 
 struct Session {

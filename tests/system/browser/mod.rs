@@ -2061,20 +2061,36 @@ impl Browser {
     /// Polls `script` (a function body; `arguments` are `args`) until it
     /// returns something truthy, and returns that. Fails after [`WAIT`].
     async fn wait_js(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
+        self.poll_until(
+            async || match self.client.execute(script, args.clone()).await {
+                Ok(value) if !falsy(&value) => Ok(value),
+                Ok(value) => Err(format!("returned {value}")),
+                // A page in the middle of loading may refuse scripts.
+                Err(err) => Err(format!("failed: {err}")),
+            },
+            async |last| format!("waited {WAIT:?} for {what}; the check last {last}"),
+        )
+        .await
+    }
+
+    /// Asks `check` every [`POLL`] until it answers `Ok`, and returns that.
+    /// After [`WAIT`] the test fails with what `failure` makes of the last
+    /// answer, and a screenshot.
+    async fn poll_until<T>(
+        &self,
+        mut check: impl AsyncFnMut() -> Result<T, String>,
+        failure: impl AsyncFnOnce(String) -> String,
+    ) -> T {
         let deadline = Instant::now() + WAIT;
         loop {
-            let last = match self.client.execute(script, args.clone()).await {
-                Ok(value) if !falsy(&value) => return value,
-                Ok(value) => format!("returned {value}"),
-                // A page in the middle of loading may refuse scripts.
-                Err(err) => format!("failed: {err}"),
+            let last = match check().await {
+                Ok(value) => return value,
+                Err(last) => last,
             };
             if Instant::now() >= deadline {
                 let shot = self.save_failure_screenshot().await;
-                panic!(
-                    "{}: waited {WAIT:?} for {what}; the check last {last} (screenshot: {shot})",
-                    self.name
-                );
+                let failure = failure(last).await;
+                panic!("{}: {failure} (screenshot: {shot})", self.name);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -2868,28 +2884,28 @@ impl Browser {
     /// Waits until the service worker shows notifications for `tag` and
     /// returns them.
     async fn wait_notifications(&self, tag: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let shown = self
-                .eval_async(
-                    "the notifications shown",
-                    SHOWN_NOTIFICATIONS,
-                    vec![json!(tag)],
-                )
-                .await;
-            if shown.as_array().is_some_and(|list| !list.is_empty()) {
-                return shown;
-            }
-            if Instant::now() >= deadline {
-                let shot = self.save_failure_screenshot().await;
+        self.poll_until(
+            async || {
+                let shown = self
+                    .eval_async(
+                        "the notifications shown",
+                        SHOWN_NOTIFICATIONS,
+                        vec![json!(tag)],
+                    )
+                    .await;
+                match shown.as_array() {
+                    Some(list) if !list.is_empty() => Ok(shown),
+                    _ => Err(shown.to_string()),
+                }
+            },
+            async |_| {
                 let on_screen = self.chat_on_screen().await;
-                panic!(
-                    "{}: no notification for {tag} within {WAIT:?}; the page says {on_screen} is on screen (screenshot: {shot})",
-                    self.name
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
+                format!(
+                    "no notification for {tag} within {WAIT:?}; the page says {on_screen} is on screen"
+                )
+            },
+        )
+        .await
     }
 
     /// What the page tells its service worker when a push comes: the chat
@@ -2902,21 +2918,18 @@ impl Browser {
     /// Waits until the page would tell its service worker that `chat` is
     /// on screen (`None`: no chat).
     async fn wait_chat_on_screen(&self, chat: Option<&str>) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let answer = self.chat_on_screen().await;
-            if answer == json!(chat) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                let shot = self.save_failure_screenshot().await;
-                panic!(
-                    "{}: the page still says {answer} is on screen after {WAIT:?} (screenshot: {shot})",
-                    self.name
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.poll_until(
+            async || {
+                let answer = self.chat_on_screen().await;
+                if answer == json!(chat) {
+                    Ok(())
+                } else {
+                    Err(answer.to_string())
+                }
+            },
+            async |answer| format!("the page still says {answer} is on screen after {WAIT:?}"),
+        )
+        .await;
     }
 
     /// The signed-in session the page keeps: its access token and user id.
