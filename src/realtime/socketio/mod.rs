@@ -21,7 +21,7 @@
 //!   knows it must catch up. At shutdown the transports close, so clients
 //!   reconnect.
 
-mod packet;
+pub mod packet;
 mod polling;
 mod session;
 
