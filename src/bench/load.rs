@@ -1,7 +1,7 @@
 //! The `fanout` and `max` scenarios: users in chats of one size, each with a
-//! socket, sending at a fixed aggregate rate; every delivery's latency is
-//! measured from the moment its send was scheduled (so a server that falls
-//! behind cannot hide it by slowing the sender down).
+//! socket, sending at a fixed aggregate rate at random moments; every
+//! delivery's latency is measured from the moment its send was due (so a
+//! server that falls behind cannot hide it by slowing the sender down).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,6 +16,41 @@ use super::{Context, connect_all};
 const DRAIN: Duration = Duration::from_secs(5);
 /// The latency a sustained rate must keep at p99.
 pub const P99_LIMIT_MS: f64 = 50.0;
+/// A send due this soon goes out now rather than after a sleep (a sleep
+/// this short overshoots by about as much).
+const PACE_SLACK: Duration = Duration::from_micros(100);
+
+/// The moments of a step's sends, from its start: independent arrivals at
+/// `rate` a second (exponential gaps), the same for every run of a step.
+struct Arrivals {
+    rate: f64,
+    rng: rand::rngs::StdRng,
+    next: f64,
+}
+
+impl Arrivals {
+    fn new(rate: f64, total: u64) -> Self {
+        use rand::SeedableRng;
+        let mut arrivals = Self {
+            rate,
+            rng: rand::rngs::StdRng::seed_from_u64(total),
+            next: 0.0,
+        };
+        arrivals.advance();
+        arrivals
+    }
+
+    fn next_at(&self) -> Duration {
+        Duration::from_secs_f64(self.next)
+    }
+
+    fn advance(&mut self) {
+        use rand::Rng;
+        // 1 - u is in (0, 1]: its logarithm is finite.
+        let uniform: f64 = self.rng.random();
+        self.next += -(1.0 - uniform).ln() / self.rate;
+    }
+}
 
 /// Users with a socket each, grouped into chats of `chat_size`.
 pub struct Load {
@@ -97,27 +132,40 @@ impl Load {
         let started = Instant::now();
         let start_micros = counters.now_micros();
         let total = (rate * duration.as_secs_f64()) as u64;
-        let mut sent = 0u64;
-        let mut refused = 0u64;
-        let mut ticker = tokio::time::interval(Duration::from_millis(1));
-        while sent < total {
-            ticker.tick().await;
-            let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(total);
-            while sent < due {
+        // Sends come at random moments, as independent users' do (a Poisson
+        // process at `rate`), each when due: this thread sleeps until the
+        // next one. tokio's timer ticks in whole milliseconds, and sends
+        // made at ticks came in bursts (which flattered group commit) and
+        // up to a tick late (which counted as the server's latency). The
+        // socket tasks run on the runtime's other workers meanwhile.
+        let (sent, refused) = tokio::task::block_in_place(|| {
+            let mut arrivals = Arrivals::new(rate, total);
+            let mut sent = 0u64;
+            let mut refused = 0u64;
+            while sent < total {
+                let due = arrivals.next_at();
+                let wait = due.saturating_sub(started.elapsed());
+                if wait > PACE_SLACK {
+                    std::thread::sleep(wait);
+                }
                 let (socket, chat) = senders[(sent % senders.len() as u64) as usize];
-                let scheduled = start_micros + (sent as f64 * 1e6 / rate) as u64;
+                // Measured from when it was due, or from when it left if it
+                // left early (within the slack).
+                let scheduled = (start_micros + due.as_micros() as u64).min(counters.now_micros());
                 if !self.sockets[socket].send_message(chat, scheduled) {
                     refused += 1;
                 }
                 sent += 1;
+                arrivals.advance();
+                progress.update(format_args!(
+                    "{:.1}/{:.0}s · delivered {}",
+                    started.elapsed().as_secs_f64(),
+                    duration.as_secs_f64(),
+                    counters.deliveries.load(Ordering::Relaxed)
+                ));
             }
-            progress.update(format_args!(
-                "{:.1}/{:.0}s · delivered {}",
-                started.elapsed().as_secs_f64(),
-                duration.as_secs_f64(),
-                counters.deliveries.load(Ordering::Relaxed)
-            ));
-        }
+            (sent, refused)
+        });
         let sending = started.elapsed();
         let expected = sent * self.chat_size as u64;
         let drain_deadline = Instant::now() + DRAIN;
@@ -221,5 +269,39 @@ impl LoadResult {
     /// Whether the server kept up: everything acknowledged and delivered, p99 within the limit.
     pub fn sustained(&self) -> bool {
         self.errors == 0 && self.lost == 0 && self.acked == self.sent && self.p99_ms <= P99_LIMIT_MS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moments(rate: f64, total: u64) -> Vec<f64> {
+        let mut arrivals = Arrivals::new(rate, total);
+        (0..total)
+            .map(|_| {
+                let at = arrivals.next_at().as_secs_f64();
+                arrivals.advance();
+                at
+            })
+            .collect()
+    }
+
+    #[test]
+    fn arrivals_come_at_the_rate_at_random_gaps_the_same_each_run() {
+        let (rate, total) = (2_000.0, 100_000);
+        let at = moments(rate, total);
+        assert!(at.windows(2).all(|pair| pair[0] <= pair[1]));
+        // 100,000 sends at 2,000/s take about 50 s (the sum of 100,000
+        // exponential gaps of 0.5 ms has a standard deviation of 0.16 s).
+        let span = at[at.len() - 1];
+        assert!((span - 50.0).abs() < 0.5, "{span} s");
+        // Exponential gaps, not even ones: 1 - 1/e of them are shorter
+        // than the mean gap (give or take 0.0015 here).
+        let gaps: Vec<f64> = at.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        let short = gaps.iter().filter(|&&gap| gap < 1.0 / rate).count() as f64;
+        let share = short / gaps.len() as f64;
+        assert!((share - 0.632).abs() < 0.01, "{share}");
+        assert_eq!(moments(rate, total), at);
     }
 }
